@@ -1,0 +1,54 @@
+# kube-transcoder: every entry point a developer or CI needs.
+# `make test` is exactly what .ci/run runs after installing what a fresh machine lacks.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help venv test test-unit test-functional test-e2e lint crds demo bench cluster-up cluster-down cluster-bin images
+
+help:
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q -U pip
+
+venv: $(PY) ## create .venv and install the package with all extras
+	$(PIP) install -q -e '.[test]'
+
+cluster-bin: ## build the control-plane binaries from pinned Go modules (cached)
+	bash tests/cluster/build.sh
+
+crds: venv ## generate the CRD YAML (and the chart's copy) from the pydantic model
+	$(PY) -m transcode_api.crdgen --out crds/
+
+lint: venv ## ruff, mypy and the import-linter layering contract
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: venv cluster-bin ## all three tiers: unit, functional (real Redis/S3/FFmpeg), e2e (real control plane)
+	$(PY) -m pytest tests -v --durations=15
+
+test-unit: venv
+	$(PY) -m pytest tests/unit -q
+
+test-functional: venv
+	$(PY) -m pytest tests/functional -q
+
+test-e2e: venv cluster-bin
+	$(PY) -m pytest tests/e2e -v
+
+cluster-up: venv cluster-bin ## start the local control plane + node agent; prints the kubeconfig
+	$(PY) -m tests.cluster up
+
+cluster-down: ## stop every process cluster-up started
+	$(PY) -m tests.cluster down
+
+demo: venv cluster-bin ## the main job end to end on the local control plane
+	$(PY) -m tests.demo
+
+bench: venv cluster-bin ## side-by-side benchmarks; each prints its ratio
+	$(PY) bench/run_all.py
