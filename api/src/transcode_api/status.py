@@ -1,0 +1,324 @@
+"""The TranscodeJob status: conditions, phase, progress, results and the runner's report.
+
+`TranscodeJobStatus` follows the Kubernetes API conventions in DESIGN.md's
+"Contracts": the operator owns every field except `runner`; the runner writes
+only `status.runner` (`RunnerStatus`) and, at exit, the same `RunnerResult` as
+its container termination message (`RunnerResult.to_termination_message`,
+always at most 4096 bytes), which the operator reads back with
+`RunnerResult.from_termination_message` even when the runner could not patch.
+`set_condition` is the pure helper the operator uses to keep the conditions
+map keyed by type with correct `lastTransitionTime`s.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import pydantic
+
+from transcode_api import base, constants, errors
+
+
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC)
+
+
+Timestamp = Annotated[datetime.datetime, pydantic.AfterValidator(_utc)]
+_REASON = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+
+def _list_map(key: str) -> dict[str, Any]:
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
+
+
+class Condition(base.StatusModel):
+    """One observation of the job's state (metav1.Condition), keyed by type."""
+
+    type: constants.ConditionType = pydantic.Field(
+        description="Succeeded, Failed, GPUAccelerated, or the kstatus Reconciling/Stalled.",
+    )
+    status: constants.ConditionStatus = pydantic.Field(description="True, False or Unknown.")
+    reason: str | None = pydantic.Field(
+        default=None,
+        max_length=1024,
+        pattern=_REASON,
+        description="One CamelCase word for the last transition (TranscodeSucceeded, DeadlineExceeded, NVENCInitFailed).",
+    )
+    message: str | None = pydantic.Field(
+        default=None, max_length=32768, description="Human-readable details of the transition."
+    )
+    last_transition_time: Timestamp | None = pydantic.Field(
+        default=None, description="When status last changed (RFC 3339)."
+    )
+    observed_generation: int | None = pydantic.Field(
+        default=None, ge=0, description="metadata.generation the condition was computed from."
+    )
+
+
+class Progress(base.StatusModel):
+    """Encoding progress, relayed from the runner (through Redis, throttled)."""
+
+    percent: int | None = pydantic.Field(
+        default=None, ge=0, le=100, description="Share of the source duration encoded, 0..100."
+    )
+    fps: float | None = pydantic.Field(
+        default=None, ge=0, description="Frames encoded per wall-clock second."
+    )
+    speed: float | None = pydantic.Field(
+        default=None,
+        ge=0,
+        description="Media seconds encoded per wall-clock second (2.5 means 2.5x realtime).",
+    )
+
+
+class OutputResult(base.StatusModel):
+    """One finished, uploaded and verified output file."""
+
+    name: str = pydantic.Field(description="spec.outputs[].name this file was produced for.")
+    url: str | None = pydantic.Field(default=None, description="Where it was uploaded (s3://bucket/key).")
+    size_bytes: int | None = pydantic.Field(
+        default=None, alias="bytes", ge=0, description="Object size in bytes."
+    )
+    checksum: str | None = pydantic.Field(
+        default=None, description="Checksum of the uploaded object, verified after upload (hex)."
+    )
+    checksum_algorithm: str | None = pydantic.Field(
+        default=None, description="Algorithm of checksum (sha256, or the S3 ETag scheme)."
+    )
+    duration_seconds: float | None = pydantic.Field(
+        default=None, ge=0, description="Media duration in seconds (ffprobe)."
+    )
+    width: int | None = pydantic.Field(default=None, ge=0, description="Video width in pixels.")
+    height: int | None = pydantic.Field(default=None, ge=0, description="Video height in pixels.")
+    bitrate: int | None = pydantic.Field(
+        default=None, ge=0, description="Overall bitrate in bits per second (ffprobe)."
+    )
+    codec: str | None = pydantic.Field(default=None, description="Video codec of the file (h264, hevc, av1, vp9).")
+    encoder: str | None = pydantic.Field(
+        default=None, description="FFmpeg encoder that produced it (h264_nvenc, libx264, ...)."
+    )
+
+
+class JobMetadata(base.StatusModel):
+    """Where and how the job was encoded: the seed's job metadata, with fallback provenance."""
+
+    gpu_enabled: bool | None = pydantic.Field(
+        default=None, description="True when the encode that produced the outputs ran on a GPU."
+    )
+    gpu_device: int | None = pydantic.Field(
+        default=None, ge=0, description="Index of the GPU used (as the runner's NVML saw it)."
+    )
+    gpu_codec: str | None = pydantic.Field(
+        default=None, description="NVENC encoder used or tried (h264_nvenc, hevc_nvenc, av1_nvenc)."
+    )
+    cpu_codec: str | None = pydantic.Field(
+        default=None, description="CPU encoder used (libx264, libx265, ...), when the CPU encoded."
+    )
+    encoder_tried: list[str] | None = pydantic.Field(
+        default=None,
+        max_length=16,
+        description="Encoders attempted, in order (h264_nvenc then libx264 after a fallback).",
+    )
+    encoder_used: str | None = pydantic.Field(
+        default=None,
+        description="Encoder that produced the outputs (the first output's; see outputs[].encoder).",
+    )
+    gpu_fallback: bool | None = pydantic.Field(
+        default=None,
+        description="True when a GPU was wanted (mode auto or gpu) but the CPU did the encode.",
+    )
+    fallback_reason: constants.FallbackReason | None = pydantic.Field(
+        default=None,
+        description=(
+            "Why the CPU encoded: NoGPU, NVMLUnavailable, InsufficientGPUMemory, "
+            "EncoderNotInFFmpeg, NoEncoderOnDevice, NVENCInitFailed, SessionLimitReached, "
+            "CodecNotSupportedOnGPU, EncodeFailed, GPUUnschedulable or CPURequested."
+        ),
+    )
+    fallback_message: str | None = pydantic.Field(
+        default=None, description="Details of the fallback (the probe's or FFmpeg's error line)."
+    )
+    processing_time_seconds: float | None = pydantic.Field(
+        default=None, ge=0, description="Wall-clock seconds spent encoding all outputs."
+    )
+    processing_speed: float | None = pydantic.Field(
+        default=None, ge=0, description="Media seconds per wall-clock second (2.65 = 2.65x realtime)."
+    )
+
+
+class RunnerResult(base.StatusModel):
+    """The runner's final report for one attempt (also its termination message)."""
+
+    outcome: constants.Outcome = pydantic.Field(description="Succeeded or Failed.")
+    exit_code: int = pydantic.Field(
+        description="Process exit code: 0 done, 65 bad input (no retry), 70 internal, 75 transient (retry)."
+    )
+    reason: str | None = pydantic.Field(
+        default=None, max_length=128, description="One CamelCase word for the outcome (SourceNotFound)."
+    )
+    message: str | None = pydantic.Field(default=None, description="Human-readable details.")
+    outputs: list[OutputResult] = pydantic.Field(
+        default_factory=list,
+        max_length=constants.MAX_OUTPUTS,
+        json_schema_extra=_list_map("name"),
+        description="Outputs uploaded and verified by this attempt.",
+    )
+    metadata: JobMetadata | None = pydantic.Field(
+        default=None, description="Encoder, GPU and fallback details of this attempt."
+    )
+    truncated: bool | None = pydantic.Field(
+        default=None,
+        description="True when fields were shortened or dropped to fit the 4096-byte termination message.",
+    )
+
+    def to_termination_message(self, limit: int = constants.TERMINATION_MESSAGE_MAX_BYTES) -> str:
+        """Compact JSON of this result, at most `limit` bytes.
+
+        When too long, message fields are cut first (result.message, then
+        metadata.fallbackMessage), then optional per-output details, then the
+        outputs and metadata; `truncated` is set whenever anything was cut.
+        """
+        data = self.to_dict()
+        text = _dump(data)
+        if len(text) <= limit:
+            return text
+        data["truncated"] = True
+        meta = data.get("metadata", {})
+        for budget in (1024, 256, 64, 0):
+            for holder, key in ((data, "message"), (meta, "fallbackMessage")):
+                _clip(holder, key, budget)
+            if len(text := _dump(data)) <= limit:
+                return text
+        for keep in (_OUTPUT_KEEP_SOME, _OUTPUT_KEEP_FEW):
+            data["outputs"] = [{k: o[k] for k in keep if k in o} for o in data.get("outputs", [])]
+            if len(text := _dump(data)) <= limit:
+                return text
+        for key in ("outputs", "metadata"):
+            data.pop(key, None)
+            if len(text := _dump(data)) <= limit:
+                return text
+        _clip(data, "reason", 64)
+        return _dump(data)
+
+    @classmethod
+    def from_termination_message(cls, text: str | bytes) -> RunnerResult:
+        """Read a termination message written by `to_termination_message`; raises `errors.StatusError`."""
+        try:
+            return cls.model_validate_json(text)
+        except pydantic.ValidationError as exc:
+            raise errors.StatusError.from_validation_error(exc, "terminationMessage") from None
+
+
+_OUTPUT_KEEP_SOME = ("name", "url", "bytes", "checksum", "checksumAlgorithm", "codec", "encoder")
+_OUTPUT_KEEP_FEW = ("name", "bytes")
+
+
+def _dump(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=True)
+
+
+def _clip(holder: dict[str, Any], key: str, budget: int) -> None:
+    value = holder.get(key)
+    if isinstance(value, str) and len(value) > budget:
+        if budget == 0:
+            del holder[key]
+        else:
+            holder[key] = value[: max(budget - 3, 0)] + "..."
+
+
+class RunnerStatus(base.StatusModel):
+    """`status.runner`: the only status field the runner writes, for its current attempt."""
+
+    attempt: int = pydantic.Field(ge=0, description="Attempt number this report belongs to (Pod <job>-<attempt>).")
+    pod_name: str | None = pydantic.Field(default=None, description="Runner Pod writing this report.")
+    phase: constants.RunnerPhase = pydantic.Field(description="Running, Uploading, Succeeded or Failed.")
+    progress: Progress | None = pydantic.Field(default=None, description="Latest progress the runner wrote.")
+    updated_at: Timestamp | None = pydantic.Field(default=None, description="When the runner last wrote this (RFC 3339).")
+    result: RunnerResult | None = pydantic.Field(
+        default=None, description="Final report of the attempt, once it ended."
+    )
+
+
+class TranscodeJobStatus(base.StatusModel):
+    """Observed state of a TranscodeJob, written by the operator (runner: only `runner`)."""
+
+    observed_generation: int | None = pydantic.Field(
+        default=None, ge=0, description="metadata.generation the operator last acted on."
+    )
+    conditions: list[Condition] = pydantic.Field(
+        default_factory=list,
+        max_length=8,
+        json_schema_extra=_list_map("type"),
+        description="Succeeded, Failed, GPUAccelerated and kstatus Reconciling/Stalled, keyed by type.",
+    )
+    phase: constants.Phase | None = pydantic.Field(
+        default=None,
+        description="Pending, Scheduling, Running, Uploading, Succeeded or Failed (a summary for kubectl get).",
+    )
+    progress: Progress | None = pydantic.Field(default=None, description="Encoding progress of the current attempt.")
+    attempts: int | None = pydantic.Field(
+        default=None, ge=0, description="Runner Pods started so far, counting retries and fallbacks."
+    )
+    pod_name: str | None = pydantic.Field(default=None, description="Runner Pod of the current attempt.")
+    start_time: Timestamp | None = pydantic.Field(default=None, description="When the first runner Pod was created.")
+    completion_time: Timestamp | None = pydantic.Field(
+        default=None, description="When the job reached Succeeded or Failed."
+    )
+    reason: str | None = pydantic.Field(
+        default=None, description="One CamelCase word for the current phase (DeadlineExceeded, BackoffLimitExceeded)."
+    )
+    message: str | None = pydantic.Field(default=None, description="Human-readable details of the current phase.")
+    outputs: list[OutputResult] = pydantic.Field(
+        default_factory=list,
+        max_length=constants.MAX_OUTPUTS,
+        json_schema_extra=_list_map("name"),
+        description="Uploaded and verified outputs, once the job Succeeded.",
+    )
+    metadata: JobMetadata | None = pydantic.Field(
+        default=None, description="GPU/CPU encoder details and fallback provenance (the seed's job metadata)."
+    )
+    runner: RunnerStatus | None = pydantic.Field(
+        default=None, description="The runner's own report for its current attempt; only the runner writes it."
+    )
+
+    def condition(self, type_: constants.ConditionType) -> Condition | None:
+        """The condition of this type, or None."""
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+def set_condition(
+    conditions: list[Condition], new: Condition, now: datetime.datetime
+) -> list[Condition]:
+    """A new conditions list with `new` put in place of the one of the same type.
+
+    `lastTransitionTime` is kept when the status did not change, else set to
+    `now` (when `new` carries none). Order is stable: replaced in place, new
+    types appended.
+    """
+    now = _utc(now)
+    out: list[Condition] = []
+    found = False
+    for old in conditions:
+        if old.type != new.type:
+            out.append(old)
+            continue
+        found = True
+        keep = old.status == new.status and old.last_transition_time is not None
+        when = old.last_transition_time if keep else (new.last_transition_time or now)
+        out.append(new.model_copy(update={"last_transition_time": when}))
+    if not found:
+        out.append(new.model_copy(update={"last_transition_time": new.last_transition_time or now}))
+    return out
+
+
+def parse_status(data: Mapping[str, Any] | None) -> TranscodeJobStatus:
+    """Read `status` as stored on the API server; raises `errors.StatusError`."""
+    try:
+        return TranscodeJobStatus.model_validate(dict(data or {}))
+    except pydantic.ValidationError as exc:
+        raise errors.StatusError.from_validation_error(exc, "status") from None

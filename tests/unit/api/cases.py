@@ -1,0 +1,200 @@
+"""Shared bad-input cases for the TranscodeJob API, used by two test tiers.
+
+`tests/unit/api/test_spec_rules.py` feeds each case to `spec.parse_spec` (the
+operator's second validation) and `tests/e2e/test_api_admission.py` feeds the
+same case to the real API server through `kubectl apply`; both assert that the
+error names the same field. Every paired `base.Rule` in the model must be hit by
+at least one case (checked by the unit tests).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+Spec = dict[str, Any]
+
+
+def valid_spec() -> Spec:
+    """A spec every layer accepts: the DESIGN.md example, with a local S3 endpoint."""
+    return {
+        "source": "s3://media-in/trailer.mov",
+        "storage": {
+            "endpoint": "http://127.0.0.1:9000",
+            "pathStyle": True,
+            "credentialsSecretRef": {"name": "media-s3"},
+        },
+        "acceleration": {"mode": "auto", "allowCpuFallback": True, "gpuPendingTimeout": "2m"},
+        "outputs": [
+            {
+                "name": "720p",
+                "destination": "s3://media-out/trailer/720p.mp4",
+                "video": {"codec": "h264", "preset": "medium", "resolution": "720p", "bitrate": 3000000},
+                "audio": {"codec": "aac", "bitrate": 128000},
+            },
+            {
+                "name": "480p",
+                "destination": "s3://media-out/trailer/480p.mp4",
+                "video": {"codec": "h264", "preset": "medium", "resolution": "480p", "bitrate": 1200000},
+            },
+        ],
+        "backoffLimit": 3,
+        "ttlSecondsAfterFinished": 86400,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One refused spec: how to break a valid one, which field must be named, and how.
+
+    `message` must appear in both errors; `py_message`/`api_message` replace it
+    on one side where pydantic and the API server word a schema error differently.
+    `rule` is the paired rule's message (None for plain schema bounds).
+    """
+
+    id: str
+    mutate: Callable[[Spec], None]
+    field: str
+    message: str
+    py_message: str | None = None
+    api_message: str | None = None
+    rule: bool = True
+
+    def spec(self) -> Spec:
+        data = copy.deepcopy(valid_spec())
+        self.mutate(data)
+        return data
+
+
+def _video(**kv: Any) -> Callable[[Spec], None]:
+    def mutate(s: Spec) -> None:
+        s["outputs"][0]["video"] = dict(kv)
+
+    return mutate
+
+
+def _set(path: str, value: Any) -> Callable[[Spec], None]:
+    def mutate(s: Spec) -> None:
+        node: Any = s
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+        node[parts[-1]] = value
+
+    return mutate
+
+
+def _both(*fns: Callable[[Spec], None]) -> Callable[[Spec], None]:
+    def mutate(s: Spec) -> None:
+        for fn in fns:
+            fn(s)
+
+    return mutate
+
+
+V0 = "spec.outputs[0].video"
+CPU, GPU = _set("acceleration.mode", "cpu"), _set("acceleration.mode", "gpu")
+
+RULE_CASES = [
+    Case("twopass-gpu-encoder", _video(encoder="h264_nvenc", twoPass=True, bitrate=3000000),
+         f"{V0}.twoPass", "twoPass is CPU-only and cannot be used with a GPU encoder"),
+    Case("twopass-nvenc-preset", _video(codec="h264", preset="p5", twoPass=True, bitrate=3000000),
+         f"{V0}.twoPass", "cannot be used with an NVENC preset"),
+    Case("twopass-without-bitrate", _video(codec="h264", twoPass=True),
+         f"{V0}.twoPass", "twoPass needs a target bitrate"),
+    Case("encoder-codec-mismatch", _video(codec="hevc", encoder="libx264"),
+         f"{V0}.encoder", "encoder must produce the requested codec"),
+    Case("nvenc-preset-cpu-encoder", _video(encoder="libx264", preset="p4"),
+         f"{V0}.preset", "presets p1..p7 are NVENC presets"),
+    Case("cpu-preset-gpu-encoder", _video(encoder="hevc_nvenc", preset="cpu"),
+         f"{V0}.preset", "preset cpu forces CPU encoding"),
+    Case("resolution-and-width", _video(codec="h264", resolution="720p", width=1280),
+         f"{V0}.resolution", "either resolution or width/height"),
+    Case("odd-width", _video(codec="h264", width=1279, height=720),
+         f"{V0}.width", "width must be an even number"),
+    Case("odd-height", _video(codec="h264", width=1280, height=721),
+         f"{V0}.height", "height must be an even number"),
+    Case("max-bitrate-below-bitrate", _video(codec="h264", bitrate=3000000, maxBitrate=2000000),
+         f"{V0}.maxBitrate", "maxBitrate must be at least bitrate"),
+    Case("crf-with-gpu-encoder", _video(encoder="h264_nvenc", crf=23),
+         f"{V0}.crf", "crf is a CPU-encoder setting"),
+    Case("cq-with-cpu-encoder", _video(encoder="libx265", cq=23),
+         f"{V0}.cq", "cq is an NVENC setting"),
+    Case("audio-bitrate-with-copy", _set("outputs.0.audio", {"codec": "copy", "bitrate": 128000}),
+         "spec.outputs[0].audio.bitrate", "bitrate applies only when audio is encoded"),
+    Case("destination-not-s3", _set("outputs.0.destination", "https://media-out/720p.mp4"),
+         "spec.outputs[0].destination", "destination must be an s3://bucket/key URL"),
+    Case("webm-with-h264", _set("outputs.0.container", "webm"),
+         "spec.outputs[0].container", "container webm needs video codec vp9 or av1"),
+    Case("webm-with-aac", _both(_set("outputs.0.container", "webm"), _video(codec="vp9")),
+         "spec.outputs[0].container", "container webm needs audio codec opus"),
+    Case("source-ftp", _set("source", "ftp://media-in/trailer.mov"),
+         "spec.source", "source must be an s3://bucket/key or https:// URL"),
+    Case("source-plain-http", _set("source", "http://example.com/trailer.mov"),
+         "spec.source", "source must be an s3://bucket/key or https:// URL"),
+    Case("duplicate-output-names", _set("outputs.1.name", "720p"),
+         "spec.outputs", "output names must be unique"),
+    Case("duplicate-destinations", _set("outputs.1.destination", "s3://media-out/trailer/720p.mp4"),
+         "spec.outputs", "output destinations must be unique"),
+    Case("gpu-encoder-with-mode-cpu", _both(CPU, _video(encoder="h264_nvenc")),
+         "spec.acceleration.mode", "GPU-only encoder"),
+    Case("nvenc-preset-with-mode-cpu", _both(CPU, _video(codec="h264", preset="p6")),
+         "spec.acceleration.mode", "NVENC presets p1..p7"),
+    Case("cpu-encoder-with-mode-gpu", _both(GPU, _video(encoder="libx264")),
+         "spec.acceleration.mode", "acceleration.mode gpu cannot use a CPU encoder"),
+    Case("cpu-preset-with-mode-gpu", _both(GPU, _video(codec="h264", preset="cpu")),
+         "spec.acceleration.mode", "acceleration.mode gpu cannot use preset cpu"),
+    Case("twopass-with-mode-gpu", _both(GPU, _video(codec="h264", twoPass=True, bitrate=3000000)),
+         "spec.acceleration.mode", "twoPass is CPU-only and cannot run with acceleration.mode gpu"),
+    Case("gpu-pending-timeout-too-long", _set("acceleration.gpuPendingTimeout", "25h"),
+         "spec.acceleration.gpuPendingTimeout", "gpuPendingTimeout must be at most 24h"),
+    Case("gpu-in-resources", _set("resources", {"limits": {"nvidia.com/gpu": 1}}),
+         "spec.resources", "nvidia.com/gpu is set by the operator"),
+    Case("bad-quantity-requests", _set("resources", {"requests": {"cpu": "two"}}),
+         "spec.resources.requests", "requests values must be Kubernetes quantities"),
+    Case("bad-quantity-limits", _set("resources", {"limits": {"memory": "4GB"}}),
+         "spec.resources.limits", "limits values must be Kubernetes quantities"),
+    Case("toleration-exists-with-value",
+         _set("tolerations", [{"key": "dedicated", "operator": "Exists", "value": "video"}]),
+         "spec.tolerations[0].value", "operator Exists must not set value"),
+]
+
+SCHEMA_CASES = [
+    Case("video-bitrate-too-low", _video(codec="h264", bitrate=1000), f"{V0}.bitrate",
+         "greater than or equal to 64000", rule=False),
+    Case("video-bitrate-too-high", _video(codec="h264", bitrate=300_000_000), f"{V0}.bitrate",
+         "less than or equal to 200000000", rule=False),
+    Case("audio-bitrate-too-high", _set("outputs.0.audio.bitrate", 600_000),
+         "spec.outputs[0].audio.bitrate", "less than or equal to 512000", rule=False),
+    Case("audio-bitrate-too-low", _set("outputs.0.audio.bitrate", 8000),
+         "spec.outputs[0].audio.bitrate", "greater than or equal to 16000", rule=False),
+    Case("width-too-large", _video(codec="h264", width=8000), f"{V0}.width",
+         "less than or equal to 7680", rule=False),
+    Case("height-too-small", _video(codec="h264", height=8), f"{V0}.height",
+         "greater than or equal to 16", rule=False),
+    Case("output-name-not-dns-label", _set("outputs.0.name", "Bad_Name"), "spec.outputs[0].name",
+         "should match", rule=False),
+    Case("no-outputs", _set("outputs", []), "spec.outputs", "at least 1 item",
+         api_message="should have at least 1 items", rule=False),
+    Case("too-many-outputs",
+         _set("outputs", [{"name": f"o{i}", "destination": f"s3://media-out/o{i}.mp4"} for i in range(17)]),
+         "spec.outputs", "at most 16 items", rule=False),
+    Case("unknown-codec", _video(codec="mpeg2"), f"{V0}.codec", "hevc",
+         py_message="Input should be 'h264', 'hevc', 'av1' or 'vp9'",
+         api_message='supported values: "h264", "hevc", "av1", "vp9"', rule=False),
+    Case("unknown-mode", _set("acceleration.mode", "fast"), "spec.acceleration.mode", "cpu",
+         py_message="Input should be 'auto', 'gpu' or 'cpu'",
+         api_message='supported values: "auto", "gpu", "cpu"', rule=False),
+    Case("unknown-field", _set("outputs.0.video.frameRate", 30), f"{V0}.frameRate", "",
+         py_message="Extra inputs are not permitted", api_message="unknown field", rule=False),
+    Case("bad-duration", _set("acceleration.gpuPendingTimeout", "2 minutes"),
+         "spec.acceleration.gpuPendingTimeout", "should match", rule=False),
+    Case("negative-backoff-limit", _set("backoffLimit", -1), "spec.backoffLimit",
+         "greater than or equal to 0", rule=False),
+    Case("bad-endpoint", _set("storage.endpoint", "s3.example.com"), "spec.storage.endpoint",
+         "should match", rule=False),
+]
+
+ALL_CASES = RULE_CASES + SCHEMA_CASES
