@@ -18,8 +18,9 @@ $(PY):
 venv: $(PY) ## create .venv and install the package with all extras
 	$(PIP) install -q -e '.[test]'
 
-cluster-bin: ## build the control-plane binaries from pinned Go modules (cached)
+cluster-bin: ## build the control-plane and S3 server binaries from pinned Go modules (cached)
 	bash tests/cluster/build.sh
+	bash tests/cluster/s3/build.sh
 
 crds: venv ## generate the CRD YAML (and the chart's copy) from the pydantic model
 	$(PY) -m transcode_api.crdgen --out crds/

@@ -56,7 +56,7 @@ class LocalCluster:
                 *self.agent_args]
         if self.simulate is not None:
             args.append(f"--simulate={self.simulate}")
-        log = open(self.workdir / "nodeagent.log", "ab")  # noqa: SIM115 - owned by the process
+        log = open(self.workdir / "nodeagent.log", "ab")
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.agent = subprocess.Popen(args, cwd=REPO, env=env, stdout=log,
                                       stderr=subprocess.STDOUT, start_new_session=True)

@@ -6,17 +6,16 @@ the binaries that `tests/cluster/build.sh` builds from pinned Go modules (etcd,
 kube-apiserver, kube-scheduler, kube-controller-manager), each on a free port,
 with freshly generated certificates and service-account keys, writes an admin
 kubeconfig into the cluster's temp folder, waits for `/readyz`, and stops every
-process it started, by PID, on `stop()`, at interpreter exit and on SIGINT/SIGTERM.
+process it started, by PID, on `stop()`; callers register `stop` with
+`tests.services.procs.on_exit` so that also happens at exit and on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -26,14 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.cluster import pki
+from tests.services import procs
+
+free_port = procs.free_port
 
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build_binaries() -> Path:
@@ -86,7 +82,7 @@ class ControlPlane:
         return self.workdir / "pki" / "ca.crt"
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - owned by the process
+        log = open(self.workdir / f"{name}.log", "wb")
         self.procs[name] = subprocess.Popen(
             [str(self.bin_dir / name), *args], stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
@@ -213,33 +209,6 @@ def _alive(pid: int) -> bool:
         return state != "Z"
     except OSError:
         return False
-
-
-_cleanups: list[object] = []
-
-
-def register_cleanup(fn: object) -> None:
-    """Run `fn()` at exit and on SIGINT/SIGTERM, so no process of ours outlives us."""
-    if not _cleanups:
-        atexit.register(_run_cleanups)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(sig)
-
-            def handler(signum: int, frame: object, previous: object = previous) -> None:
-                _run_cleanups()
-                if callable(previous):
-                    previous(signum, frame)
-                raise SystemExit(128 + signum)
-
-            signal.signal(sig, handler)
-    _cleanups.append(fn)
-
-
-def _run_cleanups() -> None:
-    while _cleanups:
-        fn = _cleanups.pop()
-        with contextlib.suppress(Exception):
-            fn()  # type: ignore[operator]
 
 
 def new_workdir(prefix: str = "kt-cluster-") -> Path:

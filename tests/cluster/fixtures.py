@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from tests.cluster import cluster, controlplane
+from tests.cluster import cluster
+from tests.services import procs
 
 
 @dataclass
@@ -78,7 +79,7 @@ def wait_for(pred: Callable[[], Any], timeout: float, what: str, interval: float
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[cluster.LocalCluster]:
     c = cluster.LocalCluster()
-    controlplane.register_cleanup(c.stop)
+    procs.on_exit(c.stop)
     try:
         c.start()
         yield c

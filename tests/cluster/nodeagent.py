@@ -139,7 +139,7 @@ class NodeAgent:
                     self._lease(name)
                     if n % 3 == 0:
                         self._node_status(name)
-                except Exception:  # noqa: BLE001 - keep beating; log and go on
+                except Exception:
                     log.exception("heartbeat for %s failed", name)
 
     # --- pods --------------------------------------------------------------
@@ -163,7 +163,7 @@ class NodeAgent:
                 if exc.status != 410:
                     log.warning("pod watch failed: %s", exc)
                     time.sleep(1)
-            except Exception:  # noqa: BLE001 - the watch must survive anything
+            except Exception:
                 log.exception("pod watch crashed; re-listing")
                 time.sleep(1)
 

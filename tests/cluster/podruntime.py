@@ -207,7 +207,7 @@ class PodWorker:
         spec_path = self.root / "exec.json"
         spec_path.write_text(json.dumps(spec))
         spec_path.chmod(0o600)
-        logf = open(self.root / "container.log", "wb")  # noqa: SIM115 - closed below
+        logf = open(self.root / "container.log", "wb")
         self.proc = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "--",
              sys.executable, str(PODEXEC), str(spec_path)],

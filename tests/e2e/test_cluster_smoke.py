@@ -129,7 +129,6 @@ def test_gpu_pod_gets_visible_devices_and_two_gpus_stay_unschedulable(kube: Kube
 
 def test_deleting_a_running_pod_ends_its_process(kube: Kube, tmp_path: Path) -> None:
     ns = kube.namespace()
-    core = client.CoreV1Api(kube.api_client)
     pidfile = tmp_path / f"{uuid.uuid4().hex}.pid"
     code = (f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
             "while True: time.sleep(0.1)")
