@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.unit.api import cases
 
+from tests.unit.api import cases
 from transcode_api import constants, errors, spec
 
 

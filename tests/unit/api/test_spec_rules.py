@@ -8,8 +8,8 @@ with the same field path, and every paired rule of every model must be hit.
 from __future__ import annotations
 
 import pytest
-from tests.unit.api import cases
 
+from tests.unit.api import cases
 from transcode_api import base, errors, output, placement, spec
 
 

@@ -1,0 +1,230 @@
+"""One runner attempt from spec to verified outputs: probe, download, plan, encode, upload.
+
+`cli` builds a `Context` (settings and the injected seams) and calls `run`,
+which never raises for an expected failure: it returns the `RunnerResult` to
+report (outcome, exit code, reason, outputs, metadata with the GPU/CPU
+provenance) after handing it to the `report.Reporter`. The scratch directory of
+the attempt is removed at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transcode_api import constants, spec, status
+from transcode_runner import (
+    encode,
+    errors,
+    media,
+    plan,
+    probe,
+    progress,
+    report,
+    seams,
+    settings,
+    transfer,
+)
+
+log = logging.getLogger(__name__)
+
+Reason = constants.FallbackReason
+
+
+@dataclass
+class Context:
+    """Everything an attempt needs from outside."""
+
+    settings: settings.Settings
+    reporter: report.Reporter
+    runner: seams.ProcessRunner = field(default_factory=seams.SubprocessRunner)
+    clock: seams.Clock = field(default_factory=seams.SystemClock)
+    nvml: Any = None
+    s3_factory: Callable[[spec.Storage], Any] | None = None
+    """Builds the S3 client for the job's storage; None: `transfer.make_s3_client`."""
+    cancel: threading.Event = field(default_factory=threading.Event)
+    environ: Mapping[str, str] = field(default_factory=dict)
+    on_progress: Callable[[progress.Progress], None] | None = None
+    """Extra progress listener (the terminal progress bar)."""
+
+
+def run(job: spec.TranscodeJobSpec, ctx: Context) -> status.RunnerResult:
+    """Run the attempt and report its result (also returned)."""
+    cfg = ctx.settings
+    scratch = cfg.scratch_dir / f"attempt-{uuid.uuid4().hex[:12]}"
+    ctx.reporter.phase(constants.RunnerPhase.RUNNING)  # the first patch: this attempt started
+    try:
+        scratch.mkdir(parents=True, exist_ok=False)
+        result = _attempt(job, ctx, scratch)
+    except errors.RunnerError as exc:
+        log.error("attempt failed (%s): %s", exc.reason, exc)
+        result = _failure(exc)
+    except Exception as exc:  # reported as an internal error, with its type
+        log.exception("unexpected error")
+        result = _failure(errors.Internal(f"{type(exc).__name__}: {exc}"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    ctx.reporter.final(result)
+    return result
+
+
+def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.RunnerResult:
+    cfg = ctx.settings
+    mover = transfer.Transfer(
+        _s3(job, ctx),
+        part_size=cfg.upload_part_size,
+        concurrency=cfg.upload_concurrency,
+        multipart_threshold=cfg.multipart_threshold,
+        download_part_size=cfg.download_part_size,
+        download_concurrency=cfg.download_concurrency,
+        cancel=ctx.cancel,
+    )
+    # The probe (NVML, `ffmpeg -encoders`, a test encode) runs while the source downloads.
+    with futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as pool:
+        download = pool.submit(mover.download, job.source, scratch)
+        choices = plan.choose(job, _decider(job, ctx))
+        source_path = download.result()
+    for out, choice in zip(job.outputs, choices, strict=True):
+        log.info("output %s: %s%s", out.name, choice.encoder,
+                 f" ({choice.reason}: {choice.message})" if choice.reason else "")
+    source = media.inspect_source(source_path, ctx.runner, cfg.ffprobe_path,
+                                  cfg.ffprobe_timeout_seconds)
+    log.info("source: %s, %dx%d, %.2f s, audio: %s", source.format_name, source.width,
+             source.height, source.duration, source.audio_codec or "none")
+    encoder = encode.Encoder(ctx.runner, ctx.clock, stall_timeout=cfg.stall_timeout_seconds,
+                             stop_grace=cfg.stop_grace_seconds, cancel=ctx.cancel,
+                             environ=ctx.environ)
+
+    def build(current: Sequence[plan.Choice]) -> plan.Plan:
+        return plan.build(job, source, current, scratch, cfg.ffmpeg_path)
+
+    def on_progress(snapshot: progress.Progress) -> None:
+        ctx.reporter.progress(snapshot)
+        if ctx.on_progress is not None:
+            ctx.on_progress(snapshot)
+
+    outcome = encoder.run_with_fallback(build, choices, source.duration,
+                                        job.acceleration.allow_cpu_fallback, on_progress)
+    ctx.reporter.phase(constants.RunnerPhase.UPLOADING)
+    results = [_deliver(out, mover, ctx) for out in outcome.plan.outputs]
+    return status.RunnerResult(
+        outcome=constants.Outcome.SUCCEEDED,
+        exit_code=int(constants.ExitCode.SUCCESS),
+        reason="TranscodeSucceeded",
+        message=f"{len(results)} output(s) uploaded and verified",
+        outputs=results,
+        metadata=metadata(choices, outcome, source.duration),
+    )
+
+
+def _deliver(out: plan.OutputPlan, mover: transfer.Transfer, ctx: Context) -> status.OutputResult:
+    cfg = ctx.settings
+    info = media.inspect_output(out.path, ctx.runner, cfg.ffprobe_path, cfg.ffprobe_timeout_seconds)
+    uploaded = mover.upload(out.path, out.destination, out.content_type,
+                            progress=lambda sent: ctx.reporter.flush())
+    log.info("uploaded %s (%d bytes, %s %s)", uploaded.url, uploaded.bytes, uploaded.algorithm,
+             uploaded.checksum)
+    return status.OutputResult(
+        name=out.name,
+        url=uploaded.url,
+        size_bytes=uploaded.bytes,
+        checksum=uploaded.checksum,
+        checksum_algorithm=uploaded.algorithm,
+        duration_seconds=round(info.duration, 3),
+        width=info.width,
+        height=info.height,
+        bitrate=info.bit_rate,
+        codec=constants.ENCODER_CODEC.get(out.encoder, info.video_codec),
+        encoder=out.encoder,
+    )
+
+
+def metadata(
+    choices: Sequence[plan.Choice], outcome: encode.Outcome, duration: float
+) -> status.JobMetadata:
+    """The seed's job metadata with the fallback provenance."""
+    final = outcome.plan.choices
+    gpu_used = next((c for c in final if c.gpu), None)
+    cpu_used = next((c for c in final if not c.gpu), None)
+    probed = [c.gpu_encoder for c in choices if c.gpu_encoder and c.tested and not c.gpu]
+    tried = list(dict.fromkeys([*probed, *outcome.encoders_tried]))
+    wanted_gpu = next((c.gpu_encoder for c in choices
+                       if c.gpu or (c.gpu_encoder and c.reason != Reason.CPU_REQUESTED)), None)
+    fallback = outcome.fallback_reason is not None and (
+        outcome.fallback_reason != Reason.CPU_REQUESTED)
+    media_seconds = outcome.media_seconds or duration
+    wall = max(outcome.wall_seconds, 1e-6)
+    return status.JobMetadata(
+        gpu_enabled=gpu_used is not None,
+        gpu_device=gpu_used.device if gpu_used else None,
+        gpu_codec=gpu_used.encoder if gpu_used else wanted_gpu,
+        cpu_codec=cpu_used.encoder if cpu_used else None,
+        encoder_tried=tried,
+        encoder_used=final[0].encoder if final else None,
+        gpu_fallback=fallback,
+        fallback_reason=outcome.fallback_reason,
+        fallback_message=outcome.fallback_message or None,
+        processing_time_seconds=round(outcome.wall_seconds, 3),
+        processing_speed=round(media_seconds / wall, 3),
+    )
+
+
+def _decider(job: spec.TranscodeJobSpec, ctx: Context) -> Callable[[str], probe.Decision] | None:
+    cfg = ctx.settings
+    if not cfg.gpu_probe:
+        return None
+    prober = probe.Prober(
+        nvml=ctx.nvml,
+        runner=ctx.runner,
+        ffmpeg=cfg.ffmpeg_path,
+        timeout=cfg.probe_timeout_seconds,
+        min_free_mib=job.acceleration.min_free_gpu_memory_mib,
+        device_index=cfg.gpu_device_index,
+        environ=ctx.environ,
+    )
+    cache: dict[str, probe.Decision] = {}
+
+    def decide(codec: str) -> probe.Decision:
+        if codec not in cache:
+            cache[codec] = prober.decide(codec)
+            log.info("probe %s: %s", codec, cache[codec].message)
+        return cache[codec]
+
+    return decide
+
+
+def _s3(job: spec.TranscodeJobSpec, ctx: Context) -> Any:
+    urls = [job.source, *(o.destination for o in job.outputs)]
+    if not any(url.startswith("s3://") for url in urls):
+        return None
+    if ctx.s3_factory is not None:
+        return ctx.s3_factory(job.storage)
+    cfg = ctx.settings
+    endpoint = job.storage.endpoint or cfg.s3_endpoint
+    pool = max(cfg.upload_concurrency, cfg.download_concurrency) + 2
+    region = job.storage.region or cfg.s3_region
+    return transfer.make_s3_client(endpoint, region, pool, job.storage.path_style)
+
+
+def fail(exc: errors.RunnerError, reporter: report.Reporter) -> status.RunnerResult:
+    """Report a failure that happened before an attempt could start (a bad spec)."""
+    log.error("cannot start (%s): %s", exc.reason, exc)
+    result = _failure(exc)
+    reporter.final(result)
+    return result
+
+
+def _failure(exc: errors.RunnerError) -> status.RunnerResult:
+    return status.RunnerResult(
+        outcome=constants.Outcome.FAILED,
+        exit_code=exc.exit_code,
+        reason=exc.reason,
+        message=str(exc),
+    )
