@@ -18,6 +18,7 @@ import zlib
 import pytest
 import redis
 from botocore.exceptions import ClientError
+
 from tests.services import redisserver, s3server
 
 MIB = 1024 * 1024
