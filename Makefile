@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv test test-unit test-functional test-e2e lint crds demo bench cluster-up cluster-down cluster-bin images
+.PHONY: help venv test test-unit test-functional test-e2e lint crds demo bench cluster-up cluster-down cluster-bin images images-base test-images
 
 help:
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -48,8 +48,18 @@ cluster-up: venv cluster-bin ## start the local control plane + node agent; prin
 cluster-down: ## stop every process cluster-up started
 	$(PY) -m tests.cluster down
 
-demo: venv cluster-bin ## the main job end to end on the local control plane
-	$(PY) -m tests.demo
+demo: venv cluster-bin ## the main job end to end on the local control plane (KEEP=1 keeps it running)
+	@bash deploy/containers/build-images.sh || echo "==> images could not be built with podman; runner Pods will run as local processes"
+	$(PY) -m tests.demo $(if $(KEEP),--keep,)
 
 bench: venv cluster-bin ## side-by-side benchmarks; each prints its ratio
 	$(PY) bench/run_all.py
+
+images: ## build the local debian:bookworm-slim base (cached) and both images with podman
+	bash deploy/containers/build-images.sh
+
+images-base: ## only the local Debian base (debootstrap, cached in ~/.cache/kube-transcoder)
+	bash deploy/containers/make-base.sh
+
+test-images: venv ## Dockerfile checks + the images run with real podman (builds them if needed)
+	$(PY) -m pytest tests/unit/images tests/e2e/test_images_run.py tests/e2e/test_images_pod.py -v

@@ -1,7 +1,8 @@
 """Runs one Pod on the local node and reports its status like a kubelet.
 
 `tests.cluster.nodeagent` makes one `PodWorker` per Pod bound to its Nodes.
-Process mode runs the first container's command and args as a local process in
+Container mode (`tests.cluster.podman_runtime`) runs a Pod whose image exists
+locally as a podman container. Process mode runs the first container's command and args as a local process in
 a private mount namespace (`tests/cluster/podexec.py` bind-mounts its volumes,
 the termination-message file and the service-account token), with the Pod's
 env. Simulate mode only flips the status after a delay. Status goes
@@ -31,7 +32,7 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.cluster import podenv
+from tests.cluster import podenv, podman_runtime
 
 log = logging.getLogger("nodeagent.pod")
 PODEXEC = Path(__file__).resolve().parent / "podexec.py"
@@ -63,6 +64,7 @@ def finalize_delete(core: client.CoreV1Api, pod: Any) -> None:
 
 
 def kill_all() -> None:
+    podman_runtime.kill_all()
     for proc in list(_live):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -197,6 +199,9 @@ class PodWorker:
         if prepared is None:
             return
         env, mounts = prepared
+        if podman_runtime.use_container(self.container.image):
+            podman_runtime.run_pod(self, env, mounts)  # a real container: podman + runc
+            return
         argv = [*(self.container.command or []), *(self.container.args or [])]
         if not argv:
             self._terminated(128, ts(), "process mode needs an explicit container command",

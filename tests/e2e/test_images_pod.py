@@ -1,0 +1,172 @@
+"""A Pod whose image is local runs as a real container on the local cluster.
+
+The node agent (tests/cluster/podruntime.py) runs a Pod with podman + runc when its
+image exists in the local store (tests/cluster/podman_runtime.py). This applies a
+Pod with the runner image and a restricted security context and asserts from
+inside the container that it is not root, cannot write `/`, has no capabilities,
+got its env (a secret among it) and emptyDir; the result comes back through the
+termination message. A second Pod checks deletion: SIGTERM, grace, SIGKILL, gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from tests.cluster import podman_runtime as pr
+from tests.cluster.fixtures import Kube, wait_for
+
+INSIDE = r"""
+import json, os, socket, sys
+def attempt(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        return 0
+    except OSError as exc:
+        return exc.errno
+status = dict(l.split(":\t") for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
+result = {"uid": os.getuid(), "gid": os.getgid(), "groups": sorted(os.getgroups()),
+          "root": attempt("/probe"), "tmp": attempt("/tmp/probe"),
+          "scratch": attempt("/scratch/probe"),
+          "capEff": status["CapEff"].strip(), "noNewPrivs": status["NoNewPrivs"].strip(),
+          "prefix": sys.prefix, "hostname": socket.gethostname(),
+          "secret": os.environ.get("KT_SECRET"), "multi": os.environ.get("KT_MULTI"),
+          "podName": os.environ.get("POD_NAME"),
+          "token": os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token")
+                   and len(open("/var/run/secrets/kubernetes.io/serviceaccount/token").read()) > 0,
+          "os": open("/etc/os-release").read().split("VERSION_CODENAME=")[1].split()[0]}
+open("/dev/termination-log", "w").write(json.dumps(result))
+"""
+
+
+@pytest.fixture(scope="module")
+def images() -> None:
+    pr.ensure_images()
+
+
+def restricted() -> client.V1SecurityContext:
+    return client.V1SecurityContext(
+        run_as_non_root=True, run_as_user=65532, run_as_group=65532,
+        read_only_root_filesystem=True, allow_privilege_escalation=False,
+        capabilities=client.V1Capabilities(drop=["ALL"]))
+
+
+def pod_phase(core: client.CoreV1Api, ns: str, name: str) -> str | None:
+    phase = core.read_namespaced_pod(name, ns).status.phase
+    return phase if phase in ("Succeeded", "Failed") else None
+
+
+def test_pod_runs_as_restricted_container(kube: Kube, images: None) -> None:
+    ns = kube.namespace("img")
+    core = client.CoreV1Api(kube.api_client)
+    core.create_namespaced_secret(ns, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="s3"),
+        string_data={"key": "s3cr3t-value", "pem": "line one\nline two"}))
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="inside"),
+        spec=client.V1PodSpec(
+            restart_policy="Never",
+            security_context=client.V1PodSecurityContext(fs_group=65532),
+            containers=[client.V1Container(
+                name="runner", image=pr.RUNNER_IMAGE, command=["python3", "-c", INSIDE],
+                security_context=restricted(),
+                env=[client.V1EnvVar(name="KT_SECRET", value_from=client.V1EnvVarSource(
+                         secret_key_ref=client.V1SecretKeySelector(name="s3", key="key"))),
+                     client.V1EnvVar(name="KT_MULTI", value_from=client.V1EnvVarSource(
+                         secret_key_ref=client.V1SecretKeySelector(name="s3", key="pem"))),
+                     client.V1EnvVar(name="POD_NAME", value_from=client.V1EnvVarSource(
+                         field_ref=client.V1ObjectFieldSelector(field_path="metadata.name")))],
+                volume_mounts=[client.V1VolumeMount(name="scratch", mount_path="/scratch")])],
+            volumes=[client.V1Volume(name="scratch", empty_dir=client.V1EmptyDirVolumeSource())]))
+    core.create_namespaced_pod(ns, pod)
+    phase = wait_for(lambda: pod_phase(core, ns, "inside"), 180, "Pod inside to finish")
+    got = core.read_namespaced_pod("inside", ns).status
+    term = got.container_statuses[0].state.terminated
+    assert phase == "Succeeded", (term.exit_code, term.message)
+    seen = json.loads(term.message)
+    assert seen["uid"] == 65532 and seen["uid"] != 0
+    assert seen["gid"] == 65532 and 65532 in seen["groups"]
+    assert seen["root"] in (errno.EROFS, errno.EACCES), seen
+    assert seen["tmp"] == errno.EROFS, seen     # read-only root: no tmpfs on /tmp, as a kubelet
+    assert seen["scratch"] == 0, seen           # the emptyDir is writable for the non-root user
+    assert int(seen["capEff"], 16) == 0 and seen["noNewPrivs"] == "1"
+    assert seen["prefix"] == "/opt/venv" and seen["os"] == "bookworm"  # the image, not the host
+    assert seen["hostname"] == "inside" and seen["podName"] == "inside"
+    assert seen["secret"] == "s3cr3t-value" and seen["multi"] == "line one\nline two"
+    assert seen["token"] is True
+    leftover = pr.podman("ps", "-a", "--filter", f"label=io.kubernetes.pod.namespace={ns}",
+                         "--format", "{{.Names}}").stdout.split()
+    assert leftover == [], leftover
+
+
+def cmdlines() -> str:
+    out = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            out.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    return "\n".join(out)
+
+
+def test_pod_deletion_stops_the_container(kube: Kube, images: None) -> None:
+    ns = kube.namespace("img")
+    core = client.CoreV1Api(kube.api_client)
+    core.create_namespaced_secret(ns, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="s3"), string_data={"key": "never-in-ps-4c1d"}))
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="sleeper"),
+        spec=client.V1PodSpec(
+            restart_policy="Never", termination_grace_period_seconds=2,
+            containers=[client.V1Container(
+                name="runner", image=pr.RUNNER_IMAGE, security_context=restricted(),
+                env=[client.V1EnvVar(name="KT_SECRET", value_from=client.V1EnvVarSource(
+                    secret_key_ref=client.V1SecretKeySelector(name="s3", key="key")))],
+                # PID 1 without a SIGTERM handler ignores SIGTERM: SIGKILL ends it after grace
+                command=["python3", "-c", "import time\nwhile True: time.sleep(1)"])]))
+    created = core.create_namespaced_pod(ns, pod)
+    name = f"kt-{created.metadata.uid}"
+
+    def running() -> bool:
+        out = pr.podman("inspect", "--format", "{{.State.Status}}", name)
+        return out.returncode == 0 and out.stdout.strip() == "running"
+
+    wait_for(running, 120, "the sleeper container to run")
+    assert "never-in-ps-4c1d" not in cmdlines()  # env went through --env-file, not argv
+    core.delete_namespaced_pod("sleeper", ns)
+
+    def gone() -> bool:
+        try:
+            core.read_namespaced_pod("sleeper", ns)
+            return False
+        except client.ApiException as exc:
+            return exc.status == 404
+
+    wait_for(gone, 60, "the deleted Pod to be removed")
+    assert pr.podman("container", "exists", name).returncode != 0
+
+
+def test_run_as_non_root_refuses_a_root_user(kube: Kube, images: None) -> None:
+    ns = kube.namespace("img")
+    core = client.CoreV1Api(kube.api_client)
+    sc = restricted()
+    sc.run_as_user = 0
+    core.create_namespaced_pod(ns, client.V1Pod(
+        metadata=client.V1ObjectMeta(name="root"),
+        spec=client.V1PodSpec(restart_policy="Never", containers=[client.V1Container(
+            name="runner", image=pr.RUNNER_IMAGE, security_context=sc,
+            command=["python3", "-c", "pass"])])))
+
+    def waiting_reason() -> str | None:
+        st = core.read_namespaced_pod("root", ns).status
+        cs = (st.container_statuses or [None])[0]
+        return cs.state.waiting.reason if cs and cs.state.waiting else None
+
+    reason = wait_for(lambda: waiting_reason() == "CreateContainerConfigError", 120,
+                      "CreateContainerConfigError for a root user with runAsNonRoot")
+    assert reason
+    core.delete_namespaced_pod("root", ns)
