@@ -22,8 +22,10 @@ cluster-bin: ## build the control-plane and S3 server binaries from pinned Go mo
 	bash tests/cluster/build.sh
 	bash tests/cluster/s3/build.sh
 
-crds: venv ## generate the CRD YAML (and the chart's copy) from the pydantic model
+crds: venv ## generate the CRD YAML, the chart's copies and the README field reference from the model
 	$(PY) -m transcode_api.crdgen --out crds/
+	$(PY) charts/kube-transcoder/hack/sync.py
+	$(PY) -m transcode_api.docgen --readme README.md
 
 lint: venv ## ruff, mypy and the import-linter layering contract
 	$(VENV)/bin/ruff check .
