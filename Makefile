@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv test test-unit test-functional test-e2e lint crds demo bench cluster-up cluster-down cluster-bin images images-base test-images
+.PHONY: help venv test test-unit test-functional test-e2e lint crds demo bench cluster-up cluster-down cluster-bin images images-base test-images manifests
 
 help:
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -21,9 +21,11 @@ venv: $(PY) ## create .venv and install the package with all extras
 cluster-bin: ## build the control-plane and S3 server binaries from pinned Go modules (cached)
 	bash tests/cluster/build.sh
 	bash tests/cluster/s3/build.sh
+	bash tests/cluster/helm/build.sh
 
 crds: venv ## generate the CRD YAML, the chart's copies and the README field reference from the model
 	$(PY) -m transcode_api.crdgen --out crds/
+	$(PY) -m transcode_operator.rbac --out deploy/rbac
 	$(PY) charts/kube-transcoder/hack/sync.py
 	$(PY) -m transcode_api.docgen --readme README.md
 
@@ -56,6 +58,9 @@ demo: venv cluster-bin ## the main job end to end on the local control plane (KE
 
 bench: venv cluster-bin ## side-by-side benchmarks; each prints its ratio
 	$(PY) bench/run_all.py
+
+manifests: venv ## render the kustomize base and overlays from the chart
+	$(PY) manifests/hack/render.py
 
 images: ## build the local debian:bookworm-slim base (cached) and both images with podman
 	bash deploy/containers/build-images.sh

@@ -26,7 +26,8 @@ from tests.cluster import cluster, podman_runtime
 from tests.services import procs, redisserver, s3server
 
 REPO = Path(__file__).resolve().parents[1]
-RUNNER_ROLE = REPO / "deploy/rbac/runner-clusterrole.yaml"
+RUNNER_RBAC = REPO / "deploy/rbac/runner.yaml"
+RUNNER_SA = "transcode-runner"
 
 
 class Stack:
@@ -75,12 +76,14 @@ class Stack:
         self.kubectl("apply", "-f", "-", input=json.dumps({
             "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
             "metadata": {"name": "nvidia"}, "handler": "nvidia"}))
-        if RUNNER_ROLE.exists():
-            self.kubectl("apply", "-f", str(RUNNER_ROLE))
+        role = next(d for d in yaml.safe_load_all(RUNNER_RBAC.read_text())
+                    if d and d["kind"] == "ClusterRole")
+        self.kubectl("apply", "-f", "-", input=json.dumps(role))
 
     def operator_settings(self, **overrides: Any) -> dict[str, Any]:
         settings: dict[str, Any] = {
             "runner": {"image": "localhost/kube-transcoder-runner:dev",
+                       "serviceAccountName": RUNNER_SA,
                        "imagePullPolicy": "IfNotPresent",
                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}},
             "http": {"host": "127.0.0.1", "port": procs.free_port()},
@@ -135,10 +138,10 @@ class Stack:
     def namespace(self, prefix: str = "t") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
         self.kubectl("create", "namespace", name)
-        if RUNNER_ROLE.exists():
-            role = yaml.safe_load(RUNNER_ROLE.read_text())["metadata"]["name"]
-            self.kubectl("create", "rolebinding", "kube-transcoder-runner", "-n", name,
-                         f"--clusterrole={role}", f"--serviceaccount={name}:default")
+        # the runner's identity: get TranscodeJobs, patch their status, nothing else
+        self.kubectl("create", "serviceaccount", RUNNER_SA, "-n", name)
+        self.kubectl("create", "rolebinding", RUNNER_SA, "-n", name,
+                     "--clusterrole=kube-transcoder-runner", f"--serviceaccount={name}:{RUNNER_SA}")
         return name
 
     def create_bucket(self, name: str) -> None:

@@ -20,10 +20,13 @@ from pathlib import Path
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
+    # Hold every source open first: a mount over a parent folder (an emptyDir at /tmp)
+    # must not hide the per-Pod sources of the mounts after it.
+    held = {m["source"]: os.open(m["source"], os.O_PATH) for m in spec["mounts"]}
     for mount in spec["mounts"]:
-        src, dst = mount["source"], mount["target"]
+        src, dst = f"/proc/{os.getpid()}/fd/{held[mount['source']]}", mount["target"]
         target = Path(dst)
-        if Path(src).is_dir():
+        if os.path.isdir(src):
             target.mkdir(parents=True, exist_ok=True)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -33,6 +36,8 @@ def main() -> None:
         subprocess.run(["mount", *flags, src, dst], check=True)
         if mount.get("readOnly"):
             subprocess.run(["mount", "-o", "remount,bind,ro", dst], check=True)
+    for fd in held.values():
+        os.close(fd)
     if spec.get("workingDir"):
         os.chdir(spec["workingDir"])
     argv = spec["argv"]

@@ -65,8 +65,9 @@ def test_pod_succeeds_with_termination_message_env_and_volumes(kube: Kube) -> No
             {"name": "MY_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "MY_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         ],
-        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
-    }, volumes=[{"name": "scratch", "emptyDir": {}}])
+        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"},
+                         {"name": "tmp", "mountPath": "/tmp"}],
+    }, volumes=[{"name": "scratch", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}])
     kube.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(pod))
     done = wait_for(lambda: _phase(core, ns, "hello", "Succeeded", "Failed"), 60, "pod to end")
     assert done.status.phase == "Succeeded"

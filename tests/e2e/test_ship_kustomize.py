@@ -1,0 +1,85 @@
+"""`kubectl apply -k` of the plain manifests (overlay cpu-only) into the local control plane.
+
+The real kubectl builds the overlay with its own kustomize and applies it: the
+namespace `kube-transcoder` (Pod Security "restricted" enforced by the real API
+server), the CRD, RBAC, the operator and Redis. The test applies a kustomization
+that uses manifests/overlays/cpu-only unchanged as its base and adds one patch
+that the shared test cluster needs (its Pods are host processes): the operator
+serves only its own namespace and listens on free ports, through `TRANSCODER_*`
+variables, which override the settings file. The operator must start with the
+overlay's settings (enableGPU false); then everything but the CRD, which the
+rest of the session still uses, is deleted again with `kubectl delete -k`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from tests.cluster.fixtures import Kube, wait_for
+from tests.services import procs
+from transcode_api import constants
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERLAY = ROOT / "manifests/overlays/cpu-only"
+NAMESPACE = "kube-transcoder"
+KEEP_CRD = "app.kubernetes.io/component!=crds"
+
+
+def http_ok(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def write_test_kustomization(folder: Path, http_port: int, health_port: int) -> None:
+    env = [
+        {"name": "TRANSCODER_KOPF__NAMESPACES", "value": json.dumps([NAMESPACE])},
+        {"name": "TRANSCODER_HTTP__PORT", "value": str(http_port)},
+        {"name": "TRANSCODER_KOPF__LIVENESSENDPOINT", "value": f"http://0.0.0.0:{health_port}/healthz"},
+    ]
+    patch = {"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "kube-transcoder-operator", "namespace": NAMESPACE},
+             "spec": {"template": {"spec": {"containers": [{"name": "operator", "env": env}]}}}}
+    (folder / "operator-env.yaml").write_text(yaml.safe_dump(patch))
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [os.path.relpath(OVERLAY, folder)],
+        "patches": [{"path": "operator-env.yaml"}],
+    }))
+
+
+def test_apply_k_cpu_only_overlay_then_delete(kube: Kube, tmp_path: Path) -> None:
+    http_port, health_port = procs.free_port(), procs.free_port()
+    write_test_kustomization(tmp_path, http_port, health_port)
+    kube.kubectl("apply", "-k", str(tmp_path), timeout=180)
+    try:
+        kube.kubectl("wait", "--for=condition=Established", f"crd/{constants.CRD_NAME}", "--timeout=60s")
+        ns = json.loads(kube.kubectl("get", "namespace", NAMESPACE, "-o", "json").stdout)
+        assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        cfg = yaml.safe_load(json.loads(kube.kubectl(
+            "get", "configmap", "kube-transcoder-operator", "-n", NAMESPACE, "-o", "json").stdout)
+            ["data"]["config.yaml"])
+        assert cfg["enableGPU"] is False, "the cpu-only overlay's settings were not applied"
+        kube.kubectl("rollout", "status", "deployment/kube-transcoder-operator", "-n", NAMESPACE,
+                     "--timeout=120s", timeout=150)
+        wait_for(lambda: http_ok(health_port), 90, "the operator's liveness endpoint")
+        assert not kube.kubectl("get", "daemonsets", "-n", NAMESPACE, "-o", "name").stdout.strip()
+    finally:
+        kube.kubectl("delete", "-k", str(tmp_path), "-l", KEEP_CRD, "--wait=true", "--timeout=180s",
+                     check=False, timeout=240)
+    wait_for(lambda: kube.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0, 180,
+             f"namespace {NAMESPACE} to be deleted")
+    left = kube.kubectl("get", "clusterroles,clusterrolebindings", "-l",
+                        "app.kubernetes.io/part-of=kube-transcoder,app.kubernetes.io/instance=kube-transcoder",
+                        "-o", "name").stdout.split()
+    assert not left, left
+    assert kube.kubectl("get", "crd", constants.CRD_NAME, check=False).returncode == 0
+    wait_for(lambda: not procs.port_open(health_port), 60, "the operator process to stop")
