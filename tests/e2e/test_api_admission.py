@@ -18,8 +18,8 @@ import subprocess
 from typing import Any
 
 import pytest
-from tests.unit.api import cases
 
+from tests.unit.api import cases
 from transcode_api import constants, crdgen, model, spec, status
 
 pytestmark = pytest.mark.cluster
