@@ -1,0 +1,262 @@
+"""Benchmark: 1,000 TranscodeJobs through the operator vs 1,000 batch/v1 Jobs through
+kube-controller-manager's Job controller, on the same local cluster in the same run.
+
+    .venv/bin/python bench/operator_scale.py [--jobs 1000] [--simulate 10]
+
+It starts the local control plane with the node agent in simulate mode (every
+Pod "runs" for --simulate seconds and exits 0; a TranscodeJob's Pod reports a
+RunnerResult through KT_SIMULATED_TERMINATION_MESSAGE), then, one after the
+other, creates N batch/v1 Jobs and N TranscodeJobs (each all at once, from 32
+client threads) and measures the time until every Pod exists and until every
+job finished. It prints both times, their ratio (targets: at most 1.5x the Job
+controller), the API writes per job made by the operator (from the API
+server's apiserver_request_total, excluding progress, which simulate mode does
+not produce) broken down by resource, and the operator's peak RSS (target
+200 MB). Nothing is asserted; timing claims live here, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "api/src", ROOT / "operator/src"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from kubernetes import client, config  # noqa: E402
+
+from tests.cluster import cluster as local_cluster  # noqa: E402
+from tests.cluster.fixtures import Kube  # noqa: E402
+from tests.e2e import operator_fixture as opf  # noqa: E402
+from tests.services import procs  # noqa: E402
+from transcode_api import status as job_status  # noqa: E402
+
+WRITE_VERBS = ("POST", "PATCH", "PUT", "DELETE")
+SMALL = {"requests": {"cpu": "1m", "memory": "4Mi"}}
+METRIC = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs of each kind (1000)")
+    parser.add_argument("--simulate", type=float, default=10.0,
+                        help="seconds each simulated Pod runs (10)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="per phase, seconds")
+    parser.add_argument("--threads", type=int, default=32, help="client threads creating jobs")
+    parser.add_argument("--only", choices=("jobs", "operator"),
+                        help="run one side only (for quick iterations; no ratio)")
+    parser.add_argument("--operator-setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra operator setting, e.g. kopf__api_workers=32 (repeatable)")
+    return parser.parse_args(argv)
+
+
+def request_totals(kube: Kube) -> Counter[tuple[str, str, str]]:
+    """apiserver_request_total of writes as (verb, resource[/subresource], group) -> count."""
+    text = kube.kubectl("get", "--raw", "/metrics").stdout
+    totals: Counter[tuple[str, str, str]] = Counter()
+    for line in text.splitlines():
+        m = METRIC.match(line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group("labels")))
+        if labels.get("verb") not in WRITE_VERBS:
+            continue
+        resource = labels.get("resource", "")
+        if labels.get("subresource"):
+            resource += "/" + labels["subresource"]
+        totals[(labels["verb"], resource, labels.get("group", ""))] += int(float(m.group("value")))
+    return totals
+
+
+def create_all(make: Callable[[int], None], n: int, threads: int) -> None:
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(make, range(n)))
+
+
+def wait_until(what: str, check: Callable[[], int], n: int, t0: float, timeout: float,
+               ) -> float:
+    """Seconds from t0 until check() >= n."""
+    last = -1
+    while True:
+        done = check()
+        if done != last:
+            print(f"  {what}: {done}/{n} at {time.monotonic() - t0:6.1f}s", flush=True)
+            last = done
+        if done >= n:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"{what}: only {done}/{n} after {timeout}s")
+        time.sleep(0.5)
+
+
+def batch_jobs_phase(kube: Kube, n: int, args: argparse.Namespace) -> dict[str, float]:
+    ns = kube.namespace("bench-jobs")
+    batch = client.BatchV1Api(kube.api_client)
+    core = client.CoreV1Api(kube.api_client)
+
+    def make(i: int) -> None:
+        batch.create_namespaced_job(ns, {
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": f"job-{i}"},
+            "spec": {"backoffLimit": 3, "template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "runner", "command": ["true"],
+                                "resources": SMALL}]}}}})
+
+    def pods() -> int:
+        return len(json.loads(core.list_namespaced_pod(ns, _preload_content=False).data)["items"])
+
+    def finished() -> int:
+        items = json.loads(batch.list_namespaced_job(ns, _preload_content=False).data)["items"]
+        return sum(1 for j in items if any(c["type"] == "Complete" and c["status"] == "True"
+                                           for c in (j.get("status") or {}).get("conditions", [])))
+
+    warm_up = kube.namespace("bench-warmup")
+    batch.create_namespaced_job(warm_up, {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "warm-up"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "main", "image": "runner", "command": ["true"], "resources": SMALL}]}}}})
+    wait_until("warm-up Job", lambda: int(bool(json.loads(batch.read_namespaced_job_status(
+        "warm-up", warm_up, _preload_content=False).data).get("status", {}).get("succeeded"))),
+        1, time.monotonic(), args.timeout)
+    before = request_totals(kube)
+    t0 = time.monotonic()
+    create_all(make, n, args.threads)
+    created = time.monotonic() - t0
+    pods_at = wait_until("Job Pods", pods, n, t0, args.timeout)
+    done_at = wait_until("Jobs Complete", finished, n, t0, args.timeout)
+    writes = request_totals(kube) - before
+    return {"create": created, "pods": pods_at, "done": done_at,
+            "writes": _per_job(writes, n, ("jobs", "jobs/status", "pods", "events"),
+                               exclude_created="jobs")}
+
+
+def _per_job(writes: Counter[tuple[str, str, str]], n: int, resources: tuple[str, ...],
+             exclude_created: str) -> dict[str, Any]:
+    rows = {f"{verb} {res}{' (' + group + ')' if group else ''}": count / n
+            for (verb, res, group), count in sorted(writes.items())
+            if res in resources and group in ("", "batch", "kubetranscoder.io")
+            and not (verb == "POST" and res == exclude_created)}
+    return {"by_request": rows, "total": sum(rows.values())}
+
+
+def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
+                   tmp: Path) -> dict[str, Any]:
+    ns = kube.namespace("bench-tj")
+    opf.install_crd(kube)
+    result = job_status.RunnerResult.model_validate({
+        "outcome": "Succeeded", "exitCode": 0, "message": "simulated",
+        "outputs": [{"name": "720p", "url": "s3://media-out/x.mp4", "bytes": 1}],
+        "metadata": {"gpuEnabled": False, "encoderUsed": "libx264", "processingSpeed": 2.0}})
+    op = opf.OperatorProcess(kube, "", tmp / "operator.log", {
+        "runner__command": ["true"], "runner__resources": SMALL,
+        "runner__extra_env": {"KT_SIMULATED_TERMINATION_MESSAGE":
+                              result.to_termination_message()},
+        "http__enabled": "false", **dict(a.split("=", 1) for a in args.operator_setting)})
+    op.start()
+    custom = client.CustomObjectsApi(kube.api_client)
+    core = client.CoreV1Api(kube.api_client)
+
+    def make(i: int) -> None:
+        custom.create_namespaced_custom_object(
+            opf.GROUP, opf.VERSION, ns, opf.PLURAL,
+            opf.job_manifest(f"tj-{i}", acceleration={"mode": "cpu"}))
+
+    def pods() -> int:
+        return len(json.loads(core.list_namespaced_pod(ns, _preload_content=False).data)["items"])
+
+    def finished() -> int:
+        items = json.loads(custom.list_namespaced_custom_object(
+            opf.GROUP, opf.VERSION, ns, opf.PLURAL, _preload_content=False).data)["items"]
+        return sum(1 for j in items if (j.get("status") or {}).get("phase") == "Succeeded")
+
+    try:
+        # warm-up: the operator's watches are established and one job went through
+        warm_up = kube.namespace("bench-warmup")
+        custom.create_namespaced_custom_object(opf.GROUP, opf.VERSION, warm_up, opf.PLURAL,
+                                               opf.job_manifest("warm-up",
+                                                                acceleration={"mode": "cpu"}))
+        opf.wait_phase(kube, warm_up, "warm-up", "Succeeded", timeout=args.timeout)
+        before = request_totals(kube)
+        t0 = time.monotonic()
+        create_all(make, n, args.threads)
+        created = time.monotonic() - t0
+        pods_at = wait_until("TranscodeJob Pods", pods, n, t0, args.timeout)
+        done_at = wait_until("TranscodeJobs Succeeded", finished, n, t0, args.timeout)
+        time.sleep(3)  # let queued Events go out before counting
+        writes = request_totals(kube) - before
+        rss = _peak_rss_mb(op.proc.pid if op.proc else 0)
+        cpu = _cpu_seconds(op.proc.pid if op.proc else 0)
+    finally:
+        op.stop()
+    per_job = _per_job(writes, n, ("transcodejobs", "transcodejobs/status", "pods", "events"),
+                       exclude_created="transcodejobs")
+    return {"create": created, "pods": pods_at, "done": done_at, "writes": per_job,
+            "rss_mb": rss, "cpu_s": cpu, "log": str(op.log_path)}
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    c = local_cluster.LocalCluster(
+        simulate=args.simulate,
+        agent_args=["--pods=5000", "--cpu=1000", "--memory=4000Gi", "--cpu-nodes=2"])
+    procs.on_exit(c.stop)
+    tmp = Path(c.workdir)
+    try:
+        c.start()
+        cfg = client.Configuration()
+        config.load_kube_config(str(c.kubeconfig), client_configuration=cfg)
+        cfg.connection_pool_maxsize = args.threads
+        kube = Kube(c, client.ApiClient(cfg))
+        print(f"cluster up ({c.workdir}); {args.jobs} jobs of each kind, Pods run "
+              f"{args.simulate:g}s (simulated)\n-- batch/v1 Jobs (kube-controller-manager)")
+        jobs = batch_jobs_phase(kube, args.jobs, args) if args.only != "operator" else None
+        print("-- TranscodeJobs (kube-transcoder operator)")
+        tjs = operator_phase(kube, args.jobs, args, tmp) if args.only != "jobs" else None
+    finally:
+        c.stop()
+    if jobs is None or tjs is None:
+        print(json.dumps(jobs or tjs, indent=2, default=str))
+        return 0
+    print("\nresult                      batch/v1 Job   TranscodeJob   ratio")
+    for key, label in (("create", "objects created"), ("pods", "all Pods created"),
+                       ("done", "all jobs finished")):
+        print(f"  {label:24s} {jobs[key]:10.1f}s   {tjs[key]:10.1f}s   "
+              f"{tjs[key] / jobs[key]:5.2f}x")
+    print("\nAPI writes per job (excluding the job's own creation; no progress in simulate mode)")
+    print(f"  Job controller: {jobs['writes']['total']:.2f}")
+    for row, value in jobs["writes"]["by_request"].items():
+        print(f"    {row:40s} {value:.2f}")
+    print(f"  operator:       {tjs['writes']['total']:.2f}  (target <= 6)")
+    for row, value in tjs["writes"]["by_request"].items():
+        print(f"    {row:40s} {value:.2f}")
+    print(f"\noperator peak RSS: {tjs['rss_mb']:.0f} MB (target <= 200 MB); CPU used: "
+          f"{tjs['cpu_s']:.1f}s on {os.cpu_count()} CPUs shared with the whole cluster")
+    print(f"finish-time ratio: {tjs['done'] / jobs['done']:.2f}x (target <= 1.5x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""`transcode-operator`: run the TranscodeJob operator (kopf) until SIGTERM.
+
+The console script and `python -m transcode_operator` call `main()`. It loads
+the settings (`TRANSCODER_CONFIG` YAML, then `TRANSCODER_*` variables),
+configures logging and runs kopf with `handlers.REGISTRY`: standalone (one
+replica, no peering objects), all namespaces unless some are named, with
+kopf's liveness endpoint. The Kubernetes connection comes from the in-cluster
+service account, else $KUBECONFIG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import kopf
+
+from transcode_operator import handlers
+from transcode_operator import settings as settings_module
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="transcode-operator", description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--namespace", action="append", default=[],
+                        help="serve only this namespace (repeatable); default: all namespaces")
+    parser.add_argument("--liveness", default=None,
+                        help="kopf liveness endpoint URL (default: settings kopf.livenessEndpoint)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--debug", action="store_true", help="log kopf's internals too")
+    args = parser.parse_args(argv)
+    cfg = settings_module.load()
+    kopf.configure(verbose=args.verbose, debug=args.debug)
+    if not args.debug:  # one line per watch event is noise; failures are still logged
+        for name in ("kopf.objects", "kopf.activities.probe", "aiohttp.access"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    namespaces = args.namespace or cfg.kopf.namespaces
+    kopf.run(
+        registry=handlers.REGISTRY,
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=args.liveness or cfg.kopf.liveness_endpoint or None,
+        memo=kopf.Memo(cfg=cfg),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Kubernetes Events about a TranscodeJob: their reasons, and how they are posted.
+
+`reconcile` puts `Event`s into its plan with one of the reasons below (each
+names one thing that happened: Created, FallbackToCPU, Retrying, …); the job
+loop hands them to a `Poster`. `KopfPoster` posts through `kopf.event`, which
+queues the Event and retries it in the background (so posting never blocks a
+job); tests use `RecordingPoster`. Messages never contain Secret values.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+import kopf
+
+
+class Reason(enum.StrEnum):
+    """Event reasons the operator posts on TranscodeJobs."""
+
+    CREATED = "Created"  # a runner Pod was created
+    GPU_UNSCHEDULABLE = "GPUUnschedulable"  # waiting for a GPU, fallback not allowed
+    FALLBACK_TO_CPU = "FallbackToCPU"  # GPU Pod replaced by a CPU Pod
+    RETRYING = "Retrying"  # transient failure, next attempt after backoff
+    DISRUPTED = "Disrupted"  # Pod evicted/preempted/deleted: retried, not counted
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    SUSPENDED = "Suspended"
+    RESUMED = "Resumed"
+    RATE_LIMITED = "RateLimited"
+    OUTPUT_LOCKED = "OutputLocked"
+    INVALID_SPEC = "InvalidSpec"
+    CONFIG_ERROR = "ConfigError"  # missing Secret or key
+    TTL_EXPIRED = "TTLExpired"
+    CLEANUP = "Cleanup"  # finalizer stopped the runner Pods
+
+
+NORMAL = "Normal"
+WARNING = "Warning"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Event to post on the job."""
+
+    type: str
+    reason: str
+    message: str
+
+    @classmethod
+    def normal(cls, reason: Reason, message: str) -> Event:
+        return cls(NORMAL, reason.value, message)
+
+    @classmethod
+    def warning(cls, reason: Reason | str, message: str) -> Event:
+        return cls(WARNING, str(reason), message)
+
+
+class Poster(Protocol):
+    def post(self, body: Mapping[str, Any], event: Event) -> None: ...
+
+
+class KopfPoster:
+    """Posts through kopf's Event queue (inside kopf handlers and daemons only)."""
+
+    def post(self, body: Mapping[str, Any], event: Event) -> None:
+        kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message[:1024])
+
+
+@dataclass
+class RecordingPoster:
+    """Keeps posted Events in a list (tests)."""
+
+    posted: list[tuple[str, Event]] = field(default_factory=list)
+
+    def post(self, body: Mapping[str, Any], event: Event) -> None:
+        name = str((body.get("metadata") or {}).get("name", ""))
+        self.posted.append((name, event))

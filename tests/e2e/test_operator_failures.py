@@ -1,0 +1,114 @@
+"""Failed runs on the real control plane: retries with backoff, bad input, missing Secrets.
+
+The fake runner exits with the code chosen per attempt (`KT_FAKE_EXIT_CODES`),
+so these tests drive the operator's classification exactly as the real runner
+will: 75 retries with backoff up to backoffLimit, 65 fails at once, and a
+credentials Secret that is missing or lacks a key fails the job before any
+Pod is created, naming the Secret or key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from tests.cluster.fixtures import Kube
+from tests.e2e import operator_fixture as opf
+
+operator = opf.operator
+FAST_BACKOFF = {"retry__backoff_base_seconds": 1, "retry__backoff_cap_seconds": 4}
+
+
+def _created_at(pod: client.V1Pod) -> float:
+    return float(pod.metadata.creation_timestamp.timestamp())
+
+
+def test_transient_failures_retry_with_backoff_then_fail_after_backoff_limit(
+        kube: Kube, operator: Any) -> None:
+    ns = kube.namespace("op")
+    operator(ns, runner__command=opf.fake_runner(),
+             runner__extra_env={"KT_FAKE_EXIT_CODES": "75"}, **FAST_BACKOFF)
+    opf.apply_job(kube, ns, opf.job_manifest("flaky", backoffLimit=2,
+                                             acceleration={"mode": "cpu"}))
+    job = opf.wait_phase(kube, ns, "flaky", "Succeeded", "Failed")
+    status = job["status"]
+    assert status["phase"] == "Failed"
+    assert status["reason"] == "BackoffLimitExceeded"
+    assert status["attempts"] == 3
+    assert "exit 75" in status["message"]
+    conds = opf.conditions(job)
+    assert conds["Failed"]["status"] == "True" and conds["Stalled"]["status"] == "True"
+    assert conds["Reconciling"]["status"] == "False"
+    pods = opf.pods_of(kube, ns, "flaky")
+    assert [p.metadata.name for p in pods] == ["flaky-1", "flaky-2", "flaky-3"]
+    # backoff 1 s then 2 s after each failure (creation times are whole seconds)
+    gaps = [_created_at(b) - _created_at(a) for a, b in zip(pods, pods[1:], strict=False)]
+    assert gaps[0] >= 1 and gaps[1] >= 2, gaps
+    reasons = [r for r, _ in opf.wait_event(kube, ns, "flaky", "BackoffLimitExceeded")]
+    assert reasons.count("Retrying") == 2 and reasons.count("Created") == 3
+
+
+def test_transient_failure_then_success(kube: Kube, operator: Any) -> None:
+    ns = kube.namespace("op")
+    operator(ns, runner__command=opf.fake_runner(),
+             runner__extra_env={"KT_FAKE_EXIT_CODES": "75,0"}, **FAST_BACKOFF)
+    opf.apply_job(kube, ns, opf.job_manifest("second", acceleration={"mode": "cpu"}))
+    job = opf.wait_phase(kube, ns, "second", "Succeeded", "Failed")
+    assert job["status"]["phase"] == "Succeeded", job["status"]
+    assert job["status"]["attempts"] == 2 and job["status"]["podName"] == "second-2"
+    assert job["status"]["outputs"][0]["bytes"] == 1002  # the second attempt's report
+
+
+def test_bad_input_fails_at_once_with_the_runners_reason(kube: Kube, operator: Any) -> None:
+    ns = kube.namespace("op")
+    operator(ns, runner__command=opf.fake_runner(),
+             runner__extra_env={"KT_FAKE_EXIT_CODES": "65"}, **FAST_BACKOFF)
+    opf.apply_job(kube, ns, opf.job_manifest("badinput", backoffLimit=5,
+                                             acceleration={"mode": "cpu"}))
+    job = opf.wait_phase(kube, ns, "badinput", "Succeeded", "Failed")
+    status = job["status"]
+    assert (status["phase"], status["reason"], status["attempts"]) == (
+        "Failed", "SourceNotFound", 1)
+    assert "s3://media-in/trailer.mov does not exist" in status["message"]
+    assert [p.metadata.name for p in opf.pods_of(kube, ns, "badinput")] == ["badinput-1"]
+
+
+def test_missing_secret_fails_naming_it_without_creating_a_pod(kube: Kube, operator: Any) -> None:
+    ns = kube.namespace("op")
+    operator(ns, runner__command=opf.fake_runner())
+    opf.apply_job(kube, ns, opf.job_manifest(
+        "nocreds", storage={"credentialsSecretRef": {"name": "absent-s3"}}))
+    job = opf.wait_phase(kube, ns, "nocreds", "Succeeded", "Failed")
+    status = job["status"]
+    assert status["reason"] == "SecretNotFound"
+    assert 'Secret "absent-s3" not found' in status["message"]
+    assert opf.pods_of(kube, ns, "nocreds") == []
+    assert any(r == "ConfigError" for r, _ in opf.wait_event(kube, ns, "nocreds", "ConfigError"))
+
+
+def test_missing_secret_key_fails_naming_the_key(kube: Kube, operator: Any) -> None:
+    ns = kube.namespace("op")
+    operator(ns, runner__command=opf.fake_runner())
+    opf.core(kube).create_namespaced_secret(ns, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="half"), string_data={"AWS_ACCESS_KEY_ID": "AKIA"}))
+    opf.apply_job(kube, ns, opf.job_manifest(
+        "halfcreds", storage={"credentialsSecretRef": {"name": "half"}}))
+    job = opf.wait_phase(kube, ns, "halfcreds", "Succeeded", "Failed")
+    assert job["status"]["reason"] == "SecretKeyNotFound"
+    assert 'key "AWS_SECRET_ACCESS_KEY" not found in Secret "half"' in job["status"]["message"]
+
+
+def test_secret_deleted_after_the_check_fails_from_the_pods_config_error(
+        kube: Kube, operator: Any) -> None:
+    ns = kube.namespace("op")
+    # The pre-check is off here, so only the kubelet's CreateContainerConfigError can tell.
+    operator(ns, runner__command=opf.fake_runner(), status__check_credentials_secret="false",
+             status__config_error_grace_seconds=1)
+    opf.apply_job(kube, ns, opf.job_manifest(
+        "kubeletsays", storage={"credentialsSecretRef": {"name": "gone"}},
+        acceleration={"mode": "cpu"}))
+    job = opf.wait_phase(kube, ns, "kubeletsays", "Succeeded", "Failed")
+    assert job["status"]["reason"] == "SecretNotFound"
+    assert 'secret "gone" not found' in job["status"]["message"]
+    assert job["status"]["attempts"] == 1

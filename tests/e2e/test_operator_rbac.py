@@ -1,0 +1,73 @@
+"""The generated RBAC (deploy/rbac/operator.yaml) is enough: the operator runs on it alone.
+
+The operator is started with a kubeconfig holding only the token of the
+`kube-transcoder-operator` ServiceAccount bound to the generated ClusterRole,
+and must still take a job with a credentials Secret from apply to Succeeded,
+post its Events, and run its finalizer on delete. A permission the role lacks
+shows up here as a stuck job and a 403 in the operator log.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from tests.cluster import controlplane
+from tests.cluster.fixtures import Kube, wait_for
+from tests.e2e import operator_fixture as opf
+from transcode_operator import rbac
+
+operator = opf.operator
+RBAC = opf.REPO / "deploy" / "rbac" / "operator.yaml"
+
+
+def _operator_kubeconfig(kube: Kube, path: Path) -> str:
+    kube.kubectl("create", "namespace", "kube-transcoder", check=False)
+    kube.kubectl("apply", "-f", str(RBAC))
+    token = kube.kubectl("create", "token", "kube-transcoder-operator", "-n", "kube-transcoder",
+                         "--duration=1h").stdout.strip()
+    cp = kube.cluster.cp
+    assert cp is not None
+    return str(controlplane.write_kubeconfig(path, cp.server, cp.ca, token=token))
+
+
+def test_operator_works_with_only_the_generated_cluster_role(
+        kube: Kube, operator: Any, tmp_path: Path) -> None:
+    kubeconfig = _operator_kubeconfig(kube, tmp_path / "operator.kubeconfig")
+    ns = kube.namespace("rbac")
+    opf.core(kube).create_namespaced_secret(ns, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="media-s3"),
+        string_data={"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}))
+    op = operator(ns, kubeconfig=kubeconfig, runner__command=opf.fake_runner(),
+                  runner__extra_env={"KT_FAKE_SLEEP": "1"})
+    opf.apply_job(kube, ns, opf.job_manifest(
+        "rbacjob", storage={"credentialsSecretRef": {"name": "media-s3"}}))
+    job = opf.wait_phase(kube, ns, "rbacjob", "Succeeded", "Failed")
+    assert job["status"]["phase"] == "Succeeded", job["status"]
+    opf.wait_event(kube, ns, "rbacjob", "Succeeded")
+    kube.kubectl("delete", "tj", "rbacjob", "-n", ns, "--wait=false")
+    wait_for(lambda: opf.get_job(kube, ns, "rbacjob") is None, 60, "the finalizer to finish")
+    log = op.log_tail(200_000)
+    assert "403" not in log and "Forbidden" not in log, log[-3000:]
+
+
+def test_runner_role_allows_status_patch_and_nothing_else(kube: Kube, tmp_path: Path) -> None:
+    opf.install_crd(kube)
+    ns = kube.namespace("rbac")
+    objects = rbac.runner_objects(ns)
+    kube.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                     "items": objects}))
+    who = f"system:serviceaccount:{ns}:transcode-runner"
+    def can(verb: str, resource: str, *extra: str) -> bool:
+        out = kube.kubectl("auth", "can-i", verb, resource, *extra, "-n", ns, f"--as={who}",
+                           check=False)
+        return out.stdout.strip() == "yes"
+    wait_for(lambda: can("patch", "transcodejobs.kubetranscoder.io", "--subresource=status"), 30,
+             "the runner binding to apply")
+    assert can("get", "transcodejobs.kubetranscoder.io")
+    assert not can("patch", "transcodejobs.kubetranscoder.io")
+    assert not can("create", "pods")
+    assert not can("get", "secrets")

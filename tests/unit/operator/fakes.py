@@ -1,0 +1,156 @@
+"""In-memory stand-ins for the job loop's collaborators: the API, limiter, locks, clock.
+
+`FakeApi` implements `kubeclient.Api` on dicts, answering like the API server
+(409 on an existing Pod name, resourceVersions that grow, merge-patched
+status) and recording every write, so a test can count writes per job.
+`context_for` builds a `context.Context` around them with a fixed clock.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.unit.operator import helpers as h
+from transcode_operator import context, errors, limits, locks, metrics
+from transcode_operator import events as events_module
+from transcode_operator import settings as settings_module
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+class FakeApi:
+    def __init__(self) -> None:
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
+        self.writes: list[tuple[str, str]] = []
+        self.fail_create: errors.ApiError | None = None
+        self._rv = itertools.count(100)
+
+    def add_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        meta = body["metadata"]
+        meta.setdefault("resourceVersion", str(next(self._rv)))
+        self.jobs[(meta["namespace"], meta["name"])] = body
+        return body
+
+    async def create_pod(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.writes.append(("create_pod", body["metadata"]["name"]))
+        if self.fail_create is not None:
+            raise self.fail_create
+        key = (namespace, body["metadata"]["name"])
+        if key in self.pods:
+            raise errors.Conflict(409, "AlreadyExists", "pods already exists")
+        pod = copy.deepcopy(body)
+        pod["metadata"].update(uid=f"uid-{key[1]}", resourceVersion=str(next(self._rv)),
+                               creationTimestamp=h.stamp(h.NOW))
+        pod["status"] = {"phase": "Pending"}
+        self.pods[key] = pod
+        return copy.deepcopy(pod)
+
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        pod = self.pods.get((namespace, name))
+        return copy.deepcopy(pod) if pod else None
+
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        key, _, value = selector.partition("=")
+        return [copy.deepcopy(p) for (ns, _), p in self.pods.items()
+                if ns == namespace and p["metadata"]["labels"].get(key) == value]
+
+    async def delete_pod(self, namespace: str, name: str, uid: str | None = None,
+                         grace_seconds: int | None = None) -> bool:
+        self.writes.append(("delete_pod", name))
+        return self.pods.pop((namespace, name), None) is not None
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.jobs.get((namespace, name)))
+
+    async def delete_job(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        self.writes.append(("delete_job", name))
+        return self.jobs.pop((namespace, name), None) is not None
+
+    async def patch_job_status(self, namespace: str, name: str,
+                               patch: dict[str, Any]) -> dict[str, Any]:
+        self.writes.append(("patch_job_status", name))
+        job = self.jobs.get((namespace, name))
+        if job is None:
+            raise errors.NotFound(404, "NotFound")
+        _merge(job.setdefault("status", {}), patch)
+        job["metadata"]["resourceVersion"] = str(next(self._rv))
+        return copy.deepcopy(job)
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.secrets.get((namespace, name)))
+
+    def set_pod(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
+        raw["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.pods[(raw["metadata"]["namespace"], name)] = raw
+        return raw
+
+
+@dataclass
+class Clock:
+    value: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.value
+
+
+@dataclass
+class FakeLimiter:
+    allow: bool = True
+    released: list[str] = field(default_factory=list)
+
+    async def acquire(self, namespace: str, uid: str) -> limits.Decision:
+        if self.allow:
+            return limits.Decision(True, 0.0, limits.REASON_OK)
+        return limits.Decision(False, 12.0, limits.REASON_START_RATE)
+
+    async def release(self, namespace: str, uid: str) -> None:
+        self.released.append(uid)
+
+
+@dataclass
+class FakeLocks:
+    held_by: dict[str, locks.LockOwner] = field(default_factory=dict)
+    acquired: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    retry_after: float = 15.0
+
+    async def acquire(self, destinations: Any, owner: locks.LockOwner) -> locks.LockResult:
+        if self.held_by:
+            return locks.LockResult(False, dict(self.held_by))
+        self.acquired.append(owner.token)
+        return locks.LockResult(True)
+
+    async def release(self, destinations: Any, owner: locks.LockOwner) -> int:
+        self.released.append(owner.token)
+        return 1
+
+
+def context_for(api: FakeApi, cfg: settings_module.Settings = h.CFG,
+                clock: Clock | None = None, **extra: Any) -> context.Context:
+    return context.Context(cfg=cfg, api=api, poster=events_module.RecordingPoster(),
+                           metrics=metrics.Metrics(), now=lambda: h.NOW,
+                           monotonic=clock or Clock(), **extra)
+
+
+def job_body(**spec: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"source": "s3://media-in/trailer.mov", "outputs": [
+        {"name": "720p", "destination": "s3://media-out/trailer/720p.mp4",
+         "video": {"codec": "h264"}}]}
+    data.update(spec)
+    return {"apiVersion": "kubetranscoder.io/v1alpha1", "kind": "TranscodeJob",
+            "metadata": {"name": h.JOB.name, "namespace": h.JOB.namespace, "uid": h.JOB.uid,
+                         "generation": 1},
+            "spec": data}

@@ -1,0 +1,160 @@
+"""The runner Pod builder: what every field of the Pod manifest must be, GPU and CPU."""
+
+from __future__ import annotations
+
+import json
+
+from tests.unit.operator import helpers as h
+from transcode_api import constants
+from transcode_operator import builders
+from transcode_operator import settings as settings_module
+
+
+def _pod(gpu: bool = False, **spec_fields: object) -> dict[str, object]:
+    s = h.spec(**spec_fields)
+    return builders.pod(h.JOB, s, builders.PodRequest(2, gpu), h.CFG)
+
+
+def _env(p: dict) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {e["name"]: e for e in p["spec"]["containers"][0]["env"]}
+
+
+def test_name_labels_owner_and_frozen_spec() -> None:
+    s = h.spec()
+    p = builders.pod(h.JOB, s, builders.PodRequest(2, False), h.CFG)
+    meta = p["metadata"]
+    assert meta["name"] == "trailer-2" and meta["namespace"] == "media"
+    assert meta["labels"][builders.JOB_LABEL] == "trailer"
+    assert meta["labels"][builders.JOB_UID_LABEL] == "uid-1234"
+    assert meta["labels"][builders.ATTEMPT_LABEL] == "2"
+    assert meta["labels"]["app.kubernetes.io/managed-by"] == "kube-transcoder-operator"
+    assert meta["ownerReferences"] == [{
+        "apiVersion": "kubetranscoder.io/v1alpha1", "kind": "TranscodeJob", "name": "trailer",
+        "uid": "uid-1234", "controller": True, "blockOwnerDeletion": True}]
+    assert meta["annotations"][builders.SPEC_HASH_ANNOTATION] == builders.spec_hash(s)
+    env = _env(p)
+    assert json.loads(env["TRANSCODER_JOB_SPEC"]["value"]) == json.loads(s.to_json())
+    assert env["TRANSCODER_ATTEMPT"]["value"] == "2"
+    assert env["TRANSCODER_JOB_UID"]["value"] == "uid-1234"
+    assert env["TRANSCODER_SCRATCH_DIR"]["value"] == "/scratch"
+    assert "TRANSCODER_REDIS_URL" not in env
+
+
+def test_same_inputs_same_pod() -> None:
+    assert _pod() == _pod()
+
+
+def test_credentials_only_as_secret_key_refs() -> None:
+    p = _pod(storage={"credentialsSecretRef": {"name": "s3", "accessKeyIdKey": "id",
+                                               "secretAccessKeyKey": "key"}})
+    env = _env(p)
+    assert env["AWS_ACCESS_KEY_ID"] == {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {
+        "secretKeyRef": {"name": "s3", "key": "id"}}}
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "s3", "key": "key"}
+    assert all("value" not in e for n, e in env.items() if n.startswith("AWS_"))
+
+
+def test_restricted_security_context_and_scratch() -> None:
+    p = _pod()
+    spec = p["spec"]
+    c = spec["containers"][0]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] == 65532
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = c["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert c["volumeMounts"] == [{"name": "scratch", "mountPath": "/scratch"}]
+    assert spec["volumes"] == [{"name": "scratch", "emptyDir": {}}]
+    assert spec["restartPolicy"] == "Never"
+    assert "activeDeadlineSeconds" not in spec
+    assert c["terminationMessagePath"] == "/dev/termination-log"
+
+
+def test_gpu_pod_asks_for_one_gpu_tolerates_the_taint_and_uses_the_runtime_class() -> None:
+    p = _pod(gpu=True)
+    c = p["spec"]["containers"][0]
+    assert c["resources"]["limits"][constants.GPU_RESOURCE] == "1"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in \
+        p["spec"]["tolerations"]
+    assert p["spec"]["runtimeClassName"] == "nvidia"
+    env = _env(p)
+    assert env["NVIDIA_DRIVER_CAPABILITIES"]["value"] == "compute,utility,video"
+    assert "NVIDIA_VISIBLE_DEVICES" not in env  # the device plugin sets it
+    assert env["TRANSCODER_GPU_REQUESTED"]["value"] == "true"
+    assert p["metadata"]["labels"][builders.ACCELERATOR_LABEL] == "gpu"
+
+
+def test_cpu_pod_has_no_gpu_bits() -> None:
+    p = _pod()
+    c = p["spec"]["containers"][0]
+    assert constants.GPU_RESOURCE not in c["resources"].get("limits", {})
+    assert "tolerations" not in p["spec"] and "runtimeClassName" not in p["spec"]
+    assert "NVIDIA_DRIVER_CAPABILITIES" not in _env(p)
+
+
+def test_runtime_class_setting_empty_means_none_and_spec_wins() -> None:
+    cfg = settings_module.Settings(gpu={"runtime_class_name": ""})
+    p = builders.pod(h.JOB, h.spec(), builders.PodRequest(1, True), cfg)
+    assert "runtimeClassName" not in p["spec"]
+    p = builders.pod(h.JOB, h.spec(runtimeClassName="kata"), builders.PodRequest(1, True), h.CFG)
+    assert p["spec"]["runtimeClassName"] == "kata"
+
+
+def test_placement_fields_are_copied() -> None:
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "zone", "operator": "In", "values": ["a"]}]}]}}}
+    p = _pod(gpu=True, nodeSelector={"pool": "video"}, priorityClassName="batch",
+             tolerations=[{"key": "dedicated", "operator": "Equal", "value": "video",
+                           "effect": "NoSchedule"}], affinity=affinity,
+             resources={"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "6Gi"}})
+    spec = p["spec"]
+    assert spec["nodeSelector"] == {"pool": "video"}
+    assert spec["priorityClassName"] == "batch"
+    assert spec["affinity"] == affinity
+    assert spec["tolerations"][0] == {"key": "dedicated", "operator": "Equal", "value": "video",
+                                      "effect": "NoSchedule"}
+    assert len(spec["tolerations"]) == 2
+    assert spec["containers"][0]["resources"] == {
+        "requests": {"cpu": "2", "memory": "4Gi"},
+        "limits": {"memory": "6Gi", "nvidia.com/gpu": "1"}}
+
+
+def test_default_resources_and_settings_reach_the_pod() -> None:
+    cfg = settings_module.Settings(
+        runner={"image": "runner:9", "command": ["x", "y"], "args": ["--z"],
+                "service_account_name": "transcode-runner", "extra_env": {"LOG": "debug"},
+                "scratch_size_limit": "20Gi", "termination_grace_period_seconds": 45},
+        redis={"url": "redis://r:6379/0"})
+    p = builders.pod(h.JOB, h.spec(), builders.PodRequest(1, False), cfg)
+    spec = p["spec"]
+    c = spec["containers"][0]
+    assert (c["image"], c["command"], c["args"]) == ("runner:9", ["x", "y"], ["--z"])
+    assert spec["serviceAccountName"] == "transcode-runner"
+    assert spec["terminationGracePeriodSeconds"] == 45
+    assert spec["volumes"][0]["emptyDir"] == {"sizeLimit": "20Gi"}
+    env = _env(p)
+    assert env["LOG"]["value"] == "debug"
+    assert env["TRANSCODER_REDIS_URL"]["value"] == "redis://r:6379/0"
+    assert c["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"},
+                              "limits": {"memory": "8Gi"}}
+
+
+def test_fallback_pod_records_its_reason() -> None:
+    p = builders.pod(h.JOB, h.spec(), builders.PodRequest(3, False, "GPUUnschedulable"), h.CFG)
+    assert p["metadata"]["annotations"][builders.FALLBACK_ANNOTATION] == "GPUUnschedulable"
+
+
+def test_long_names_stay_valid() -> None:
+    long = "a" * 253
+    name = builders.pod_name(long, 12)
+    assert len(name) <= 253 and name.endswith("-12")
+    assert builders.pod_name(long, 12) != builders.pod_name("a" * 252 + "b", 12)
+    assert len(builders.label_value(long)) <= 63
+    assert builders.label_value("short") == "short"
+
+
+def test_spec_hash_ignores_suspend_only() -> None:
+    assert builders.spec_hash(h.spec()) == builders.spec_hash(h.spec(suspend=True))
+    assert builders.spec_hash(h.spec()) != builders.spec_hash(h.spec(backoffLimit=5))

@@ -1,0 +1,51 @@
+"""RBAC: the generated roles grant what the code calls, and deploy/rbac is current."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from transcode_operator import handlers, kubeclient, rbac
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_every_api_call_in_kubeclient_is_in_the_table() -> None:
+    source = Path(kubeclient.__file__).read_text()
+    called = set(re.findall(r'self\._(?:call|maybe)\(\s*"(\w+)"', source))
+    assert called == set(kubeclient.CALLS), called ^ set(kubeclient.CALLS)
+
+
+def test_operator_role_grants_every_need_and_nothing_more() -> None:
+    role = rbac.operator_cluster_role()["rules"]
+    for need in rbac.operator_needs():
+        assert rbac.allows(role, need), need
+    granted = {(r["apiGroups"][0], res, v) for r in role for res in r["resources"]
+               for v in r["verbs"]}
+    assert granted == rbac.operator_needs()
+    assert not any("*" in r["verbs"] or "*" in r["resources"] for r in role)
+
+
+def test_operator_role_covers_what_the_handlers_need() -> None:
+    role = rbac.operator_cluster_role()["rules"]
+    assert rbac.allows(role, ("kubetranscoder.io", "transcodejobs/status", "patch"))
+    assert rbac.allows(role, ("", "pods", "watch"))  # the Pod index
+    assert rbac.allows(role, ("", "events", "create"))
+    assert not rbac.allows(role, ("", "secrets", "list"))  # only get, by name
+    assert not rbac.allows(role, ("", "pods", "update"))
+    assert handlers.REGISTRY is not None
+
+
+def test_runner_role_is_status_patch_and_get() -> None:
+    role = rbac.runner_cluster_role()["rules"]
+    assert rbac.allows(role, ("kubetranscoder.io", "transcodejobs/status", "patch"))
+    assert rbac.allows(role, ("kubetranscoder.io", "transcodejobs", "get"))
+    assert not rbac.allows(role, ("kubetranscoder.io", "transcodejobs", "patch"))
+    assert not rbac.allows(role, ("", "pods", "create"))
+
+
+def test_deploy_rbac_files_are_current() -> None:
+    for name, text in rbac.files().items():
+        path = REPO / "deploy" / "rbac" / name
+        assert path.read_text() == text, (
+            f"{path} is stale: run python -m transcode_operator.rbac --out deploy/rbac")

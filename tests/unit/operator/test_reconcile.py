@@ -1,0 +1,275 @@
+"""The job state machine, one observation at a time: what `plan` decides and writes."""
+
+from __future__ import annotations
+
+from tests.unit.operator import helpers as h
+from transcode_operator import reconcile
+from transcode_operator import settings as settings_module
+
+
+def _plan(obs: reconcile.Observed, cfg: settings_module.Settings = h.CFG) -> reconcile.Plan:
+    return reconcile.plan(obs, cfg)
+
+
+def _reasons(p: reconcile.Plan) -> list[str]:
+    return [e.reason for e in p.events]
+
+
+def _cond(p: reconcile.Plan, type_: str) -> tuple[str, str | None]:
+    assert p.status is not None
+    c = next(c for c in p.status.conditions if c.type == type_)
+    return c.status.value, c.reason
+
+
+def test_first_sight_creates_attempt_one_and_sets_conditions() -> None:
+    p = _plan(h.observed())
+    assert p.create is not None and (p.create.attempt, p.create.gpu) == (1, True)
+    assert p.gate
+    assert p.status is not None
+    assert (p.status.phase, p.status.attempts, p.status.pod_name) == ("Scheduling", 1, "trailer-1")
+    assert p.status.start_time is not None and p.status.observed_generation == 1
+    assert _cond(p, "Succeeded")[0] == "Unknown" and _cond(p, "Failed")[0] == "Unknown"
+    assert _cond(p, "Reconciling") == ("True", "PodCreated")
+    assert _cond(p, "Stalled")[0] == "False"
+    assert _cond(p, "GPUAccelerated") == ("Unknown", "GPURequested")
+    assert _reasons(p) == ["Created"]
+
+
+def test_cpu_job_says_cpu_requested() -> None:
+    p = _plan(h.observed(s=h.spec(acceleration={"mode": "cpu"})))
+    assert p.create is not None and not p.create.gpu
+    assert _cond(p, "GPUAccelerated") == ("False", "CPURequested")
+
+
+def test_running_pod_is_a_throttled_phase_write_and_copies_runner_progress() -> None:
+    status = h.running_status(phase="Scheduling", reason="PodCreated", runner={
+        "attempt": 1, "phase": "Uploading", "progress": {"percent": 40, "fps": 50.0}})
+    p = _plan(h.observed(h.view(phase="Running"), status=status))
+    assert p.create is None and p.throttled and p.track
+    assert p.status is not None and p.status.phase == "Uploading"
+    assert p.status.progress is not None and p.status.progress.percent == 40
+    # with the Redis relay the relay owns progress
+    p = _plan(h.observed(h.view(phase="Running"), status=status, relay=True))
+    assert p.status is not None and p.status.progress is None
+
+
+def test_runner_progress_of_an_older_attempt_is_ignored() -> None:
+    status = h.running_status(2, runner={"attempt": 1, "phase": "Uploading",
+                                         "progress": {"percent": 90}})
+    p = _plan(h.observed(h.view(attempt=2, phase="Running"), status=status))
+    assert p.status is not None and p.status.phase == "Running" and p.status.progress is None
+
+
+def test_success_records_outputs_metadata_and_finishes() -> None:
+    msg = h.result(0, message="ok", outputs=[{"name": "720p", "url": "s3://media-out/x",
+                                              "bytes": 9}],
+                   metadata={"gpuEnabled": True, "gpuCodec": "h264_nvenc",
+                             "encoderUsed": "h264_nvenc", "processingSpeed": 3.1})
+    p = _plan(h.observed(h.view(phase="Succeeded", exit_code=0, message=msg, gpu=True),
+                         status=h.running_status()))
+    assert p.status is not None
+    assert (p.status.phase, p.status.reason) == ("Succeeded", "TranscodeSucceeded")
+    assert [o.name for o in p.status.outputs] == ["720p"]
+    assert p.status.metadata is not None and p.status.metadata.encoder_used == "h264_nvenc"
+    assert p.status.progress is not None and p.status.progress.percent == 100
+    assert p.status.completion_time == h.ago(1)
+    assert _cond(p, "Succeeded")[0] == "True" and _cond(p, "Reconciling")[0] == "False"
+    assert _cond(p, "GPUAccelerated") == ("True", "NVENC")
+    assert p.release and p.finished is not None and _reasons(p) == ["Succeeded"]
+
+
+def test_success_without_a_readable_report_still_succeeds() -> None:
+    p = _plan(h.observed(h.view(phase="Succeeded", exit_code=0, message="garbage"),
+                         status=h.running_status()))
+    assert p.status is not None and p.status.phase == "Succeeded"
+    assert "without a readable result" in (p.status.message or "")
+
+
+def test_bad_input_fails_at_once_and_is_stalled() -> None:
+    msg = h.result(65, reason="SourceNotFound", message="gone")
+    p = _plan(h.observed(h.view(phase="Failed", exit_code=65, message=msg),
+                         status=h.running_status()))
+    assert p.create is None and p.status is not None
+    assert (p.status.phase, p.status.reason, p.status.message) == ("Failed", "SourceNotFound",
+                                                                    "gone")
+    assert _cond(p, "Failed")[0] == "True" and _cond(p, "Stalled") == ("True", "SourceNotFound")
+    assert _reasons(p) == ["Failed"] and p.release
+
+
+def test_transient_failure_waits_for_backoff_then_retries_once_announced() -> None:
+    failed = h.view(phase="Failed", exit_code=75, finished=h.ago(3))
+    p = _plan(h.observed(failed, status=h.running_status()))
+    assert p.create is None and p.status is not None
+    assert (p.status.phase, p.status.reason) == ("Pending", "Retrying")
+    assert p.requeue == 7  # 10 s backoff, 3 s already passed
+    assert _reasons(p) == ["Retrying"]
+    # later: backoff over; already announced -> just the new Pod, same accelerator
+    later = h.observed(failed, status=h.running_status(phase="Pending", reason="Retrying"),
+                       now=h.ago(-8))
+    p = _plan(later)
+    assert p.create is not None and (p.create.attempt, p.create.gpu) == (2, False)
+    assert _reasons(p) == ["Created"]
+
+
+def test_backoff_limit_exceeded() -> None:
+    pods = [h.view(attempt=i, phase="Failed", exit_code=75) for i in (1, 2, 3)]
+    p = _plan(h.observed(*pods, s=h.spec(backoffLimit=2), status=h.running_status(3)))
+    assert p.status is not None and p.status.reason == "BackoffLimitExceeded"
+    assert "3 failed attempts exceed backoffLimit=2" in (p.status.message or "")
+    assert _reasons(p) == ["BackoffLimitExceeded"]
+
+
+def test_eviction_retries_at_once_without_counting() -> None:
+    pods = [h.view(attempt=1, phase="Failed", exit_code=75),
+            h.view(attempt=2, phase="Failed", exit_code=137, reason="Evicted")]
+    p = _plan(h.observed(*pods, s=h.spec(backoffLimit=1), status=h.running_status(2)))
+    assert p.create is not None and p.create.attempt == 3
+    assert _reasons(p) == ["Disrupted", "Created"]
+
+
+def test_gpu_pod_unschedulable_past_timeout_falls_back_to_cpu() -> None:
+    gpu_pod = h.view(gpu=True, unschedulable="0/2 nodes: Insufficient nvidia.com/gpu",
+                     created=h.ago(121))
+    p = _plan(h.observed(gpu_pod, status=h.running_status(phase="Scheduling")))
+    assert p.create is not None
+    assert (p.create.attempt, p.create.gpu, p.create.fallback_reason) == (2, False,
+                                                                          "GPUUnschedulable")
+    assert [d.name for d in p.delete] == ["trailer-1"]
+    assert p.status is not None and p.status.metadata is not None
+    assert p.status.metadata.gpu_fallback is True
+    assert p.status.metadata.fallback_reason == "GPUUnschedulable"
+    assert "Insufficient nvidia.com/gpu" in (p.status.metadata.fallback_message or "")
+    assert _cond(p, "GPUAccelerated") == ("False", "GPUUnschedulable")
+    assert _reasons(p) == ["FallbackToCPU", "Created"]
+
+
+def test_gpu_pod_before_timeout_waits_and_says_so() -> None:
+    gpu_pod = h.view(gpu=True, unschedulable="Insufficient nvidia.com/gpu", created=h.ago(30))
+    p = _plan(h.observed(gpu_pod, status=h.running_status(phase="Scheduling",
+                                                          reason="PodCreated")))
+    assert p.create is None and p.requeue == 90
+    assert p.status is not None and p.status.reason == "WaitingForGPU"
+
+
+def test_no_fallback_allowed_waits_with_gpu_unschedulable_once() -> None:
+    s = h.spec(acceleration={"mode": "gpu", "allowCpuFallback": False})
+    gpu_pod = h.view(gpu=True, unschedulable="Insufficient nvidia.com/gpu", created=h.ago(500))
+    p = _plan(h.observed(gpu_pod, s=s, status=h.running_status(phase="Scheduling")))
+    assert p.create is None and p.delete == []
+    assert p.status is not None and (p.status.phase, p.status.reason) == ("Pending",
+                                                                          "GPUUnschedulable")
+    assert "allowCpuFallback is false" in (p.status.message or "")
+    assert _reasons(p) == ["GPUUnschedulable"]
+    again = _plan(h.observed(gpu_pod, s=s, status=h.running_status(
+        phase="Pending", reason="GPUUnschedulable")))
+    assert _reasons(again) == []
+
+
+def test_retry_after_a_fallback_stays_on_the_cpu() -> None:
+    pods = [h.view(attempt=2, phase="Failed", exit_code=75, fallback="GPUUnschedulable",
+                   finished=h.ago(60))]
+    status = h.running_status(2, metadata={"gpuFallback": True,
+                                           "fallbackReason": "GPUUnschedulable"})
+    p = _plan(h.observed(*pods, status=status))
+    assert p.create is not None and not p.create.gpu
+    assert p.create.fallback_reason == "GPUUnschedulable"
+
+
+def test_deadline_fails_and_stops_the_pod() -> None:
+    s = h.spec(activeDeadlineSeconds=30)
+    p = _plan(h.observed(h.view(phase="Running"), s=s, status=h.running_status()))
+    assert p.status is not None and p.status.reason == "DeadlineExceeded"
+    assert [d.name for d in p.delete] == ["trailer-1"] and p.release
+    assert _reasons(p) == ["DeadlineExceeded"]
+    # before the deadline: wake up when it falls due
+    p = _plan(h.observed(h.view(phase="Running"), s=h.spec(activeDeadlineSeconds=100),
+                         status=h.running_status()))
+    assert p.requeue == 40
+
+
+def test_suspend_stops_the_pod_and_resume_starts_the_next_attempt() -> None:
+    running = h.view(phase="Running")
+    p = _plan(h.observed(running, s=h.spec(suspend=True), status=h.running_status()))
+    assert [d.name for d in p.delete] == ["trailer-1"] and p.release
+    assert p.status is not None and (p.status.phase, p.status.reason) == ("Pending", "Suspended")
+    assert _cond(p, "Reconciling") == ("False", "Suspended")
+    assert _reasons(p) == ["Suspended"]
+    # the Pod is gone; resumed
+    p = _plan(h.observed(s=h.spec(), status=h.running_status(phase="Pending", reason="Suspended")))
+    assert p.create is not None and p.create.attempt == 2
+    assert _reasons(p) == ["Resumed", "Created"]
+
+
+def test_a_pod_that_vanished_is_replaced_uncounted() -> None:
+    p = _plan(h.observed(status=h.running_status()))
+    assert p.create is not None and p.create.attempt == 2
+    assert _reasons(p) == ["Disrupted", "Created"]
+
+
+def test_a_pod_being_deleted_is_waited_for() -> None:
+    p = _plan(h.observed(h.view(phase="Running", deleting=True), status=h.running_status()))
+    assert p.create is None and p.delete == [] and p.status is None
+
+
+def test_pod_created_but_status_lost_is_adopted_with_its_bookkeeping() -> None:
+    p = _plan(h.observed(h.view(phase="Running", created=h.ago(20))))
+    assert p.create is None
+    assert p.status is not None
+    assert (p.status.attempts, p.status.pod_name, p.status.start_time) == (1, "trailer-1",
+                                                                           h.ago(20))
+
+
+def test_older_active_pods_are_cleaned_up() -> None:
+    pods = [h.view(attempt=1, gpu=True, unschedulable="x"),
+            h.view(attempt=2, phase="Running", fallback="GPUUnschedulable")]
+    p = _plan(h.observed(*pods, status=h.running_status(1)))
+    assert [d.name for d in p.delete] == ["trailer-1"]
+    assert p.status is not None and p.status.attempts == 2
+
+
+def test_config_error_fails_after_the_grace_period() -> None:
+    stuck = h.view(waiting=("CreateContainerConfigError", 'secret "s3" not found'),
+                   created=h.ago(30), scheduled=True)
+    p = _plan(h.observed(stuck, status=h.running_status(phase="Scheduling")))
+    assert p.status is not None and p.status.reason == "SecretNotFound"
+    assert 'secret "s3" not found' in (p.status.message or "")
+    assert [d.name for d in p.delete] == ["trailer-1"]
+
+
+def test_finished_job_with_ttl_is_deleted_when_due() -> None:
+    done = {"phase": "Succeeded", "completionTime": h.stamp(h.ago(100))}
+    p = _plan(h.observed(s=h.spec(ttlSecondsAfterFinished=60), status=done))
+    assert p.delete_job and _reasons(p) == ["TTLExpired"]
+    p = _plan(h.observed(s=h.spec(ttlSecondsAfterFinished=300), status=done))
+    assert not p.delete_job and p.requeue == 200
+    p = _plan(h.observed(s=h.spec(), status=done))
+    assert not p.delete_job and p.requeue is None and p.status is None
+
+
+def test_finishing_schedules_the_ttl() -> None:
+    done = h.view(phase="Succeeded", exit_code=0, message=h.result(0))
+    p = _plan(h.observed(done, s=h.spec(ttlSecondsAfterFinished=30), status=h.running_status()))
+    assert p.status is not None and p.status.phase == "Succeeded" and p.requeue == 30
+
+
+def test_invalid_spec_fails_once() -> None:
+    p = _plan(h.observed(spec_error="invalid TranscodeJob spec: spec.source: bad"))
+    assert p.status is not None and p.status.reason == "InvalidSpec"
+    assert _reasons(p) == ["InvalidSpec"]
+    again = _plan(h.observed(spec_error="x", status={"phase": "Failed", "reason": "InvalidSpec"}))
+    assert again.status is None and again.events == []
+
+
+def test_gated_start_waits_in_pending_and_announces_once() -> None:
+    obs = h.observed()
+    planned = _plan(obs)
+    gate = reconcile.Gate(False, "RateLimited", "namespace media: StartRateExceeded", 12.0)
+    p = reconcile.gated(obs, planned, gate)
+    assert p.create is None and p.requeue == 12.0
+    assert p.status is not None and (p.status.phase, p.status.reason) == ("Pending", "RateLimited")
+    assert p.status.attempts is None  # nothing started
+    assert _reasons(p) == ["RateLimited"]
+    again = h.observed(status={"phase": "Pending", "reason": "RateLimited"})
+    assert _reasons(reconcile.gated(again, _plan(again), gate)) == []
+    fatal = reconcile.gated(obs, planned, reconcile.Gate(False, "SecretNotFound", "no", fatal=True))
+    assert fatal.status is not None and fatal.status.phase == "Failed"
