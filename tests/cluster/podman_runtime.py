@@ -370,6 +370,7 @@ def run_pod(worker: Any, env: dict[str, str], mounts: list[dict[str, Any]]) -> N
         worker.delete_requested.wait()
         return
     start = ts()
+    worker.container_id = f"podman://{ctr.name}"
     worker._patch("Running", {"running": {"startedAt": start}}, ready=True)
     deadline = worker.pod.spec.active_deadline_seconds
     t0 = time.monotonic()

@@ -89,13 +89,14 @@ class PodWorker:
         self.grace = 30
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at: str | None = None
+        self.container_id = ""
 
     # --- status -------------------------------------------------------------
     def _container_status(self, state: dict[str, Any], ready: bool = False) -> dict[str, Any]:
         return {"name": self.container.name, "image": self.container.image,
                 "imageID": "", "ready": ready, "started": "running" in state,
                 "restartCount": 0, "state": state,
-                "containerID": f"process://{self.proc.pid}" if self.proc else ""}
+                "containerID": self.container_id}
 
     def _patch(self, phase: str, state: dict[str, Any], *, ready: bool = False,
                reason: str | None = None, message: str | None = None) -> None:
@@ -219,6 +220,7 @@ class PodWorker:
             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, cwd="/")
         _live.add(self.proc)
+        self.container_id = f"process://{self.proc.pid}"
         start = ts()
         self._patch("Running", {"running": {"startedAt": start}}, ready=True)
         deadline = self.pod.spec.active_deadline_seconds

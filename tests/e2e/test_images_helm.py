@@ -1,0 +1,106 @@
+"""The shipped path with the images built here: `helm install` with the local images.
+
+The chart is installed with the operator and runner images from the local
+store (`make images`, podman on a debootstrapped `debian:bookworm-slim`), so the
+node agent runs the operator Pod and the runner Pod as real podman containers
+(restricted: uid 65532, read-only root, no capabilities; what that looks like
+from inside is asserted by test_images_pod.py with the same security context).
+A GPU job applied from examples/ must reach Succeeded inside the runner
+container with the CPU fallback and its reason recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.cluster import helm
+from tests.cluster import podman_runtime as pr
+from tests.cluster.fixtures import Kube, wait_for
+from tests.e2e import operator_fixture as opf
+from tests.e2e.test_ship_examples import PLACEHOLDER, finished, prepare_s3
+from tests.services import procs, redisserver, s3server
+from transcode_api import constants
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASE = "kt-images"
+
+
+def local(repository: str) -> dict[str, str]:
+    return {"registry": "localhost", "repository": repository, "tag": pr.IMAGE_TAG,
+            "pullPolicy": "Never"}
+
+
+@pytest.fixture(scope="module")
+def release_ns(kube: Kube, s3_server: s3server.S3Server, redis_server: redisserver.RedisServer,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pr.ensure_images()
+    tmp = tmp_path_factory.mktemp("images-helm")
+    prepare_s3(s3_server, tmp)
+    opf.install_crd(kube)
+    ns = kube.namespace("images")
+    kube.kubectl("create", "secret", "generic", "media-s3", "-n", ns,
+                 f"--from-literal={constants.DEFAULT_ACCESS_KEY_ID_KEY}={s3_server.access_key}",
+                 f"--from-literal={constants.DEFAULT_SECRET_ACCESS_KEY_KEY}={s3_server.secret_key}")
+    cli = helm.Helm(kube.kubeconfig, tmp)
+    redis_server.start()
+    cli.install(RELEASE, ns, {
+        "crds": {"enabled": False},
+        "operator": {"image": local("kube-transcoder-operator"),
+                     "httpPort": procs.free_port(), "healthPort": procs.free_port(),
+                     "config": {"kopf": {"namespaces": [ns]}, "gpu": {"runtimeClassName": ""}}},
+        "runner": {"image": local("kube-transcoder-runner")},
+        "redis": {"externalUrl": redis_server.url_for(redisserver.DATABASES - 2)},
+    })
+    try:
+        yield ns
+    finally:
+        kube.kubectl("delete", "transcodejobs", "--all", "-n", ns, "--wait=true",
+                     "--timeout=120s", check=False, timeout=180)
+        cli.uninstall(RELEASE, ns)
+        wait_for(lambda: not kube.kubectl("get", "pods", "-n", ns, "-o", "name").stdout.strip(),
+                 120, f"every Pod in {ns} to be gone")
+
+
+def container_id(pod: client.V1Pod) -> str:
+    statuses = pod.status.container_statuses or []
+    return str(statuses[0].container_id or "") if statuses else ""
+
+
+def test_job_runs_in_the_runner_container_from_a_helm_install(
+        kube: Kube, release_ns: str, s3_server: s3server.S3Server) -> None:
+    core = client.CoreV1Api(kube.api_client)
+    operator_pods = core.list_namespaced_pod(
+        release_ns, label_selector="app.kubernetes.io/component=operator").items
+    assert operator_pods, "the chart created no operator Pod"
+    assert container_id(operator_pods[0]).startswith("podman://"), \
+        "the operator did not run from its image"
+    assert operator_pods[0].spec.containers[0].image.startswith("localhost/kube-transcoder-operator")
+
+    doc = yaml.safe_load((REPO / "examples/gpu-fallback-job.yaml").read_text()
+                         .replace(PLACEHOLDER, s3_server.endpoint))
+    doc["metadata"]["name"] = "in-container"
+    doc["spec"]["outputs"][0]["destination"] = "s3://media-out/images-helm/720p.mp4"
+    kube.kubectl("apply", "-n", release_ns, "-f", "-", input=json.dumps(doc))
+    runner_ids: set[str] = set()
+
+    def done() -> dict[str, object] | None:
+        for pod in core.list_namespaced_pod(
+                release_ns, label_selector="kubetranscoder.io/job=in-container").items:
+            if container_id(pod):
+                runner_ids.add(container_id(pod))
+        return finished(kube, release_ns, "in-container")
+
+    status = wait_for(done, 420, "the job to finish", interval=0.5)
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=2)
+    assert runner_ids and all(i.startswith("podman://") for i in runner_ids), runner_ids
+    meta = status["metadata"]
+    assert meta["gpuFallback"] is True and meta["fallbackReason"]
+    assert meta["encoderUsed"] == "libx264"
+    head = s3_server.client().head_object(Bucket="media-out", Key="images-helm/720p.mp4")
+    assert head["ContentLength"] == status["outputs"][0]["bytes"]
