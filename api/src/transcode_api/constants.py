@@ -259,3 +259,12 @@ MAX_URL_LENGTH = 1024
 MAX_NAME_LENGTH = 63
 MAX_TOLERATIONS = 32
 MAX_MAP_ENTRIES = 64
+
+# Redis keys shared by the runner (writer) and the operator (reader); both import
+# them from here because the two packages never import each other.
+REDIS_PROGRESS_KEY = "kt:progress:{namespace}:{name}"
+"""The runner's latest progress JSON for one job (TTL 1 h)."""
+REDIS_PROGRESS_CHANNEL = "kt:progress"
+"""Channel on which the runner PUBLISHes a progress key's name after each write."""
+REDIS_GPU_KEY = "kt:gpu:{node}"
+"""One node's GPU probe JSON, written by `transcode-runner probe --report` (short TTL)."""

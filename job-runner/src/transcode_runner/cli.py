@@ -42,7 +42,7 @@ from transcode_runner import (
 
 log = logging.getLogger("transcode_runner")
 
-GPU_KEY = "kt:gpu:{node}"
+GPU_KEY = constants.REDIS_GPU_KEY
 _PROBE_CODECS = (constants.Codec.H264.value, constants.Codec.HEVC.value, constants.Codec.AV1.value)
 
 

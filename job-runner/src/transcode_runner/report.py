@@ -25,13 +25,13 @@ from transcode_runner import progress, seams
 
 log = logging.getLogger(__name__)
 
-PROGRESS_CHANNEL = "kt:progress"
+PROGRESS_CHANNEL = constants.REDIS_PROGRESS_CHANNEL
 FIELD_MANAGER = "transcode-runner"
 
 
 def progress_key(namespace: str, name: str) -> str:
     """The Redis key holding a job's latest progress."""
-    return f"kt:progress:{namespace}:{name}"
+    return constants.REDIS_PROGRESS_KEY.format(namespace=namespace, name=name)
 
 
 class StatusSink(Protocol):

@@ -26,6 +26,8 @@ from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from transcode_api import constants
+
 if TYPE_CHECKING:
     from transcode_operator.metrics import Metrics
 
@@ -34,7 +36,7 @@ T = TypeVar("T")
 
 # --- key names (the runner writes progress and GPU probes with the same names) ---
 KEY_PREFIX = "kt"
-PROGRESS_CHANNEL = "kt:progress"
+PROGRESS_CHANNEL = constants.REDIS_PROGRESS_CHANNEL
 """Pub/sub channel; each message is the name of a progress key that changed."""
 PROGRESS_TTL_SECONDS = 3600
 """TTL the runner sets on a progress key (1 h)."""
@@ -45,7 +47,7 @@ GPU_PROBE_TTL_SECONDS = 30
 
 def progress_key(namespace: str, name: str) -> str:
     """`kt:progress:{namespace}:{name}`: the runner's latest progress JSON."""
-    return f"kt:progress:{namespace}:{name}"
+    return constants.REDIS_PROGRESS_KEY.format(namespace=namespace, name=name)
 
 
 def parse_progress_key(key: str) -> tuple[str, str] | None:
@@ -59,7 +61,7 @@ def parse_progress_key(key: str) -> tuple[str, str] | None:
 
 def gpu_key(node: str) -> str:
     """`kt:gpu:{node}`: one node's GPU probe JSON, written by the probe DaemonSet."""
-    return f"kt:gpu:{node}"
+    return constants.REDIS_GPU_KEY.format(node=node)
 
 
 # --- clock ------------------------------------------------------------------------
