@@ -238,7 +238,7 @@ def get_job(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
 
 
 def wait_phase(kube: Kube, namespace: str, name: str, *phases: str,
-               timeout: float = 90) -> dict[str, Any]:
+               timeout: float = 180) -> dict[str, Any]:
     """The job once `status.phase` is one of `phases`."""
     def check() -> dict[str, Any] | None:
         job = get_job(kube, namespace, name)

@@ -176,18 +176,19 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="TRANSCODER_", env_nested_delimiter="__", case_sensitive=False,
-        extra="ignore", frozen=True,
+        extra="ignore", frozen=True, populate_by_name=True,
     )
 
     enable_gpu: bool = pydantic.Field(
         default=True,
-        validation_alias=pydantic.AliasChoices("enable_gpu", "TRANSCODER_ENABLEGPU"),
+        validation_alias=pydantic.AliasChoices("TRANSCODER_ENABLEGPU", "TRANSCODER_ENABLE_GPU"),
     )
     """The seed's `enableGPU`: false never asks for `nvidia.com/gpu` (every job runs on
     the CPU, fallbackReason CPURequested is left to the runner). Default: true."""
     max_concurrent: int = pydantic.Field(
         default=0, ge=0,
-        validation_alias=pydantic.AliasChoices("max_concurrent", "TRANSCODER_MAXCONCURRENT"),
+        validation_alias=pydantic.AliasChoices("TRANSCODER_MAXCONCURRENT",
+                                               "TRANSCODER_MAX_CONCURRENT"),
     )
     """The seed's `maxConcurrent`: running jobs allowed per namespace (Redis cap);
     0 = unlimited. Default: 0."""

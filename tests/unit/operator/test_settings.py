@@ -41,6 +41,11 @@ def test_yaml_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert s.runner.command == ["python3", "-c", "pass"]
     assert s.runner.termination_grace_period_seconds == 60  # still from the file
     assert s.redis.url == "redis://localhost:6379/0"
+    monkeypatch.delenv("TRANSCODER_MAXCONCURRENT")
+    monkeypatch.setenv("TRANSCODER_MAX_CONCURRENT", "5")  # the grouped-style spelling
+    monkeypatch.setenv("MAX_CONCURRENT", "77")  # unprefixed: never read
+    assert settings.load().max_concurrent == 5
+    assert settings.load(max_concurrent=2, enable_gpu=False).max_concurrent == 2
 
 
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
