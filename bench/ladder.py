@@ -19,25 +19,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for src in ("api/src", "job-runner/src"):
+for src in ("", "api/src", "job-runner/src"):
     if str(ROOT / src) not in sys.path:
         sys.path.insert(0, str(ROOT / src))
 
+from tests import media as media_samples  # noqa: E402
 from transcode_runner import jobfile, media, plan, seams  # noqa: E402
 
 RUNGS = (("1080p", 5_000_000), ("720p", 3_000_000), ("480p", 1_200_000))
 
 
 def make_source(path: Path, seconds: int) -> None:
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-         "-c:v", "libx264", "-preset", "veryfast", "-b:v", "8M", "-c:a", "aac",
-         "-shortest", str(path)],
-        check=True,
-    )
-
+    media_samples.make_sample(path, seconds, preset="veryfast", bitrate="8M")
 
 def outputs(encoder: str, preset: str, rungs: tuple[tuple[str, int], ...], folder: Path
             ) -> list[dict[str, Any]]:

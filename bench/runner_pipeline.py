@@ -35,21 +35,14 @@ for src in ("api/src", "job-runner/src", "."):
     if str(ROOT / src) not in sys.path:
         sys.path.insert(0, str(ROOT / src))
 
+from tests import media as media_samples  # noqa: E402
 from tests.services import s3server  # noqa: E402
 from transcode_api import spec  # noqa: E402
 from transcode_runner import jobfile, media, plan, seams  # noqa: E402
 
 
 def make_source(path: Path, seconds: int) -> None:
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-         "-c:v", "libx264", "-preset", "veryfast", "-b:v", "8M", "-c:a", "aac",
-         "-shortest", str(path)],
-        check=True,
-    )
-
+    media_samples.make_sample(path, seconds, preset="veryfast", bitrate="8M")
 
 def job_spec(source: str, destination: str, encoder: str, endpoint: str, region: str
              ) -> dict[str, object]:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from tests import stack
+from tests import media, stack
 
 JOB = """
 apiVersion: kubetranscoder.io/v1alpha1
@@ -53,16 +52,7 @@ def say(msg: str) -> None:
 
 
 def make_sample(folder: Path, seconds: int) -> Path:
-    out = folder / "trailer.mov"
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-         "-c:a", "aac", "-shortest", str(out)],
-        check=True)
-    return out
-
+    return media.make_sample(folder / "trailer.mov", seconds)
 
 def follow(s: stack.Stack, ns: str, name: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout

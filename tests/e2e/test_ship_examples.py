@@ -16,8 +16,6 @@ and say why.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import media
 from tests.cluster import helm
 from tests.cluster.fixtures import Kube, wait_for
 from tests.services import procs, redisserver, s3server
@@ -47,15 +46,10 @@ class Release:
 
 
 def make_sample(path: Path) -> None:
-    ffmpeg = shutil.which("ffmpeg")
-    if not ffmpeg:
-        pytest.fail("ffmpeg is needed (apt-get install ffmpeg; .ci/run installs it)", pytrace=False)
-    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
-                    "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30:duration=2",
-                    "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-                    "-c:a", "aac", "-shortest", str(path)], check=True, timeout=120)
-
+    try:
+        media.make_sample(path, 2)
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 def prepare_s3(server: s3server.S3Server, tmp: Path) -> None:
     s3 = server.client()
