@@ -20,21 +20,13 @@ from kubernetes import client
 
 from tests.cluster import podman_runtime as pr
 from tests.cluster.fixtures import Kube, wait_for
+from tests.e2e.test_images_run import SELF_PRELUDE
 
-INSIDE = r"""
-import json, os, socket, sys
-def attempt(path):
-    try:
-        with open(path, "w") as f:
-            f.write("x")
-        return 0
-    except OSError as exc:
-        return exc.errno
-status = dict(l.split(":\t") for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
+INSIDE = SELF_PRELUDE + r"""
 result = {"uid": os.getuid(), "gid": os.getgid(), "groups": sorted(os.getgroups()),
           "root": attempt("/probe"), "tmp": attempt("/tmp/probe"),
           "scratch": attempt("/scratch/probe"),
-          "capEff": status["CapEff"].strip(), "noNewPrivs": status["NoNewPrivs"].strip(),
+          "capEff": caps["CapEff"].strip(), "noNewPrivs": caps["NoNewPrivs"].strip(),
           "prefix": sys.prefix, "hostname": socket.gethostname(),
           "secret": os.environ.get("KT_SECRET"), "multi": os.environ.get("KT_MULTI"),
           "podName": os.environ.get("POD_NAME"),

@@ -20,8 +20,8 @@ from tests.cluster import podman_runtime as pr
 RESTRICTED = ["--read-only", "--read-only-tmpfs=false", "--user", "65532:65532",
               "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
 
-INSPECT_SELF = r"""
-import errno, json, os, sys
+SELF_PRELUDE = r"""
+import errno, json, os, socket, sys
 def attempt(path):
     try:
         with open(path, "w") as f:
@@ -30,6 +30,11 @@ def attempt(path):
     except OSError as exc:
         return exc.errno
 caps = dict(l.split(":\t") for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
+"""
+"""Python run inside a container: `attempt(path)` (0 or the errno of a write) and `caps`
+(the process's /proc status lines); shared with test_images_pod.py."""
+
+INSPECT_SELF = SELF_PRELUDE + r"""
 print(json.dumps({"uid": os.getuid(), "gid": os.getgid(), "root": attempt("/probe"),
                   "tmp": attempt("/tmp/probe"), "capEff": caps["CapEff"].strip(),
                   "noNewPrivs": caps["NoNewPrivs"].strip(), "prefix": sys.prefix}))
