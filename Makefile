@@ -6,10 +6,13 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv test test-unit test-functional test-e2e lint crds demo bench cluster-up cluster-down cluster-bin images images-base test-images manifests
+.PHONY: help deps venv test test-unit test-functional test-e2e lint crds demo bench cluster-up cluster-down cluster-bin images images-base test-images manifests
 
 help:
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+deps: ## install the Debian packages a fresh machine lacks (ffmpeg, redis, podman, ...)
+	bash .ci/install-deps.sh
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -34,7 +37,7 @@ lint: venv ## ruff, mypy and the import-linter layering contract
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: venv cluster-bin ## all three tiers: unit, functional (real Redis/S3/FFmpeg), e2e (real control plane)
+test: deps venv cluster-bin ## all three tiers: unit, functional (real Redis/S3/FFmpeg), e2e (real control plane)
 	$(PY) -m pytest tests -v --durations=15
 
 test-unit: venv
@@ -52,7 +55,7 @@ cluster-up: venv cluster-bin ## start the local control plane + node agent; prin
 cluster-down: ## stop every process cluster-up started
 	$(PY) -m tests.cluster down
 
-demo: venv cluster-bin ## the main job end to end on the local control plane (KEEP=1 keeps it running)
+demo: deps venv cluster-bin ## the main job end to end on the local control plane (KEEP=1 keeps it running)
 	@bash deploy/containers/build-images.sh || echo "==> images could not be built with podman; runner Pods will run as local processes"
 	$(PY) -m tests.demo $(if $(KEEP),--keep,)
 
