@@ -15,8 +15,8 @@ build() { # build <name> <module dir> <package>
   local name="$1" dir="$2" pkg="$3"
   if [ -x "$bin/$name" ]; then return 0; fi
   echo "building $name ($pkg) ..." >&2
-  (cd "$dir" && go build -ldflags="-s -w $ldflags" -o "$bin/$name.tmp" "$pkg")
-  mv "$bin/$name.tmp" "$bin/$name"
+  (cd "$dir" && go build -ldflags="-s -w $ldflags" -o "$bin/$name.tmp.$$" "$pkg")
+  mv "$bin/$name.tmp.$$" "$bin/$name"
 }
 ldflags=""
 build etcd "$here/etcd" .

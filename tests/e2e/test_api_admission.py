@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.unit.api import cases
-from transcode_api import constants, crdgen, model, spec, status
+from transcode_api import constants, crdgen, model, results, spec, status
 
 pytestmark = pytest.mark.cluster
 
@@ -130,7 +130,13 @@ def test_status_subresource_stores_the_runner_report(kubectl: Any, ns: str) -> N
         outputs=[status.OutputResult(name="720p", url="s3://media-out/trailer/720p.mp4",
                                      size_bytes=1024, checksum="ab" * 32,
                                      checksum_algorithm="sha256", codec="h264",
-                                     encoder="libx264")],
+                                     encoder="libx264",
+                                     audio=[results.AudioTrackResult(
+                                         codec="aac", channels=2, language="eng", default=True)],
+                                     subtitles=[results.SubtitleTrackResult(
+                                         codec="mov_text", language="fra", forced=True)],
+                                     messages=["SubtitleDropped: subtitle track 2 (pgs, fra) "
+                                               "dropped: mp4 cannot carry bitmap subtitles"])],
         metadata=status.JobMetadata(gpu_enabled=False, gpu_fallback=True, encoder_used="libx264",
                                     fallback_reason=constants.FallbackReason.NVENC_INIT_FAILED,
                                     processing_speed=2.7),

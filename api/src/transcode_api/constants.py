@@ -163,6 +163,16 @@ class Resolution(enum.StrEnum):
     R720P = "720p"
     R480P = "480p"
     R360P = "360p"
+    R240P = "240p"
+    R144P = "144p"
+
+
+class HdrMode(enum.StrEnum):
+    """`spec.outputs[].video.hdr`: what happens to an HDR10/HLG source."""
+
+    AUTO = "auto"  # keep HDR when the output codec carries 10-bit, else tone-map to SDR
+    PRESERVE = "preserve"  # keep HDR; refused with an 8-bit-only codec or encoder
+    TONEMAP = "tonemap"  # always SDR BT.709, 8-bit
 
 
 class AudioCodec(enum.StrEnum):
@@ -227,6 +237,10 @@ ENCODER_CODEC: dict[str, str] = {
     "libvpx-vp9": Codec.VP9.value,
 }
 
+# Encoders this runner drives at 8 bits only (H.264 High profile): no HDR output.
+EIGHT_BIT_ENCODERS: frozenset[str] = frozenset({"libx264", "h264_nvenc"})
+EIGHT_BIT_CODECS: frozenset[str] = frozenset({Codec.H264.value})
+
 # --- presets ------------------------------------------------------------------
 CPU_PRESETS: tuple[str, ...] = (
     "ultrafast",
@@ -246,6 +260,9 @@ PRESETS: tuple[str, ...] = tuple(p.value for p in Preset)
 # --- resolutions ----------------------------------------------------------------
 # name -> output height in pixels; width follows the source aspect ratio.
 RESOLUTION_HEIGHTS: dict[str, int] = {r.value: int(r.value[:-1]) for r in Resolution}
+
+FRAME_RATE_MIN = 1  # frames per second
+FRAME_RATE_MAX = 240  # frames per second
 
 # --- bounds (shared by the pydantic validators and the CRD schema/CEL) ----------
 VIDEO_BITRATE_MIN = 64_000  # bps

@@ -4,7 +4,8 @@
 "Contracts": the operator owns every field except `runner`; the runner writes
 only `status.runner` (`RunnerStatus`) and, at exit, the same `RunnerResult` as
 its container termination message (`RunnerResult.to_termination_message`,
-always at most 4096 bytes), which the operator reads back with
+always at most 4096 bytes; `OutputResult` and the shortening live in
+`transcode_api.results`), which the operator reads back with
 `RunnerResult.from_termination_message` even when the runner could not patch.
 `set_condition` is the pure helper the operator uses to keep the conditions
 map keyed by type with correct `lastTransitionTime`s.
@@ -13,13 +14,12 @@ map keyed by type with correct `lastTransitionTime`s.
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 import pydantic
 
-from transcode_api import base, constants, errors
+from transcode_api import base, constants, errors, results
 
 
 def _utc(value: datetime.datetime) -> datetime.datetime:
@@ -76,32 +76,8 @@ class Progress(base.StatusModel):
     )
 
 
-class OutputResult(base.StatusModel):
-    """One finished, uploaded and verified output file."""
-
-    name: str = pydantic.Field(description="spec.outputs[].name this file was produced for.")
-    url: str | None = pydantic.Field(default=None, description="Where it was uploaded (s3://bucket/key).")
-    size_bytes: int | None = pydantic.Field(
-        default=None, alias="bytes", ge=0, description="Object size in bytes."
-    )
-    checksum: str | None = pydantic.Field(
-        default=None, description="Checksum of the uploaded object, verified after upload (hex)."
-    )
-    checksum_algorithm: str | None = pydantic.Field(
-        default=None, description="Algorithm of checksum (sha256, or the S3 ETag scheme)."
-    )
-    duration_seconds: float | None = pydantic.Field(
-        default=None, ge=0, description="Media duration in seconds (ffprobe)."
-    )
-    width: int | None = pydantic.Field(default=None, ge=0, description="Video width in pixels.")
-    height: int | None = pydantic.Field(default=None, ge=0, description="Video height in pixels.")
-    bitrate: int | None = pydantic.Field(
-        default=None, ge=0, description="Overall bitrate in bits per second (ffprobe)."
-    )
-    codec: str | None = pydantic.Field(default=None, description="Video codec of the file (h264, hevc, av1, vp9).")
-    encoder: str | None = pydantic.Field(
-        default=None, description="FFmpeg encoder that produced it (h264_nvenc, libx264, ...)."
-    )
+OutputResult = results.OutputResult
+"""Re-exported from `transcode_api.results` (one finished output and its tracks)."""
 
 
 class JobMetadata(base.StatusModel):
@@ -127,6 +103,21 @@ class JobMetadata(base.StatusModel):
     encoder_used: str | None = pydantic.Field(
         default=None,
         description="Encoder that produced the outputs (the first output's; see outputs[].encoder).",
+    )
+    decoder: str | None = pydantic.Field(
+        default=None,
+        description=(
+            "How the source was decoded: cuda (NVDEC through FFmpeg's cuda hwaccel; with a "
+            "CPU encoder this is the hybrid plan of GPUs without NVENC) or cpu."
+        ),
+    )
+    decoder_message: str | None = pydantic.Field(
+        default=None,
+        description=(
+            "What NVDEC decoded (codec, GPU), or why the CPU decoded although a GPU was "
+            "there (a codec, profile or bit depth NVDEC lacks, a failed test decode, an "
+            "NVDEC failure during the encode)."
+        ),
     )
     gpu_fallback: bool | None = pydantic.Field(
         default=None,
@@ -177,33 +168,13 @@ class RunnerResult(base.StatusModel):
     )
 
     def to_termination_message(self, limit: int = constants.TERMINATION_MESSAGE_MAX_BYTES) -> str:
-        """Compact JSON of this result, at most `limit` bytes.
+        """Compact JSON of this result, at most `limit` bytes (`results.fit_termination`).
 
         When too long, message fields are cut first (result.message, then
-        metadata.fallbackMessage), then optional per-output details, then the
-        outputs and metadata; `truncated` is set whenever anything was cut.
+        metadata.fallbackMessage), then per-output details, track listings first,
+        then the outputs and metadata; `truncated` is set whenever anything was cut.
         """
-        data = self.to_dict()
-        text = _dump(data)
-        if len(text) <= limit:
-            return text
-        data["truncated"] = True
-        meta = data.get("metadata", {})
-        for budget in (1024, 256, 64, 0):
-            for holder, key in ((data, "message"), (meta, "fallbackMessage")):
-                _clip(holder, key, budget)
-            if len(text := _dump(data)) <= limit:
-                return text
-        for keep in (_OUTPUT_KEEP_SOME, _OUTPUT_KEEP_FEW):
-            data["outputs"] = [{k: o[k] for k in keep if k in o} for o in data.get("outputs", [])]
-            if len(text := _dump(data)) <= limit:
-                return text
-        for key in ("outputs", "metadata"):
-            data.pop(key, None)
-            if len(text := _dump(data)) <= limit:
-                return text
-        _clip(data, "reason", 64)
-        return _dump(data)
+        return results.fit_termination(self.to_dict(), limit)
 
     @classmethod
     def from_termination_message(cls, text: str | bytes) -> RunnerResult:
@@ -213,22 +184,6 @@ class RunnerResult(base.StatusModel):
         except pydantic.ValidationError as exc:
             raise errors.StatusError.from_validation_error(exc, "terminationMessage") from None
 
-
-_OUTPUT_KEEP_SOME = ("name", "url", "bytes", "checksum", "checksumAlgorithm", "codec", "encoder")
-_OUTPUT_KEEP_FEW = ("name", "bytes")
-
-
-def _dump(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=True)
-
-
-def _clip(holder: dict[str, Any], key: str, budget: int) -> None:
-    value = holder.get(key)
-    if isinstance(value, str) and len(value) > budget:
-        if budget == 0:
-            del holder[key]
-        else:
-            holder[key] = value[: max(budget - 3, 0)] + "..."
 
 
 class RunnerStatus(base.StatusModel):

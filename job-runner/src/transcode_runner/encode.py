@@ -7,7 +7,8 @@ watchdog kills it when the media position has not moved for
 `stall_timeout` seconds; the last stderr lines are kept for the error. When a
 plan with NVENC outputs fails, the same plan is rebuilt with the CPU encoders
 and run again, and the outcome records the reason, the encoders tried and the
-encoders used. Failures caused by the source (unreadable, truncated) become
+encoders used. A hybrid plan (NVDEC decode, CPU encoders) that fails is run
+again with the CPU decoding, and the outcome says why. Failures caused by the source (unreadable, truncated) become
 `errors.BadInput`; a stalled CPU encode is `errors.Transient`.
 """
 
@@ -20,7 +21,7 @@ import re
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO
 
 from transcode_api import constants
@@ -39,6 +40,9 @@ _BAD_INPUT = re.compile(
     r"Invalid NAL unit|corrupt",
     re.IGNORECASE,
 )
+# FFmpeg's words for "not one frame of the source could be decoded".
+_NO_FRAMES = re.compile(r"Cannot determine format of input stream .* after EOF|"
+                        r"Output file is empty, nothing was encoded", re.IGNORECASE)
 _TAIL_LINES = 40
 _POLL = 0.25
 
@@ -56,6 +60,8 @@ class Outcome:
     """Media time decoded and encoded (the final pass)."""
     wall_seconds: float = 0.0
     """Wall time of all FFmpeg runs, the failed GPU attempt included."""
+    decode_message: str = ""
+    """Why a plan that decoded on NVDEC was run again with a CPU decode (if it was)."""
 
 
 @dataclass
@@ -88,6 +94,8 @@ class Encoder:
         except errors.EncodeFailed as exc:
             if not first.uses_gpu:
                 raise self._final(exc) from exc
+            if not first.uses_nvenc:  # the hybrid plan: NVDEC failed, the CPU encoders did not
+                return self._decode_again(build, choices, duration, report, exc, started)
             reason, message = probe.classify_failure(str(exc), self.environ)
             if not allow_fallback:
                 if _BAD_INPUT.search(str(exc)):
@@ -103,8 +111,10 @@ class Encoder:
             except errors.EncodeFailed as again:
                 raise self._final(again) from again
             self._check_complete(media, duration)
+            decoded = (f"NVDEC decode abandoned with the GPU encode: {message}"
+                       if first.decode.gpu else "")
             return Outcome(cpu, _unique(tried), reason, message, media,
-                           self.clock.monotonic() - started)
+                           self.clock.monotonic() - started, decoded)
         self._check_complete(media, duration)
         # A real fallback reason outranks CPURequested when outputs differ.
         ranked = sorted((c for c in choices if c.reason is not None),
@@ -113,6 +123,22 @@ class Encoder:
         first_message = ranked[0].message if ranked else ""
         return Outcome(first, _unique(tried), first_reason, first_message, media,
                        self.clock.monotonic() - started)
+
+    def _decode_again(self, build: Build, choices: Sequence[plan.Choice], duration: float,
+                      report: OnProgress, exc: errors.EncodeFailed, started: float) -> Outcome:
+        """Run the hybrid plan again with the CPU decoding; say why in the outcome."""
+        why = f"NVDEC failed during the encode, decoded again on the CPU: {exc}"
+        log.warning("%s", why)
+        again = build([replace(c, cpu_decode=True) for c in choices])
+        try:
+            media = self.run(again, duration, report)
+        except errors.EncodeFailed as second:
+            raise self._final(second) from second
+        self._check_complete(media, duration)
+        first = next((c for c in choices if c.reason is not None), None)
+        return Outcome(again, _unique([o.encoder for o in again.outputs]),
+                       first.reason if first else None, first.message if first else "",
+                       media, self.clock.monotonic() - started, why)
 
     def run(self, the_plan: plan.Plan, duration: float, on_progress: OnProgress) -> float:
         """Run every pass of `the_plan`; returns the media seconds of the last pass."""
@@ -187,6 +213,9 @@ class Encoder:
 
     @staticmethod
     def _final(exc: errors.EncodeFailed) -> errors.RunnerError:
+        if _NO_FRAMES.search(str(exc)):
+            return errors.BadInput(f"no frame of the source video can be decoded: {exc}",
+                                   reason="NoVideoFrames")
         if _BAD_INPUT.search(str(exc)):
             return errors.BadInput(f"source cannot be decoded: {exc}", reason="SourceUnreadable")
         if exc.stalled:
@@ -197,6 +226,9 @@ class Encoder:
 def summary(tail: Sequence[str]) -> str:
     """One line from FFmpeg's stderr tail: the input's complaint, else the last line."""
     lines = [line.strip() for line in tail if line.strip()]
+    for line in lines:
+        if _NO_FRAMES.search(line):
+            return errors.one_line(_strip(line), limit=240)
     for line in lines:
         if _BAD_INPUT.search(line):
             return errors.one_line(_strip(line), limit=240)

@@ -4,7 +4,9 @@
 `pass_args` / `container_args` for two-pass and muxer options. NVENC H.264:
 preset mapped to p1..p7, VBR, CQ 23, 3 B-frames with middle reference, High
 profile, level 4.1 (higher only when the frame size or rate needs it); HEVC
-NVENC: 4 B-frames, Main profile, High tier. CPU encoders take the x264-style
+NVENC: 4 B-frames, Main profile (Main10 for HDR), High tier. libx265 gets the
+HDR10/HLG signalling and static metadata of the output's `render.Look`, and
+libsvtav1 the static metadata. CPU encoders take the x264-style
 preset (translated for SVT-AV1, libaom and libvpx), a bitrate or a CRF. Pure.
 """
 
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from transcode_api import constants, output
+from transcode_runner import colorimetry, render
 
 EXTENSIONS = {"mp4": "mp4", "mkv": "mkv", "webm": "webm"}
 CONTENT_TYPES = {"mp4": "video/mp4", "mkv": "video/x-matroska", "webm": "video/webm"}
@@ -59,6 +62,9 @@ class Frame(Protocol):
     @property
     def height(self) -> int: ...
 
+    @property
+    def look(self) -> render.Look | None: ...
+
 
 def supports_two_pass(encoder: str) -> bool:
     """Whether this runner does two-pass with `encoder` (CPU encoders but SVT-AV1)."""
@@ -78,10 +84,13 @@ def video_args(
         args += _rate(video, crf_flag="-crf")
     elif encoder == "libx265":
         args += ["-preset", preset] if preset else []
-        args += _rate(video, crf_flag="-crf") + ["-tag:v", "hvc1", "-x265-params", _X265_QUIET]
+        args += _rate(video, crf_flag="-crf") + ["-tag:v", "hvc1",
+                                                  "-x265-params", x265_params(frame.look)]
     elif encoder == "libsvtav1":
         args += ["-preset", str(_SVT_PRESET[preset])] if preset else []
         args += _rate(video, crf_flag="-crf")
+        if frame.look is not None and (hdr := colorimetry.svt_av1_hdr_params(frame.look.hdr)):
+            args += ["-svtav1-params", ":".join(hdr)]
     elif encoder == "libaom-av1":
         args += ["-cpu-used", str(_AOM_CPU_USED[preset or DEFAULT_CPU_PRESET]), "-row-mt", "1"]
         args += _rate(video, crf_flag="-crf", zero_bitrate_for_crf=True)
@@ -126,8 +135,18 @@ def _nvenc(
         args += ["-bf", "3", "-b_ref_mode", "middle", "-profile:v", "high",
                  "-level", h264_level(frame.width, frame.height, fps)]
     elif encoder == "hevc_nvenc":
-        args += ["-bf", "4", "-profile:v", "main", "-tier", "high", "-tag:v", "hvc1"]
+        ten_bit = frame.look is not None and frame.look.colour.bit_depth > 8
+        args += ["-bf", "4", "-profile:v", "main10" if ten_bit else "main", "-tier", "high",
+                 "-tag:v", "hvc1"]
     return args
+
+
+def x265_params(look: render.Look | None, *extra: str) -> str:
+    """`-x265-params`: quiet logs, HDR10/HLG signalling and static metadata, `extra`."""
+    params = [_X265_QUIET]
+    if look is not None and look.hdr.is_hdr:
+        params += colorimetry.x265_hdr_params(look.colour, look.hdr)
+    return ":".join([*params, *extra])
 
 
 def h264_level(width: int, height: int, fps: float | None) -> str:
@@ -155,10 +174,11 @@ def _rate(video: output.VideoSpec, crf_flag: str, zero_bitrate_for_crf: bool = F
     return args
 
 
-def pass_args(encoder: str, number: int, log: Path) -> list[str]:
+def pass_args(encoder: str, number: int, log: Path, look: render.Look | None = None
+              ) -> list[str]:
     """Options for pass 1 (analysis) or 2 of a two-pass CPU encode, stats in `log`."""
     if encoder == "libx265":  # given after video_args: this -x265-params wins, so it repeats
-        return ["-x265-params", f"{_X265_QUIET}:pass={number}:stats={log}.x265"]
+        return ["-x265-params", x265_params(look, f"pass={number}", f"stats={log}.x265")]
     return ["-pass", str(number), "-passlogfile", str(log)]
 
 

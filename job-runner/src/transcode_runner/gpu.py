@@ -3,8 +3,8 @@
 `probe` calls `inventory(nvml)` with the NVML binding (`load_nvml()` returns
 the real `pynvml` module; unit tests pass a fake with the same functions) and
 gets a `GPUCapability` with the seed's fields plus per-device utilization,
-encoder utilization, encoder sessions, temperature and per-codec encoder
-capacity. `best_device` ranks devices by the seed's score. Reading NVML never
+encoder and decoder (NVDEC) utilization, encoder sessions, temperature and
+per-codec encoder capacity. `best_device` ranks devices by the seed's score. Reading NVML never
 raises: a missing library or driver becomes `GPUCapability.nvml_error`.
 """
 
@@ -58,6 +58,13 @@ class Device:
     temperature_c: int | None
     encoder_capacity: dict[str, int | None] = field(default_factory=dict)
     """codec -> remaining encoder capacity in percent; None = not supported."""
+    decoder_utilization_percent: int | None = None
+    """NVDEC utilization; None when NVML cannot read it (no NVDEC engine)."""
+
+    @property
+    def nvdec_supported(self) -> bool:
+        """The device reports an NVDEC engine (its decoder utilization can be read)."""
+        return self.decoder_utilization_percent is not None
 
     @property
     def known_without_nvenc(self) -> bool:
@@ -94,6 +101,8 @@ class Device:
             "temperatureC": self.temperature_c,
             "nvencSupported": self.nvenc_supported,
             "encoderCapacity": dict(self.encoder_capacity),
+            "decoderUtilizationPercent": self.decoder_utilization_percent,
+            "nvdecSupported": self.nvdec_supported,
         }
 
 
@@ -187,6 +196,7 @@ def _device(nvml: Any, index: int) -> Device:
     memory = nvml.nvmlDeviceGetMemoryInfo(handle)
     rates = _call(nvml, "nvmlDeviceGetUtilizationRates", handle)
     encoder_util = _call(nvml, "nvmlDeviceGetEncoderUtilization", handle)
+    decoder_util = _call(nvml, "nvmlDeviceGetDecoderUtilization", handle)
     stats = _call(nvml, "nvmlDeviceGetEncoderStats", handle)
     temperature = _call(
         nvml, "nvmlDeviceGetTemperature", handle, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
@@ -204,6 +214,7 @@ def _device(nvml: Any, index: int) -> Device:
         encoder_capacity={
             codec: _capacity(nvml, handle, query) for codec, query in _CAPACITY_QUERY.items()
         },
+        decoder_utilization_percent=int(decoder_util[0]) if decoder_util else None,
     )
 
 

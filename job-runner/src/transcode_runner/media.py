@@ -1,29 +1,32 @@
 """Inspect media files with ffprobe: the source before planning, outputs after encoding.
 
-`pipeline` calls `inspect_source` on the downloaded source: it returns the
-facts `plan` and `encode` need (duration, frame size, sample aspect ratio,
-audio presence) or raises `errors.BadInput` with a one-line reason for empty,
-unreadable, non-video, still-image or damaged files, within a time bound.
-`inspect_output` measures a finished output for the result (duration,
-dimensions, bitrate). ffprobe runs through the injected `seams.ProcessRunner`.
+`pipeline` calls `inspect_source` on the downloaded source: it returns one
+frozen `MediaInfo`, the facts `render`, `graph`, `plan` and `encode` need:
+coded and displayed size (rotation from the display matrix and the sample
+aspect ratio applied), rotation, field order (the flag, else `interlace.detect`
+runs `idet`), frame rate and whether it varies, colour and HDR (`colorimetry`), bit
+depth, duration, audio presence. It raises `errors.BadInput` with a one-line
+reason for empty, unreadable, non-video, still-image, undecodable, frameless or
+oddly rotated files, within a time bound. `inspect_output` measures a finished
+output for the result, its tracks included (`tracks.parse`). ffprobe runs
+through `ffprobe_json` and the injected `seams.ProcessRunner`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from transcode_runner import errors, seams
+from transcode_runner import colorimetry, errors, ffprobe_json, interlace, seams, tracks
 
 # Demuxers that accept anything (text, images) and must not count as video.
 _NOT_VIDEO_FORMATS = frozenset({"tty", "image2", "lavfi"})
 _NOT_VIDEO_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
+_VFR_TOLERANCE = 0.01
+"""avg_frame_rate more than 1 % off r_frame_rate: the timestamps are not evenly spaced."""
 
 
 @dataclass(frozen=True)
@@ -37,24 +40,60 @@ class MediaInfo:
     duration: float
     """Seconds; 0.0 when the container does not say."""
     width: int
+    """Coded width in pixels (as stored, before rotation and pixel aspect)."""
     height: int
+    """Coded height in pixels."""
     sample_aspect: Fraction
     """Pixel aspect ratio (1 for square pixels)."""
     fps: float | None
+    """Average frames per second."""
     video_codec: str
     has_audio: bool
     audio_codec: str | None
     bit_rate: int | None
     """Overall bits per second, from the container or size / duration."""
+    rotation: int = 0
+    """Clockwise degrees (0, 90, 180, 270) the coded picture is turned to be shown."""
+    field_order: interlace.FieldOrder = interlace.FieldOrder.PROGRESSIVE
+    frame_rate: Fraction | None = None
+    """The stream's base rate (r_frame_rate): the rate of a constant-rate stream."""
+    variable_frame_rate: bool = False
+    colour: colorimetry.Colour = colorimetry.Colour()
+    hdr: colorimetry.Hdr = colorimetry.Hdr()
+    pix_fmt: str | None = None
+    profile: str | None = None
+    frames: int | None = None
+    """Video frames the container lists (None when it does not say)."""
+    audio_tracks: tuple[tracks.AudioTrack, ...] = ()
+    subtitle_tracks: tuple[tracks.SubtitleTrack, ...] = ()
 
     @property
     def display_width(self) -> float:
-        """Width in square pixels (anamorphic sources are wider than stored)."""
-        return self.width * float(self.sample_aspect)
+        """Width as shown, in square pixels (pixel aspect and rotation applied)."""
+        return self.display_size[0]
+
+    @property
+    def display_height(self) -> float:
+        return self.display_size[1]
+
+    @property
+    def display_size(self) -> tuple[float, float]:
+        """Width and height as shown, in square pixels."""
+        width, height = self.width * float(self.sample_aspect), float(self.height)
+        return (height, width) if self.rotation in (90, 270) else (width, height)
+
+    @property
+    def interlaced(self) -> bool:
+        return self.field_order != interlace.FieldOrder.PROGRESSIVE
+
+    @property
+    def bit_depth(self) -> int:
+        return self.colour.bit_depth
 
 
 def inspect_source(
-    path: Path, runner: seams.ProcessRunner, ffprobe: str, timeout: float
+    path: Path, runner: seams.ProcessRunner, ffprobe: str, timeout: float,
+    ffmpeg: str = "ffmpeg",
 ) -> MediaInfo:
     """Probe the source; raise `errors.BadInput` when it is not a usable video."""
     if not path.is_file():
@@ -63,7 +102,7 @@ def inspect_source(
     size = path.stat().st_size
     if size == 0:
         raise errors.BadInput("source is empty (0 bytes)", reason="SourceEmpty")
-    data = _ffprobe(path, runner, ffprobe, timeout, bad=errors.BadInput)
+    data = ffprobe_json.streams(path, runner, ffprobe, timeout, bad=errors.BadInput)
     info = _parse(path, size, data)
     if info.format_name.split(",")[0] in _NOT_VIDEO_FORMATS or info.video_codec in (
         _NOT_VIDEO_CODECS
@@ -73,7 +112,22 @@ def inspect_source(
     if info.format_name.endswith("_pipe"):
         raise errors.BadInput(f"source is a still image ({info.video_codec}), not a video",
                               reason="NotAVideo")
-    return info
+    if info.video_codec in ("none", "unknown"):
+        raise errors.BadInput("source video codec is unknown to FFmpeg: it cannot be decoded",
+                              reason="UndecodableVideo")
+    if info.frames == 0:
+        raise errors.BadInput("source video stream has no frames", reason="NoVideoFrames")
+    stream = _video_stream(data)
+    rotation = _rotation(stream)
+    field_order = interlace.from_flag(stream.get("field_order"))
+    if field_order is None:
+        field_order = interlace.detect(path, runner, ffmpeg, timeout)
+    frame_side: list[dict[str, Any]] = []
+    if info.colour.bit_depth > 8 or info.colour.transfer in (colorimetry.PQ, colorimetry.HLG):
+        frame_side = ffprobe_json.first_frame_side_data(path, runner, ffprobe, timeout)
+    described, hdr = colorimetry.describe(stream, frame_side)
+    return dataclasses.replace(info, rotation=rotation, field_order=field_order, colour=described,
+                    hdr=hdr)
 
 
 def inspect_output(
@@ -81,58 +135,44 @@ def inspect_output(
 ) -> MediaInfo:
     """Probe a finished output; an unreadable output is an internal error."""
     size = path.stat().st_size
-    return _parse(path, size, _ffprobe(path, runner, ffprobe, timeout, bad=errors.Internal))
+    return _parse(path, size, ffprobe_json.streams(path, runner, ffprobe, timeout,
+                                                 bad=errors.Internal))
 
 
-def _ffprobe(
-    path: Path,
-    runner: seams.ProcessRunner,
-    ffprobe: str,
-    timeout: float,
-    bad: type[errors.RunnerError],
-) -> dict[str, Any]:
-    argv: Sequence[str] = (
-        ffprobe,
-        "-v",
-        "error",
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
-        # "file:" keeps a name such as "-i" or "http:x" from being read as anything else.
-        "file:" + os.fspath(path.resolve()),
+def _video_stream(data: dict[str, Any]) -> dict[str, Any]:
+    streams: list[dict[str, Any]] = list(data.get("streams") or [])
+    video = next(
+        (s for s in streams if s.get("codec_type") == "video"
+         and not (s.get("disposition") or {}).get("attached_pic")),
+        None,
     )
-    done = runner.run(argv, timeout=timeout)
-    if done.timed_out:
-        raise bad(f"ffprobe gave no answer within {timeout:.0f} s (damaged source?)",
-                  reason="SourceUnreadable")
-    if done.returncode != 0:
-        raise bad(f"source is not a readable media file: {_last_error(done.stderr, path)}",
-                  reason="SourceUnreadable")
-    try:
-        data = json.loads(done.stdout or "{}")
-    except json.JSONDecodeError as exc:
-        raise errors.Internal(f"ffprobe printed invalid JSON: {exc}") from exc
-    if not isinstance(data, dict) or not data.get("streams"):
-        raise bad(f"source has no media streams: {_last_error(done.stderr, path)}",
-                  reason="NotAVideo")
-    return data
+    if video is None:
+        raise errors.BadInput("source has no video stream", reason="NotAVideo")
+    return video
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    """Clockwise degrees to show the picture upright, as FFmpeg's autorotate turns it."""
+    counter_clockwise: float | None = None
+    for entry in stream.get("side_data_list") or []:
+        if "rotation" in entry:
+            counter_clockwise = float(entry["rotation"])
+    if counter_clockwise is None and (stream.get("tags") or {}).get("rotate") is not None:
+        counter_clockwise = -float((stream.get("tags") or {})["rotate"])  # older: clockwise
+    if counter_clockwise is None:
+        return 0
+    clockwise = -counter_clockwise % 360
+    if abs(clockwise - round(clockwise / 90) * 90) > 0.5:
+        raise errors.BadInput(
+            f"source is rotated by {clockwise:g} degrees; only multiples of 90 can be shown "
+            "upright", reason="UnsupportedRotation")
+    return int(round(clockwise / 90) * 90) % 360
 
 
 def _parse(path: Path, size: int, data: dict[str, Any]) -> MediaInfo:
     streams: list[dict[str, Any]] = list(data.get("streams") or [])
     fmt: dict[str, Any] = dict(data.get("format") or {})
-    video = next(
-        (
-            s
-            for s in streams
-            if s.get("codec_type") == "video"
-            and not (s.get("disposition") or {}).get("attached_pic")
-        ),
-        None,
-    )
-    if video is None:
-        raise errors.BadInput("source has no video stream", reason="NotAVideo")
+    video = _video_stream(data)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:
@@ -142,6 +182,12 @@ def _parse(path: Path, size: int, data: dict[str, Any]) -> MediaInfo:
     bit_rate = _int(fmt.get("bit_rate"))
     if bit_rate is None and duration > 0:
         bit_rate = int(size * 8 / duration)
+    base_rate = _fraction(video.get("r_frame_rate"))
+    average = _fraction(video.get("avg_frame_rate"))
+    variable = bool(base_rate and average and abs(average / base_rate - 1) > _VFR_TOLERANCE)
+    described, hdr = colorimetry.describe(video)
+    frames = str(video.get("nb_frames") or "")
+    audio_tracks, subtitle_tracks = tracks.parse(streams)
     return MediaInfo(
         path=path,
         size=size,
@@ -150,26 +196,21 @@ def _parse(path: Path, size: int, data: dict[str, Any]) -> MediaInfo:
         width=width,
         height=height,
         sample_aspect=_ratio(video.get("sample_aspect_ratio")),
-        fps=_rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")),
-        video_codec=str(video.get("codec_name") or "unknown"),
+        fps=float(rate) if (rate := average or base_rate) is not None else None,
+        video_codec=str(video.get("codec_name") or "none"),
         has_audio=audio is not None,
         audio_codec=str(audio.get("codec_name")) if audio else None,
         bit_rate=bit_rate,
+        frame_rate=base_rate,
+        variable_frame_rate=variable,
+        colour=described,
+        hdr=hdr,
+        pix_fmt=str(video["pix_fmt"]) if video.get("pix_fmt") else None,
+        profile=str(video["profile"]) if video.get("profile") else None,
+        frames=int(frames) if frames.isdigit() else None,
+        audio_tracks=audio_tracks,
+        subtitle_tracks=subtitle_tracks,
     )
-
-
-def _last_error(stderr: str, path: Path) -> str:
-    """ffprobe's complaints on one line, without the (possibly long) file path."""
-    found: list[str] = []
-    for line in stderr.splitlines():
-        text = re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", line.strip())
-        for prefix in ("file:" + os.fspath(path.resolve()), os.fspath(path.resolve())):
-            text = text.replace(prefix + ": ", "").replace(prefix, path.name)
-        if text and text not in found:
-            found.append(text)
-    if not found:
-        return "no detail from ffprobe"
-    return errors.one_line("; ".join(found[-3:]), limit=200)
 
 
 def _float(value: object) -> float | None:
@@ -194,10 +235,10 @@ def _ratio(value: object) -> Fraction:
     return ratio if ratio > 0 else Fraction(1)
 
 
-def _rate(value: object) -> float | None:
+def _fraction(value: object) -> Fraction | None:
     num, _, den = str(value or "").partition("/")
     try:
-        rate = int(num) / int(den or 1)
+        rate = Fraction(int(num), int(den or 1))
     except (ValueError, ZeroDivisionError):
         return None
     return rate if rate > 0 else None

@@ -23,13 +23,16 @@ from transcode_api import constants, spec, status
 from transcode_runner import (
     encode,
     errors,
+    graph,
     media,
+    nvdec,
     plan,
     probe,
     progress,
     report,
     seams,
     settings,
+    tracks,
     transfer,
 )
 
@@ -87,23 +90,27 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
         cancel=ctx.cancel,
     )
     # The probe (NVML, `ffmpeg -encoders`, a test encode) runs while the source downloads.
+    prober = _prober(job, ctx)
     with futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as pool:
         download = pool.submit(mover.download, job.source, scratch)
-        choices = plan.choose(job, _decider(job, ctx))
+        choices = plan.choose(job, _decider(prober))
         source_path = download.result()
     for out, choice in zip(job.outputs, choices, strict=True):
         log.info("output %s: %s%s", out.name, choice.encoder,
                  f" ({choice.reason}: {choice.message})" if choice.reason else "")
     source = media.inspect_source(source_path, ctx.runner, cfg.ffprobe_path,
-                                  cfg.ffprobe_timeout_seconds)
-    log.info("source: %s, %dx%d, %.2f s, audio: %s", source.format_name, source.width,
-             source.height, source.duration, source.audio_codec or "none")
+                                  cfg.ffprobe_timeout_seconds, ffmpeg=cfg.ffmpeg_path)
+    log.info("source: %s, %dx%d shown %.0fx%.0f, %s, %s %s, %.2f s, audio: %s",
+             source.format_name, source.width, source.height, *source.display_size,
+             source.field_order, source.hdr.kind, source.video_codec, source.duration,
+             source.audio_codec or "none")
+    decode = _decode(job, ctx, choices, source, prober)
     encoder = encode.Encoder(ctx.runner, ctx.clock, stall_timeout=cfg.stall_timeout_seconds,
                              stop_grace=cfg.stop_grace_seconds, cancel=ctx.cancel,
                              environ=ctx.environ)
 
     def build(current: Sequence[plan.Choice]) -> plan.Plan:
-        return plan.build(job, source, current, scratch, cfg.ffmpeg_path)
+        return plan.build(job, source, current, scratch, cfg.ffmpeg_path, decode)
 
     def on_progress(snapshot: progress.Progress) -> None:
         ctx.reporter.progress(snapshot)
@@ -113,20 +120,37 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
     outcome = encoder.run_with_fallback(build, choices, source.duration,
                                         job.acceleration.allow_cpu_fallback, on_progress)
     ctx.reporter.phase(constants.RunnerPhase.UPLOADING)
-    results = [_deliver(out, mover, ctx) for out in outcome.plan.outputs]
+    # Every output is measured before any is uploaded: a bad one stops the job first.
+    measured = [(out, _measure(out, ctx)) for out in outcome.plan.outputs]
+    results = [_deliver(out, info, mover, ctx) for out, info in measured]
     return status.RunnerResult(
         outcome=constants.Outcome.SUCCEEDED,
         exit_code=int(constants.ExitCode.SUCCESS),
         reason="TranscodeSucceeded",
-        message=f"{len(results)} output(s) uploaded and verified",
+        message=f"{len(results)} output(s) uploaded and verified" + _notes(results),
         outputs=results,
         metadata=metadata(choices, outcome, source.duration),
     )
 
 
-def _deliver(out: plan.OutputPlan, mover: transfer.Transfer, ctx: Context) -> status.OutputResult:
+def _notes(results: Sequence[status.OutputResult]) -> str:
+    """The outputs' message reasons for the job's message: "; notes: 720p NotUpscaled"."""
+    notes = [f"{r.name} {m.split(':', 1)[0]}" for r in results for m in r.messages or []]
+    return f"; notes: {', '.join(notes)} (see outputs[].messages)" if notes else ""
+
+
+def _measure(out: plan.OutputPlan, ctx: Context) -> media.MediaInfo:
     cfg = ctx.settings
     info = media.inspect_output(out.path, ctx.runner, cfg.ffprobe_path, cfg.ffprobe_timeout_seconds)
+    if info.frames == 0:  # nothing decoded: never upload an empty picture
+        raise errors.BadInput(f"output {out.name} has no video frame: no frame of the source "
+                              "could be decoded", reason="NoVideoFrames")
+    return info
+
+
+def _deliver(out: plan.OutputPlan, info: media.MediaInfo, mover: transfer.Transfer,
+             ctx: Context) -> status.OutputResult:
+    audio, subtitles = tracks.results(info.audio_tracks, info.subtitle_tracks)
     uploaded = mover.upload(out.path, out.destination, out.content_type,
                             progress=lambda sent: ctx.reporter.flush())
     log.info("uploaded %s (%d bytes, %s %s)", uploaded.url, uploaded.bytes, uploaded.algorithm,
@@ -143,6 +167,9 @@ def _deliver(out: plan.OutputPlan, mover: transfer.Transfer, ctx: Context) -> st
         bitrate=info.bit_rate,
         codec=constants.ENCODER_CODEC.get(out.encoder, info.video_codec),
         encoder=out.encoder,
+        audio=audio or None,
+        subtitles=subtitles or None,
+        messages=list(out.messages) or None,
     )
 
 
@@ -152,6 +179,7 @@ def metadata(
     """The seed's job metadata with the fallback provenance."""
     final = outcome.plan.choices
     gpu_used = next((c for c in final if c.gpu), None)
+    decode = outcome.plan.decode
     cpu_used = next((c for c in final if not c.gpu), None)
     probed = [c.gpu_encoder for c in choices if c.gpu_encoder and c.tested and not c.gpu]
     tried = list(dict.fromkeys([*probed, *outcome.encoders_tried]))
@@ -163,11 +191,13 @@ def metadata(
     wall = max(outcome.wall_seconds, 1e-6)
     return status.JobMetadata(
         gpu_enabled=gpu_used is not None,
-        gpu_device=gpu_used.device if gpu_used else None,
+        gpu_device=gpu_used.device if gpu_used else decode.device,
         gpu_codec=gpu_used.encoder if gpu_used else wanted_gpu,
         cpu_codec=cpu_used.encoder if cpu_used else None,
         encoder_tried=tried,
         encoder_used=final[0].encoder if final else None,
+        decoder="cuda" if decode.gpu else "cpu",
+        decoder_message=outcome.decode_message or decode.message or None,
         gpu_fallback=fallback,
         fallback_reason=outcome.fallback_reason,
         fallback_message=outcome.fallback_message or None,
@@ -176,11 +206,11 @@ def metadata(
     )
 
 
-def _decider(job: spec.TranscodeJobSpec, ctx: Context) -> Callable[[str], probe.Decision] | None:
+def _prober(job: spec.TranscodeJobSpec, ctx: Context) -> probe.Prober | None:
     cfg = ctx.settings
     if not cfg.gpu_probe:
         return None
-    prober = probe.Prober(
+    return probe.Prober(
         nvml=ctx.nvml,
         runner=ctx.runner,
         ffmpeg=cfg.ffmpeg_path,
@@ -189,6 +219,11 @@ def _decider(job: spec.TranscodeJobSpec, ctx: Context) -> Callable[[str], probe.
         device_index=cfg.gpu_device_index,
         environ=ctx.environ,
     )
+
+
+def _decider(prober: probe.Prober | None) -> Callable[[str], probe.Decision] | None:
+    if prober is None:
+        return None
     cache: dict[str, probe.Decision] = {}
 
     def decide(codec: str) -> probe.Decision:
@@ -198,6 +233,21 @@ def _decider(job: spec.TranscodeJobSpec, ctx: Context) -> Callable[[str], probe.
         return cache[codec]
 
     return decide
+
+
+def _decode(job: spec.TranscodeJobSpec, ctx: Context, choices: Sequence[plan.Choice],
+            source: media.MediaInfo, prober: probe.Prober | None) -> graph.Decode:
+    """NVDEC for NVENC outputs and for the hybrid plan (NVDEC, no NVENC); else the CPU."""
+    if prober is None or job.acceleration.mode == constants.AccelerationMode.CPU:
+        return graph.CPU
+    hybrid = any(c.reason == Reason.NO_ENCODER_ON_DEVICE for c in choices)
+    if not (any(c.gpu for c in choices) or hybrid):
+        return graph.CPU
+    cfg = ctx.settings
+    decode = nvdec.decide(prober.capability, source, ctx.runner, cfg.ffmpeg_path,
+                          cfg.probe_timeout_seconds, cfg.gpu_device_index)
+    log.info("decode: %s", decode.message)
+    return decode
 
 
 def _s3(job: spec.TranscodeJobSpec, ctx: Context) -> Any:

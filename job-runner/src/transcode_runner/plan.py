@@ -3,12 +3,14 @@
 Pure functions, called by `pipeline` (and by `encode` for the CPU re-plan after
 a GPU failure). `choose` picks each output's encoder from the spec and the
 probe's `Decision`s; `build` returns a `Plan`: one FFmpeg process that decodes
-the source once, splits the video to every output (`-filter_complex split`,
-scaled with the aspect ratio kept, even dimensions, never upscaled), encodes
-each with its encoder settings (NVENC per the seed, libx264/libx265/... with
-preset and bitrate or CRF) and writes `-progress pipe:1`. A job with two-pass
-outputs gets two processes: an analysis pass for those outputs, then the real
-pass for all. Argument lists only: nothing here is ever given to a shell.
+the source once (on the CPU or on NVDEC, `graph.Decode`), runs the one filter
+graph of `graph` (each output's `render.Look`: displayed size, deinterlace,
+colour, HDR or tone mapping, rate), encodes each output with its encoder
+settings (NVENC per the seed, libx264/libx265/... with preset and bitrate or
+CRF), tags its colour, keeps the source's timing unless a rate is asked, and
+writes `-progress pipe:1`. A job with two-pass outputs gets two processes: an
+analysis pass for those outputs, then the real pass for all. Argument lists
+only: nothing here is ever given to a shell.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from transcode_api import constants, output, spec
-from transcode_runner import encoders, errors, media
+from transcode_runner import colorimetry, encoders, errors, graph, media, render, tracks
 
 Reason = constants.FallbackReason
 
@@ -38,6 +40,8 @@ class Choice:
     message: str = ""
     tested: bool = False
     """The probe's test encode ran `gpu_encoder` (so it counts as tried)."""
+    cpu_decode: bool = False
+    """Decode on the CPU whatever the plan's `graph.Decode` says (set by `on_cpu`)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class OutputPlan:
     width: int
     height: int
     two_pass: bool
+    look: render.Look | None = None
+    messages: tuple[str, ...] = ()
+    """Notes for status.outputs[].messages (NotUpscaled, ToneMapped, tracks dropped)."""
 
     @property
     def content_type(self) -> str:
@@ -67,9 +74,15 @@ class Plan:
     passes: tuple[tuple[str, ...], ...]
     outputs: tuple[OutputPlan, ...]
     choices: tuple[Choice, ...]
+    decode: graph.Decode = graph.CPU
 
     @property
     def uses_gpu(self) -> bool:
+        """NVENC encodes an output or NVDEC decodes the source."""
+        return self.decode.gpu or any(choice.gpu for choice in self.choices)
+
+    @property
+    def uses_nvenc(self) -> bool:
         return any(choice.gpu for choice in self.choices)
 
 
@@ -144,10 +157,11 @@ def _choose_one(
 
 def on_cpu(choices: Sequence[Choice], reason: constants.FallbackReason, message: str
            ) -> tuple[Choice, ...]:
-    """The same choices with every GPU encoder replaced by its CPU counterpart."""
+    """The same choices with every GPU encoder replaced by its CPU counterpart, CPU decode."""
     return tuple(
         replace(c, encoder=constants.CODEC_ENCODERS[constants.ENCODER_CODEC[c.encoder]][1],
-                gpu=False, device=None, reason=reason, message=message) if c.gpu else c
+                gpu=False, device=None, reason=reason, message=message, cpu_decode=True)
+        if c.gpu else replace(c, cpu_decode=True)
         for c in choices
     )
 
@@ -158,66 +172,48 @@ def build(
     choices: Sequence[Choice],
     scratch: Path,
     ffmpeg: str = "ffmpeg",
+    decode: graph.Decode = graph.CPU,
 ) -> Plan:
     """The FFmpeg processes that produce every output of `job` from `source`."""
-    outs = tuple(
-        OutputPlan(
+    if any(c.cpu_decode for c in choices):
+        decode = graph.CPU
+    outs = []
+    for o, c in zip(job.outputs, choices, strict=True):
+        look = render.decide(o.video, c.encoder, source)
+        kept = tracks.select(o, source.audio_tracks, source.subtitle_tracks)
+        outs.append(OutputPlan(
             name=o.name,
             destination=o.destination,
             path=scratch / f"out-{o.name}.{encoders.EXTENSIONS[o.container.value]}",
             container=constants.Container(o.container),
             encoder=c.encoder,
             gpu=c.gpu,
-            width=(size := frame_size(o.video, source))[0],
-            height=size[1],
+            width=look.width,
+            height=look.height,
             two_pass=o.video.two_pass and encoders.supports_two_pass(c.encoder),
-        )
-        for o, c in zip(job.outputs, choices, strict=True)
-    )
+            look=look,
+            messages=look.messages + kept.messages,
+        ))
     specs = {o.name: o for o in job.outputs}
+    by_name = choices_by(outs, choices)
     passes: list[tuple[str, ...]] = []
     if any(o.two_pass for o in outs):
         first = [o for o in outs if o.two_pass]
-        passes.append(_process(ffmpeg, source, first, choices_by(outs, choices), specs,
-                               scratch, analysis=True))
-    passes.append(_process(ffmpeg, source, list(outs), choices_by(outs, choices), specs,
-                           scratch, analysis=False))
-    return Plan(tuple(passes), outs, tuple(choices))
+        passes.append(_process(ffmpeg, source, decode, first, by_name, specs, scratch,
+                               analysis=True))
+    passes.append(_process(ffmpeg, source, decode, outs, by_name, specs, scratch,
+                           analysis=False))
+    return Plan(tuple(passes), tuple(outs), tuple(choices), decode)
 
 
 def choices_by(outs: Sequence[OutputPlan], choices: Sequence[Choice]) -> dict[str, Choice]:
     return {o.name: c for o, c in zip(outs, choices, strict=True)}
 
 
-def frame_size(video: output.VideoSpec, source: media.MediaInfo) -> tuple[int, int]:
-    """Output width and height: aspect kept (square pixels), even, never above the source.
-
-    A named resolution sets the short side, so `720p` of a portrait 1080x1920
-    source is 720x1280. Width and height together are a box the frame fits in.
-    """
-    src_w, src_h = max(source.display_width, 2.0), float(max(source.height, 2))
-    if video.resolution is not None:
-        target = float(constants.RESOLUTION_HEIGHTS[video.resolution.value])
-        short = min(src_w, src_h)
-        scale = min(target / short, 1.0)
-    elif video.width is not None and video.height is not None:
-        scale = min(video.width / src_w, video.height / src_h, 1.0)
-    elif video.width is not None:
-        scale = min(video.width / src_w, 1.0)
-    elif video.height is not None:
-        scale = min(video.height / src_h, 1.0)
-    else:
-        scale = 1.0
-    return _even(src_w * scale), _even(src_h * scale)
-
-
-def _even(value: float) -> int:
-    return max(2, int(value / 2 + 0.5) * 2)
-
-
 def _process(
     ffmpeg: str,
     source: media.MediaInfo,
+    decode: graph.Decode,
     outs: Sequence[OutputPlan],
     choices: dict[str, Choice],
     specs: dict[str, output.OutputSpec],
@@ -225,50 +221,37 @@ def _process(
     analysis: bool,
 ) -> tuple[str, ...]:
     argv: list[str] = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
-                       "-progress", "pipe:1", "-nostats",
+                       "-progress", "pipe:1", "-nostats", *graph.input_args(source, decode),
                        "-i", "file:" + os.fspath(source.path.resolve())]
-    labels = [f"v{i}" for i in range(len(outs))]
-    chains = [f"scale={o.width}:{o.height}:flags=bicubic,setsar=1,format=yuv420p"
-              for o in outs]
-    if len(outs) == 1:
-        graph = f"[0:v:0]{chains[0]}[{labels[0]}]"
-    else:
-        split = "".join(f"[s{i}]" for i in range(len(outs)))
-        graph = ";".join([f"[0:v:0]split={len(outs)}{split}"]
-                         + [f"[s{i}]{chain}[{label}]"
-                            for i, (chain, label) in enumerate(zip(chains, labels, strict=True))])
-    argv += ["-filter_complex", graph]
+    branches = [graph.Branch(_look(o), o.encoder) for o in outs]
+    text, labels = graph.filter_complex(source, decode, branches)
+    argv += ["-filter_complex", text]
     for o, label in zip(outs, labels, strict=True):
         o_spec = specs[o.name]
+        look = _look(o)
+        rate = look.frame_rate or source.frame_rate
         argv += ["-map", f"[{label}]"]
         argv += encoders.video_args(o.encoder, o_spec.video, choices[o.name].device, o,
-                                    source.fps)
+                                    float(rate) if rate else source.fps)
+        argv += colorimetry.tag_args(look.colour, stream=0)
+        argv += ["-fps_mode:v:0", look.fps_mode.value]
         if analysis:
-            argv += encoders.pass_args(o.encoder, 1, _passlog(scratch, o.name))
+            argv += encoders.pass_args(o.encoder, 1, _passlog(scratch, o.name), look)
             argv += ["-an", "-f", "null", os.devnull]
             continue
         if o.two_pass:
-            argv += encoders.pass_args(o.encoder, 2, _passlog(scratch, o.name))
-        argv += _audio_args(o_spec, source)
+            argv += encoders.pass_args(o.encoder, 2, _passlog(scratch, o.name), look)
+        argv += tracks.select(o_spec, source.audio_tracks, source.subtitle_tracks).args
         argv += ["-max_muxing_queue_size", "1024"]
         argv += encoders.container_args(o.container.value)
         argv += ["file:" + os.fspath(o.path.resolve())]
     return tuple(argv)
 
 
+def _look(out: OutputPlan) -> render.Look:
+    assert out.look is not None  # build always decides one
+    return out.look
+
+
 def _passlog(scratch: Path, name: str) -> Path:
     return scratch / f"passlog-{name}"
-
-
-def _audio_args(o: output.OutputSpec, source: media.MediaInfo) -> list[str]:
-    codec = o.audio.effective_codec(constants.Container(o.container))
-    if codec == constants.AudioCodec.NONE or not source.has_audio:
-        return ["-an"]
-    args = ["-map", "0:a:0?"]
-    if codec == constants.AudioCodec.COPY:
-        return args + ["-c:a", "copy"]
-    if codec == constants.AudioCodec.OPUS:
-        bitrate = o.audio.bitrate or 96_000
-        return args + ["-c:a", "libopus", "-b:a", str(bitrate)]
-    bitrate = o.audio.bitrate or 128_000
-    return args + ["-c:a", "aac", "-b:a", str(bitrate)]

@@ -20,7 +20,7 @@ if [ ! -x "$bin/helm" ]; then
     ldflags="$ldflags -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$k8s_minor"
   done
   export CGO_ENABLED=0 GOFLAGS="-trimpath -mod=mod"
-  (cd "$here" && nice go build -ldflags="$ldflags" -o "$bin/helm.tmp" helm.sh/helm/v3/cmd/helm)
-  mv "$bin/helm.tmp" "$bin/helm"
+  (cd "$here" && nice go build -ldflags="$ldflags" -o "$bin/helm.tmp.$$" helm.sh/helm/v3/cmd/helm)
+  mv "$bin/helm.tmp.$$" "$bin/helm"
 fi
 echo "$bin/helm"

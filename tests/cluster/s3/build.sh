@@ -13,7 +13,7 @@ if [ ! -x "$bin/versitygw" ]; then
   echo "building versitygw $version ..." >&2
   export CGO_ENABLED=0 GOFLAGS="-trimpath -mod=mod"
   (cd "$here" && nice go build -ldflags="-s -w -X main.Version=$version" \
-    -o "$bin/versitygw.tmp" github.com/versity/versitygw/cmd/versitygw)
-  mv "$bin/versitygw.tmp" "$bin/versitygw"
+    -o "$bin/versitygw.tmp.$$" github.com/versity/versitygw/cmd/versitygw)
+  mv "$bin/versitygw.tmp.$$" "$bin/versitygw"
 fi
 echo "$bin/versitygw"

@@ -98,6 +98,16 @@ V0 = "spec.outputs[0].video"
 CPU, GPU = _set("acceleration.mode", "cpu"), _set("acceleration.mode", "gpu")
 
 RULE_CASES = [
+    Case("hdr-preserve-h264", _video(codec="h264", hdr="preserve"), f"{V0}.hdr",
+         "hdr preserve needs a 10-bit codec"),
+    Case("hdr-preserve-libx264", _video(encoder="libx264", hdr="preserve"), f"{V0}.hdr",
+         "hdr preserve needs a 10-bit codec"),
+    Case("hdr-preserve-h264-nvenc", _video(encoder="h264_nvenc", hdr="preserve"), f"{V0}.hdr",
+         "hdr preserve needs a 10-bit codec"),
+    Case("hdr-preserve-default-codec", _video(hdr="preserve"), f"{V0}.hdr",
+         "hdr preserve needs a 10-bit codec"),
+    Case("frame-rate-and-cap", _video(codec="h264", frameRate=30, maxFrameRate=25),
+         f"{V0}.frameRate", "set either frameRate (fixed) or maxFrameRate (cap), not both"),
     Case("twopass-gpu-encoder", _video(encoder="h264_nvenc", twoPass=True, bitrate=3000000),
          f"{V0}.twoPass", "twoPass is CPU-only and cannot be used with a GPU encoder"),
     Case("twopass-nvenc-preset", _video(codec="h264", preset="p5", twoPass=True, bitrate=3000000),
@@ -159,6 +169,14 @@ RULE_CASES = [
     Case("toleration-exists-with-value",
          _set("tolerations", [{"key": "dedicated", "operator": "Exists", "value": "video"}]),
          "spec.tolerations[0].value", "operator Exists must not set value"),
+    # --- audio tracks and subtitles (issue 10 item 4) ---
+    Case("audio-tracks-and-languages", _set("outputs.0.audio", {"tracks": "all", "languages": ["eng"]}),
+         "spec.outputs[0].audio.languages", "set either tracks (default or all) or languages"),
+    Case("audio-downmix-with-copy", _set("outputs.0.audio", {"codec": "copy", "channels": "stereo"}),
+         "spec.outputs[0].audio.channels", "channels stereo or mono needs the audio encoded"),
+    Case("subtitle-languages-with-mode-none",
+         _set("outputs.0.subtitles", {"mode": "none", "languages": ["eng"]}),
+         "spec.outputs[0].subtitles.languages", "subtitles.languages filters copied tracks"),
 ]
 
 SCHEMA_CASES = [
@@ -172,6 +190,11 @@ SCHEMA_CASES = [
          "spec.outputs[0].audio.bitrate", "greater than or equal to 16000", rule=False),
     Case("width-too-large", _video(codec="h264", width=8000), f"{V0}.width",
          "less than or equal to 7680", rule=False),
+    Case("frame-rate-too-high", _video(codec="h264", frameRate=500), f"{V0}.frameRate",
+         "less than or equal to 240", rule=False),
+    Case("unknown-hdr-mode", _video(codec="hevc", hdr="keep"), f"{V0}.hdr", "preserve",
+         py_message="Input should be 'auto', 'preserve' or 'tonemap'",
+         api_message='supported values: "auto", "preserve", "tonemap"', rule=False),
     Case("height-too-small", _video(codec="h264", height=8), f"{V0}.height",
          "greater than or equal to 16", rule=False),
     Case("output-name-not-dns-label", _set("outputs.0.name", "Bad_Name"), "spec.outputs[0].name",
@@ -187,7 +210,7 @@ SCHEMA_CASES = [
     Case("unknown-mode", _set("acceleration.mode", "fast"), "spec.acceleration.mode", "cpu",
          py_message="Input should be 'auto', 'gpu' or 'cpu'",
          api_message='supported values: "auto", "gpu", "cpu"', rule=False),
-    Case("unknown-field", _set("outputs.0.video.frameRate", 30), f"{V0}.frameRate", "",
+    Case("unknown-field", _set("outputs.0.video.fps", 30), f"{V0}.fps", "",
          py_message="Extra inputs are not permitted", api_message="unknown field", rule=False),
     Case("bad-duration", _set("acceleration.gpuPendingTimeout", "2 minutes"),
          "spec.acceleration.gpuPendingTimeout", "should match", rule=False),
@@ -195,6 +218,22 @@ SCHEMA_CASES = [
          "greater than or equal to 0", rule=False),
     Case("bad-endpoint", _set("storage.endpoint", "s3.example.com"), "spec.storage.endpoint",
          "should match", rule=False),
+    # --- audio tracks and subtitles (issue 10 item 4) ---
+    Case("audio-language-uppercase", _set("outputs.0.audio.languages", ["EN"]),
+         "spec.outputs[0].audio.languages[0]", "should match", rule=False),
+    Case("audio-languages-empty", _set("outputs.0.audio.languages", []),
+         "spec.outputs[0].audio.languages", "", py_message="at least 1 item",
+         api_message="should have at least 1 items", rule=False),
+    Case("unknown-audio-tracks", _set("outputs.0.audio.tracks", "first"),
+         "spec.outputs[0].audio.tracks", "all", py_message="Input should be 'default' or 'all'",
+         api_message='supported values: "default", "all"', rule=False),
+    Case("unknown-audio-channels", _set("outputs.0.audio.channels", "5.1"),
+         "spec.outputs[0].audio.channels", "stereo",
+         py_message="Input should be 'keep', 'stereo' or 'mono'",
+         api_message='supported values: "keep", "stereo", "mono"', rule=False),
+    Case("unknown-subtitle-mode", _set("outputs.0.subtitles", {"mode": "burn"}),
+         "spec.outputs[0].subtitles.mode", "copy", py_message="Input should be 'none' or 'copy'",
+         api_message='supported values: "none", "copy"', rule=False),
 ]
 
 ALL_CASES = RULE_CASES + SCHEMA_CASES

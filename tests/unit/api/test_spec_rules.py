@@ -33,7 +33,7 @@ def test_case_is_refused_naming_the_field(case: cases.Case) -> None:
 def _all_rules() -> list[base.Rule]:
     models = [
         spec.TranscodeJobSpec, spec.Acceleration, spec.Storage, spec.CredentialsSecretRef,
-        output.OutputSpec, output.VideoSpec, output.AudioSpec,
+        output.OutputSpec, output.VideoSpec, output.AudioSpec, output.SubtitleSpec,
         placement.ResourceRequirements, placement.Toleration,
     ]
     return [r for m in models for r in m.__rules__]

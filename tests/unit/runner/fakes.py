@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from transcode_api import spec
-from transcode_runner import media, seams
+from transcode_runner import media, seams, tracks
 
 MiB = 1024 * 1024
 
@@ -41,6 +41,8 @@ class FakeGPU:
     temperature: int = 40
     # codec query index (0 h264, 1 hevc, 2 av1) -> capacity %, or None for NotSupported
     capacity: dict[int, int | None] = field(default_factory=lambda: {0: 100, 1: 100, 2: 100})
+    decoder_util: int | None = 3
+    """NVDEC utilization %; None: the query is NotSupported (no NVDEC)."""
 
 
 class FakeNVML:
@@ -86,6 +88,11 @@ class FakeNVML:
 
     def nvmlDeviceGetEncoderUtilization(self, gpu: FakeGPU) -> list[int]:
         return [gpu.encoder_util, 167_000]
+
+    def nvmlDeviceGetDecoderUtilization(self, gpu: FakeGPU) -> list[int]:
+        if gpu.decoder_util is None:
+            raise NVMLError(self.NVML_ERROR_NOT_SUPPORTED, "Not Supported")
+        return [gpu.decoder_util, 167_000]
 
     def nvmlDeviceGetEncoderStats(self, gpu: FakeGPU) -> tuple[int, int, int]:
         return (gpu.sessions, 0, 0)
@@ -246,6 +253,8 @@ SOURCE = media.MediaInfo(
     path=Path("/scratch/source.mov"), size=10_000_000, format_name="mov,mp4", duration=60.0,
     width=1920, height=1080, sample_aspect=Fraction(1), fps=25.0, video_codec="h264",
     has_audio=True, audio_codec="aac", bit_rate=8_000_000,
+    audio_tracks=(tracks.AudioTrack(index=1, position=0, codec="aac", channels=2,
+                                    layout="stereo", language=None, default=True, title=None),),
 )
 
 
