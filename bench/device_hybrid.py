@@ -36,7 +36,9 @@ for src in ("api/src", "job-runner/src", "."):
 
 from tests import media as media_samples  # noqa: E402
 from transcode_api import constants, spec  # noqa: E402
-from transcode_runner import encode, gpu, graph, media, nvdec, pipeline, plan, probe, seams  # noqa: E402
+from transcode_runner.app import pipeline  # noqa: E402
+from transcode_runner.domain import graph, media, plan  # noqa: E402
+from transcode_runner.io import encode, gpu, mediaprobe, nvdec, probe, seams  # noqa: E402
 
 
 def job() -> spec.TranscodeJobSpec:
@@ -97,7 +99,7 @@ def main() -> int:
         work = Path(folder)
         sample = media_samples.make_sample(work / "in.mp4", args.seconds, preset="veryfast",
                                            bitrate="8M")
-        source = media.inspect_source(sample, runner, "ffprobe", 60)
+        source = mediaprobe.inspect_source(sample, runner, "ffprobe", 60)
         decode = nvdec.decide(capability, source, runner, "ffmpeg", 60)
         print(f"decode: gpu={decode.gpu}: {decode.message}")
         if not decode.gpu:

@@ -24,7 +24,8 @@ for src in ("", "api/src", "job-runner/src"):
         sys.path.insert(0, str(ROOT / src))
 
 from tests import media as media_samples  # noqa: E402
-from transcode_runner import jobfile, media, plan, seams  # noqa: E402
+from transcode_runner.domain import plan  # noqa: E402
+from transcode_runner.io import jobfile, mediaprobe, seams  # noqa: E402
 
 RUNGS = (("1080p", 5_000_000), ("720p", 3_000_000), ("480p", 1_200_000))
 
@@ -41,7 +42,7 @@ def outputs(encoder: str, preset: str, rungs: tuple[tuple[str, int], ...], folde
 
 def passes(source: Path, folder: Path, outs: list[dict[str, Any]]) -> list[list[str]]:
     job = jobfile.parse_local({"source": str(source), "outputs": outs})
-    info = media.inspect_source(source, seams.SubprocessRunner(), "ffprobe", 60)
+    info = mediaprobe.inspect_source(source, seams.SubprocessRunner(), "ffprobe", 60)
     return [list(argv) for argv in plan.build(job, info, plan.choose(job, None), folder).passes]
 
 

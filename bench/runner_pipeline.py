@@ -38,7 +38,8 @@ for src in ("api/src", "job-runner/src", "."):
 from tests import media as media_samples  # noqa: E402
 from tests.services import s3server  # noqa: E402
 from transcode_api import spec  # noqa: E402
-from transcode_runner import jobfile, media, plan, seams  # noqa: E402
+from transcode_runner.domain import plan  # noqa: E402
+from transcode_runner.io import jobfile, mediaprobe, seams  # noqa: E402
 
 
 def make_source(path: Path, seconds: int) -> None:
@@ -59,7 +60,7 @@ def job_spec(source: str, destination: str, encoder: str, endpoint: str, region:
 def ffmpeg_argv(job: spec.TranscodeJobSpec, source: Path, scratch: Path) -> list[str]:
     """The runner's own FFmpeg argument list for this job and source (no probe)."""
     runner = seams.SubprocessRunner()
-    info = media.inspect_source(source, runner, "ffprobe", 60)
+    info = mediaprobe.inspect_source(source, runner, "ffprobe", 60)
     choices = plan.choose(job, None)
     (argv,) = plan.build(job, info, choices, scratch).passes
     return list(argv)

@@ -6,7 +6,7 @@ size and codec, each audio track's codec, channels, language and default flag,
 each subtitle track's codec and language) plus `messages` naming what the
 spec asked for but the output could not hold (a dropped bitmap subtitle, a
 missing language, a rung not upscaled). The runner builds these
-(`transcode_runner.pipeline`, through `transcode_runner.tracks.results`);
+(`transcode_runner.app.pipeline`, through `transcode_runner.domain.tracks.results`);
 `transcode_api.status.RunnerResult` carries them, and its
 `to_termination_message` calls `fit_termination`, which drops the long details
 step by step (`shrink_outputs`) when a job with many outputs or tracks would

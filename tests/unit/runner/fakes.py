@@ -17,7 +17,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from transcode_api import spec
-from transcode_runner import media, seams, tracks
+from transcode_runner.domain import media, tracks
+from transcode_runner.io import seams
 
 MiB = 1024 * 1024
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.unit.runner import fakes
-from transcode_runner import colorimetry, errors, interlace, media, seams
+from transcode_runner.domain import colorimetry, errors, interlace, media
+from transcode_runner.io import idet, mediaprobe, seams
 
 VIDEO: dict[str, Any] = {"codec_type": "video", "codec_name": "h264", "width": 1280,
                          "height": 720, "avg_frame_rate": "30/1", "r_frame_rate": "30/1",
@@ -46,7 +47,7 @@ def analyse(runner: fakes.FakeRunner, path: Path, **stream: Any) -> media.MediaI
                   seams.Completed(0, json.dumps(FRAME_SIDE), ""))
     runner.on_run(lambda argv: "idet" in argv, seams.Completed(0, "", IDET_TFF))
     runner.on_run(lambda argv: argv[0] == "ffprobe", seams.Completed(0, json.dumps(data), ""))
-    return media.inspect_source(path, runner, "ffprobe", 5, ffmpeg="ffmpeg")
+    return mediaprobe.inspect_source(path, runner, "ffprobe", 5, ffmpeg="ffmpeg")
 
 
 @pytest.mark.parametrize(("side", "clockwise", "shown"), [
@@ -90,9 +91,9 @@ def test_missing_field_order_is_decided_by_idet(runner: fakes.FakeRunner, source
                                                 flag: str | None) -> None:
     info = analyse(runner, source, field_order=flag)
     assert info.field_order == interlace.FieldOrder.TFF and info.interlaced
-    (idet,) = [argv for argv in runner.ran if "idet" in argv]
-    assert idet[idet.index("-frames:v") + 1] == str(interlace.SAMPLE_FRAMES)
-    assert idet[idet.index("-i") + 1] == "file:" + str(source)
+    (sample_run,) = [argv for argv in runner.ran if "idet" in argv]
+    assert sample_run[sample_run.index("-frames:v") + 1] == str(idet.SAMPLE_FRAMES)
+    assert sample_run[sample_run.index("-i") + 1] == "file:" + str(source)
 
 
 def test_idet_needs_a_clear_majority() -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from tests.unit.runner import fakes
 from transcode_api import constants
-from transcode_runner import encode, errors, plan, progress
+from transcode_runner.domain import errors, plan, progress
+from transcode_runner.io import encode
 
 Reason = constants.FallbackReason
 GPU = plan.Choice("h264_nvenc", True, 0, gpu_encoder="h264_nvenc")

@@ -14,7 +14,7 @@ from fractions import Fraction
 import pytest
 
 from tests.unit.runner import fakes
-from transcode_runner import colorimetry, graph, interlace, media, render
+from transcode_runner.domain import colorimetry, graph, interlace, media, render
 
 SDR = fakes.SOURCE  # 1920x1080 H.264, untagged (BT.709 by convention), progressive
 HDR10 = replace(SDR, video_codec="hevc", pix_fmt="yuv420p10le",

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from tests.unit.runner import fakes
 from transcode_api import constants
-from transcode_runner import colorimetry, encode, gpu, graph, nvdec, pipeline, plan, probe, seams
+from transcode_runner.app import pipeline
+from transcode_runner.domain import colorimetry, graph, plan
+from transcode_runner.io import encode, gpu, nvdec, probe, seams
 
 Reason = constants.FallbackReason
 H100 = fakes.FakeGPU(name="NVIDIA H100 80GB HBM3", capacity={0: 0, 1: 0, 2: 0})

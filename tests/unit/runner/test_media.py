@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit.runner import fakes
-from transcode_runner import errors, media, seams
+from transcode_runner.domain import errors, media
+from transcode_runner.io import mediaprobe, seams
 
 
 def probe_json(*streams: Mapping[str, object], fmt: Mapping[str, object] | None = None) -> str:
@@ -32,7 +33,7 @@ def source(tmp_path: Path) -> Path:
 
 def inspect(runner: fakes.FakeRunner, path: Path, answer: seams.Completed) -> media.MediaInfo:
     runner.on_run(lambda argv: True, answer)
-    return media.inspect_source(path, runner, "ffprobe", 5)
+    return mediaprobe.inspect_source(path, runner, "ffprobe", 5)
 
 
 def test_facts_of_a_normal_source(runner: fakes.FakeRunner, source: Path) -> None:
@@ -46,7 +47,7 @@ def test_facts_of_a_normal_source(runner: fakes.FakeRunner, source: Path) -> Non
 def test_empty_file(runner: fakes.FakeRunner, tmp_path: Path) -> None:
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(errors.BadInput, match="empty") as caught:
-        media.inspect_source(tmp_path / "empty.mp4", runner, "ffprobe", 5)
+        mediaprobe.inspect_source(tmp_path / "empty.mp4", runner, "ffprobe", 5)
     assert caught.value.reason == "SourceEmpty" and runner.ran == []
 
 

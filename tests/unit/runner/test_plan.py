@@ -10,7 +10,9 @@ import pytest
 
 from tests.unit.runner import fakes
 from transcode_api import constants, spec
-from transcode_runner import encode, encoders, errors, media, pipeline, plan
+from transcode_runner.app import pipeline
+from transcode_runner.domain import encoders, errors, media, plan
+from transcode_runner.io import encode
 
 Reason = constants.FallbackReason
 SOURCE = fakes.SOURCE

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tests.unit.runner import fakes
-from transcode_runner import colorimetry, graph, plan
+from transcode_runner.domain import colorimetry, graph, plan
 
 HDR10 = replace(fakes.SOURCE, video_codec="hevc", pix_fmt="yuv420p10le",
                 colour=colorimetry.BT2020_PQ,

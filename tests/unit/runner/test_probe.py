@@ -6,7 +6,7 @@ import pytest
 
 from tests.unit.runner import fakes
 from transcode_api import constants
-from transcode_runner import gpu, probe, seams
+from transcode_runner.io import gpu, probe, seams
 
 Reason = constants.FallbackReason
 ENCODERS_LIST = """Encoders:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.runner import fakes
-from transcode_runner import progress
+from transcode_runner.domain import progress
 
 
 def feed(parser: progress.Parser, data: bytes) -> list[progress.Progress]:

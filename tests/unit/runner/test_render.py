@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.unit.runner import fakes
-from transcode_runner import colorimetry, interlace, media, render
+from transcode_runner.domain import colorimetry, interlace, media, render
 
 SOURCE = fakes.SOURCE
 MASTER = colorimetry.Mastering((0.68, 0.32), (0.265, 0.69), (0.15, 0.06), (0.3127, 0.329),

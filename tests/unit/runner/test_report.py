@@ -9,7 +9,8 @@ import pytest
 
 from tests.unit.runner import fakes
 from transcode_api import constants, status
-from transcode_runner import progress, report
+from transcode_runner.domain import progress
+from transcode_runner.io import report
 
 
 def snap(percent: float) -> progress.Progress:

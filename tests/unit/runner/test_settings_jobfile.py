@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from transcode_api import constants
-from transcode_runner import errors, jobfile, settings
+from transcode_runner.domain import errors
+from transcode_runner.io import jobfile, settings
 
 
 def test_every_pod_variable_of_the_contract_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:

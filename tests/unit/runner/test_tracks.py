@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from transcode_api import output
-from transcode_runner import languages, tracks
+from transcode_runner.domain import languages, tracks
 
 ENG = tracks.AudioTrack(1, 0, "aac", 2, "stereo", "eng", True, "Main")
 FRE = tracks.AudioTrack(2, 1, "aac", 2, "stereo", "fre", False)

@@ -8,7 +8,8 @@ from typing import Any
 
 from tests.unit.runner import fakes
 from transcode_api import constants, results, status
-from transcode_runner import report, tracks
+from transcode_runner.domain import tracks
+from transcode_runner.io import report
 
 LIMIT = constants.TERMINATION_MESSAGE_MAX_BYTES
 

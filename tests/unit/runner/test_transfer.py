@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from transcode_runner import checksums, errors, s3upload, transfer
+from transcode_runner.domain import errors
+from transcode_runner.io import checksums, s3upload, transfer
 
 MiB = 1024 * 1024
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transcode_runner import checksums, errors, s3upload
+from transcode_runner.domain import errors
+from transcode_runner.io import checksums, s3upload
 
 log = logging.getLogger(__name__)
 

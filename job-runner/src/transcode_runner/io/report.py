@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from transcode_api import constants, status
-from transcode_runner import progress, seams
+from transcode_runner.domain import progress
+from transcode_runner.io import seams
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 
-from transcode_runner import errors, gpu, graph, media, seams
+from transcode_runner.domain import errors, graph, media
+from transcode_runner.io import gpu, seams
 
 # Codecs FFmpeg's cuda hwaccel hands to NVDEC (the cuvid family of Debian's FFmpeg).
 NVDEC_CODECS = frozenset({"h264", "hevc", "av1", "vp9", "vp8", "mpeg1video", "mpeg2video",

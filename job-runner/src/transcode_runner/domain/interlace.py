@@ -1,24 +1,18 @@
-"""Is the source interlaced, and which field comes first: the stream's flag, else `idet`.
+"""Is the source interlaced, and which field comes first: the stream's flag, else `idet`'s counts.
 
-`media` calls `field_order(stream_flag, ...)` while analysing the source. A
-flag ffprobe reports (`progressive`, `tt`, `bb`, `tb`, `bt`) decides; when it
-is missing or `unknown`, FFmpeg's `idet` filter reads a short sample of the
-source (`SAMPLE_FRAMES` frames, through the injected `seams.ProcessRunner`)
-and its multi-frame counts decide. `render` deinterlaces whatever is not
-`PROGRESSIVE` (`bwdif` on the CPU, `yadif_cuda` on the GPU).
+`io.mediaprobe` calls `from_flag` on the stream's field order while analysing
+the source: a flag ffprobe reports (`progressive`, `tt`, `bb`, `tb`, `bt`)
+decides; when it is missing or `unknown`, `io.idet` runs FFmpeg's `idet`
+filter on a short sample and `parse_idet` decides from its multi-frame counts.
+`render` deinterlaces whatever is not `PROGRESSIVE` (`bwdif` on the CPU,
+`yadif_cuda` on the GPU). Pure: text in, a `FieldOrder` out.
 """
 
 from __future__ import annotations
 
 import enum
-import os
 import re
-from pathlib import Path
 
-from transcode_runner import seams
-
-SAMPLE_FRAMES = 120
-"""Frames `idet` reads (about 5 s of 25i): enough to tell woven fields from motion."""
 _MULTI = re.compile(
     r"Multi frame detection:\s*TFF:\s*(\d+)\s*BFF:\s*(\d+)\s*Progressive:\s*(\d+)")
 
@@ -45,19 +39,6 @@ def from_flag(flag: object) -> FieldOrder | None:
     if text in ("bb", "bt"):
         return FieldOrder.BFF
     return None
-
-
-def detect(path: Path, runner: seams.ProcessRunner, ffmpeg: str, timeout: float
-           ) -> FieldOrder:
-    """Run `idet` on the first `SAMPLE_FRAMES` frames; progressive when it cannot tell."""
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "info",
-            "-i", "file:" + os.fspath(path.resolve()),
-            "-map", "0:v:0", "-vf", "idet", "-frames:v", str(SAMPLE_FRAMES), "-an", "-sn",
-            "-f", "null", "-"]
-    done = runner.run(argv, timeout=timeout)
-    if done.timed_out or done.returncode != 0:
-        return FieldOrder.PROGRESSIVE
-    return parse_idet(done.stderr)
 
 
 def parse_idet(stderr: str) -> FieldOrder:

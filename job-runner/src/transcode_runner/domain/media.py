@@ -1,26 +1,25 @@
-"""Inspect media files with ffprobe: the source before planning, outputs after encoding.
+"""What the runner knows about a media file, parsed from ffprobe's JSON: `MediaInfo`.
 
-`pipeline` calls `inspect_source` on the downloaded source: it returns one
-frozen `MediaInfo`, the facts `render`, `graph`, `plan` and `encode` need:
-coded and displayed size (rotation from the display matrix and the sample
-aspect ratio applied), rotation, field order (the flag, else `interlace.detect`
-runs `idet`), frame rate and whether it varies, colour and HDR (`colorimetry`), bit
-depth, duration, audio presence. It raises `errors.BadInput` with a one-line
-reason for empty, unreadable, non-video, still-image, undecodable, frameless or
-oddly rotated files, within a time bound. `inspect_output` measures a finished
-output for the result, its tracks included (`tracks.parse`). ffprobe runs
-through `ffprobe_json` and the injected `seams.ProcessRunner`.
+`io.mediaprobe` runs ffprobe on the downloaded source (and on finished
+outputs), calls `parse` on its JSON and, for the source, `check_source` to
+refuse what is not a usable video. A `MediaInfo` holds the facts `render`,
+`graph`, `plan` and `io.encode` need: coded and displayed size (rotation from
+the display matrix, `rotation`, and the sample aspect ratio applied), field
+order (`interlace`), frame rate and whether it varies, colour and HDR
+(`colorimetry`), bit depth, duration, audio presence and tracks
+(`tracks.parse`). Non-video, still-image, undecodable, frameless or oddly
+rotated files raise `errors.BadInput` with a one-line reason. Pure: a dict in,
+a value out.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from transcode_runner import colorimetry, errors, ffprobe_json, interlace, seams, tracks
+from transcode_runner.domain import colorimetry, errors, interlace, tracks
 
 # Demuxers that accept anything (text, images) and must not count as video.
 _NOT_VIDEO_FORMATS = frozenset({"tty", "image2", "lavfi"})
@@ -91,19 +90,8 @@ class MediaInfo:
         return self.colour.bit_depth
 
 
-def inspect_source(
-    path: Path, runner: seams.ProcessRunner, ffprobe: str, timeout: float,
-    ffmpeg: str = "ffmpeg",
-) -> MediaInfo:
-    """Probe the source; raise `errors.BadInput` when it is not a usable video."""
-    if not path.is_file():
-        raise errors.BadInput(f"source {path.name!r} does not exist or is not a file",
-                              reason="SourceNotFound")
-    size = path.stat().st_size
-    if size == 0:
-        raise errors.BadInput("source is empty (0 bytes)", reason="SourceEmpty")
-    data = ffprobe_json.streams(path, runner, ffprobe, timeout, bad=errors.BadInput)
-    info = _parse(path, size, data)
+def check_source(info: MediaInfo) -> None:
+    """Raise `errors.BadInput` when the parsed source is not a video FFmpeg can decode."""
     if info.format_name.split(",")[0] in _NOT_VIDEO_FORMATS or info.video_codec in (
         _NOT_VIDEO_CODECS
     ):
@@ -117,29 +105,15 @@ def inspect_source(
                               reason="UndecodableVideo")
     if info.frames == 0:
         raise errors.BadInput("source video stream has no frames", reason="NoVideoFrames")
-    stream = _video_stream(data)
-    rotation = _rotation(stream)
-    field_order = interlace.from_flag(stream.get("field_order"))
-    if field_order is None:
-        field_order = interlace.detect(path, runner, ffmpeg, timeout)
-    frame_side: list[dict[str, Any]] = []
-    if info.colour.bit_depth > 8 or info.colour.transfer in (colorimetry.PQ, colorimetry.HLG):
-        frame_side = ffprobe_json.first_frame_side_data(path, runner, ffprobe, timeout)
-    described, hdr = colorimetry.describe(stream, frame_side)
-    return dataclasses.replace(info, rotation=rotation, field_order=field_order, colour=described,
-                    hdr=hdr)
 
 
-def inspect_output(
-    path: Path, runner: seams.ProcessRunner, ffprobe: str, timeout: float
-) -> MediaInfo:
-    """Probe a finished output; an unreadable output is an internal error."""
-    size = path.stat().st_size
-    return _parse(path, size, ffprobe_json.streams(path, runner, ffprobe, timeout,
-                                                 bad=errors.Internal))
+def may_carry_hdr_side_data(info: MediaInfo) -> bool:
+    """More than 8 bits or a PQ/HLG transfer: the first frame's HDR side data is worth reading."""
+    return info.colour.bit_depth > 8 or info.colour.transfer in (colorimetry.PQ, colorimetry.HLG)
 
 
-def _video_stream(data: dict[str, Any]) -> dict[str, Any]:
+def video_stream(data: dict[str, Any]) -> dict[str, Any]:
+    """The first video stream of ffprobe's JSON that is not a cover picture."""
     streams: list[dict[str, Any]] = list(data.get("streams") or [])
     video = next(
         (s for s in streams if s.get("codec_type") == "video"
@@ -151,7 +125,7 @@ def _video_stream(data: dict[str, Any]) -> dict[str, Any]:
     return video
 
 
-def _rotation(stream: dict[str, Any]) -> int:
+def rotation(stream: dict[str, Any]) -> int:
     """Clockwise degrees to show the picture upright, as FFmpeg's autorotate turns it."""
     counter_clockwise: float | None = None
     for entry in stream.get("side_data_list") or []:
@@ -169,10 +143,15 @@ def _rotation(stream: dict[str, Any]) -> int:
     return int(round(clockwise / 90) * 90) % 360
 
 
-def _parse(path: Path, size: int, data: dict[str, Any]) -> MediaInfo:
+def parse(path: Path, size: int, data: dict[str, Any]) -> MediaInfo:
+    """The `MediaInfo` of ffprobe's `-show_format -show_streams` JSON for a file of `size` bytes.
+
+    Rotation, field order and the frame-level HDR metadata are left at their
+    defaults; `io.mediaprobe.inspect_source` fills them in for the source.
+    """
     streams: list[dict[str, Any]] = list(data.get("streams") or [])
     fmt: dict[str, Any] = dict(data.get("format") or {})
-    video = _video_stream(data)
+    video = video_stream(data)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from transcode_api import constants, output, spec
-from transcode_runner import colorimetry, encoders, errors, graph, media, render, tracks
+from transcode_runner.domain import colorimetry, encoders, errors, graph, media, render, tracks
 
 Reason = constants.FallbackReason
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from transcode_api import constants
-from transcode_runner import colorimetry, interlace, media, render
+from transcode_runner.domain import colorimetry, interlace, media, render
 
 
 @dataclass(frozen=True)

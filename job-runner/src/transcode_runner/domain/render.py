@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from transcode_api import constants, output
-from transcode_runner import colorimetry, interlace, media
+from transcode_runner.domain import colorimetry, interlace, media
 
 HdrMode = constants.HdrMode
 _TEN_BIT_CODECS = frozenset({"hevc", "av1", "vp9"})

@@ -1,6 +1,6 @@
 """Run ffprobe on one file and return its JSON: streams and format, or the first frame's side data.
 
-`media` calls `streams` (for the source and for finished outputs) and
+`mediaprobe` calls `streams` (for the source and for finished outputs) and
 `first_frame_side_data` (HDR10 mastering display, content light level, HDR10+
 and Dolby Vision markers live in frames, not streams). ffprobe runs through the
 injected `seams.ProcessRunner` with an argument list; an unreadable file raises
@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from transcode_runner import errors, seams
+from transcode_runner.domain import errors
+from transcode_runner.io import seams
 
 
 def streams(

@@ -20,19 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from transcode_api import constants, spec, status
-from transcode_runner import (
+from transcode_runner.domain import errors, graph, media, plan, progress, tracks
+from transcode_runner.io import (
     encode,
-    errors,
-    graph,
-    media,
+    mediaprobe,
     nvdec,
-    plan,
     probe,
-    progress,
     report,
     seams,
     settings,
-    tracks,
     transfer,
 )
 
@@ -98,8 +94,8 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
     for out, choice in zip(job.outputs, choices, strict=True):
         log.info("output %s: %s%s", out.name, choice.encoder,
                  f" ({choice.reason}: {choice.message})" if choice.reason else "")
-    source = media.inspect_source(source_path, ctx.runner, cfg.ffprobe_path,
-                                  cfg.ffprobe_timeout_seconds, ffmpeg=cfg.ffmpeg_path)
+    source = mediaprobe.inspect_source(source_path, ctx.runner, cfg.ffprobe_path,
+                                       cfg.ffprobe_timeout_seconds, ffmpeg=cfg.ffmpeg_path)
     log.info("source: %s, %dx%d shown %.0fx%.0f, %s, %s %s, %.2f s, audio: %s",
              source.format_name, source.width, source.height, *source.display_size,
              source.field_order, source.hdr.kind, source.video_codec, source.duration,
@@ -141,7 +137,7 @@ def _notes(results: Sequence[status.OutputResult]) -> str:
 
 def _measure(out: plan.OutputPlan, ctx: Context) -> media.MediaInfo:
     cfg = ctx.settings
-    info = media.inspect_output(out.path, ctx.runner, cfg.ffprobe_path, cfg.ffprobe_timeout_seconds)
+    info = mediaprobe.inspect_output(out.path, ctx.runner, cfg.ffprobe_path, cfg.ffprobe_timeout_seconds)
     if info.frames == 0:  # nothing decoded: never upload an empty picture
         raise errors.BadInput(f"output {out.name} has no video frame: no frame of the source "
                               "could be decoded", reason="NoVideoFrames")

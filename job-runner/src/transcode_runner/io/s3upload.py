@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transcode_runner import checksums, errors
+from transcode_runner.domain import errors
+from transcode_runner.io import checksums
 
 log = logging.getLogger(__name__)
 

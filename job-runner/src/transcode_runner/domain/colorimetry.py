@@ -1,6 +1,6 @@
 """Colour and HDR facts of a video stream, read from ffprobe's JSON, and how to tag outputs.
 
-`media` calls `describe(stream, frame_side_data)` while analysing the source:
+`media.parse` and `io.mediaprobe` call `describe(stream, frame_side_data)`:
 it returns a `Colour` (primaries, transfer, matrix, range and bit depth as
 ffprobe names them) and an `Hdr` (HDR10/PQ, HLG or SDR; the HDR10 static
 metadata, a mastering display and a content light level; whether Dolby

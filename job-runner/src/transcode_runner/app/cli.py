@@ -28,17 +28,9 @@ from typing import Any, TextIO
 import pydantic
 
 from transcode_api import constants, status
-from transcode_runner import (
-    errors,
-    gpu,
-    jobfile,
-    pipeline,
-    probe,
-    progress,
-    report,
-    seams,
-    settings,
-)
+from transcode_runner.app import pipeline
+from transcode_runner.domain import errors, progress
+from transcode_runner.io import gpu, jobfile, probe, report, seams, settings
 
 log = logging.getLogger("transcode_runner")
 

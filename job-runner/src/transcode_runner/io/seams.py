@@ -1,9 +1,10 @@
 """The runner's seams to the outside world that are not S3 or NVML: processes and time.
 
-`encode`, `media` and `probe` start FFmpeg/ffprobe only through a
-`ProcessRunner`; `report` and `encode` read time only through a `Clock`. The
-real implementations are here (subprocess with an argument list, never a shell;
-the system clocks); unit tests pass fakes with the same methods.
+`encode`, `probe`, `nvdec`, `ffprobe_json` and `idet` start FFmpeg/ffprobe
+only through a `ProcessRunner`; `report` and `encode` read time only through a
+`Clock`. The real implementations are here (subprocess with an argument list,
+never a shell; the system clocks): `app.pipeline.Context` defaults to them and
+`app.cli` builds them for `probe`; unit tests pass fakes with the same methods.
 """
 
 from __future__ import annotations

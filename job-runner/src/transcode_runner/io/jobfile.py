@@ -20,7 +20,7 @@ import yaml
 
 from transcode_api import errors as api_errors
 from transcode_api import spec
-from transcode_runner import errors
+from transcode_runner.domain import errors
 
 _STAND_IN = "s3://local-file/{}"
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transcode_api import constants
-from transcode_runner import errors, gpu, seams
+from transcode_runner.domain import errors
+from transcode_runner.io import gpu, seams
 
 Reason = constants.FallbackReason
 

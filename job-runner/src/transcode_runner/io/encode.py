@@ -25,7 +25,8 @@ from dataclasses import dataclass, field, replace
 from typing import IO
 
 from transcode_api import constants
-from transcode_runner import errors, plan, probe, progress, seams
+from transcode_runner.domain import errors, plan, progress
+from transcode_runner.io import probe, seams
 
 log = logging.getLogger(__name__)
 

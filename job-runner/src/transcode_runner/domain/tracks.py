@@ -19,7 +19,7 @@ from typing import Any
 
 from transcode_api import constants, output, trackspec
 from transcode_api import results as listing
-from transcode_runner import languages
+from transcode_runner.domain import languages
 
 TEXT_SUBTITLES = frozenset({"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text",
                             "microdvd", "subviewer", "subviewer1", "sami", "realtext",

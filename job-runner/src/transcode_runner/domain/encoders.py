@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from transcode_api import constants, output
-from transcode_runner import colorimetry, render
+from transcode_runner.domain import colorimetry, render
 
 EXTENSIONS = {"mp4": "mp4", "mkv": "mkv", "webm": "webm"}
 CONTENT_TYPES = {"mp4": "video/mp4", "mkv": "video/x-matroska", "webm": "video/webm"}
