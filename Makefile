@@ -28,7 +28,7 @@ cluster-bin: ## build the control-plane and S3 server binaries from pinned Go mo
 
 crds: venv ## generate the CRD YAML, the chart's copies and the README field reference from the model
 	$(PY) -m transcode_api.crdgen --out crds/
-	$(PY) -m transcode_operator.rbac --out deploy/rbac
+	$(PY) -m transcode_operator.app.rbac --out deploy/rbac
 	$(PY) charts/kube-transcoder/hack/sync.py
 	$(PY) -m transcode_api.docgen --readme README.md
 

@@ -12,6 +12,7 @@ kubelet does.
 from __future__ import annotations
 
 import base64
+import datetime
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,11 @@ from typing import Any
 from kubernetes import client
 
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def ts() -> str:
+    """Now, as a Pod status timestamp (RFC 3339, seconds, UTC)."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ConfigError(Exception):

@@ -359,8 +359,6 @@ class PodmanContainer:
 
 def run_pod(worker: Any, env: dict[str, str], mounts: list[dict[str, Any]]) -> None:
     """Run `worker`'s Pod as a container and report its status, like `_run_process`."""
-    from tests.cluster.podruntime import ts
-
     ctr = PodmanContainer(worker, env, mounts)
     try:
         ctr.start()
@@ -369,7 +367,7 @@ def run_pod(worker: Any, env: dict[str, str], mounts: list[dict[str, Any]]) -> N
                                               "message": str(exc)}})
         worker.delete_requested.wait()
         return
-    start = ts()
+    start = podenv.ts()
     worker.container_id = f"podman://{ctr.name}"
     worker._patch("Running", {"running": {"startedAt": start}}, ready=True)
     deadline = worker.pod.spec.active_deadline_seconds

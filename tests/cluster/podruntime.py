@@ -15,7 +15,6 @@ with grace 0, as a kubelet does.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import logging
 import os
@@ -38,10 +37,6 @@ log = logging.getLogger("nodeagent.pod")
 PODEXEC = Path(__file__).resolve().parent / "podexec.py"
 _live: set[subprocess.Popen[bytes]] = set()
 MAX_MESSAGE = 4096
-
-
-def ts() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -100,7 +95,7 @@ class PodWorker:
 
     def _patch(self, phase: str, state: dict[str, Any], *, ready: bool = False,
                reason: str | None = None, message: str | None = None) -> None:
-        t = ts()
+        t = podenv.ts()
         cond = lambda typ, ok: {"type": typ, "status": "True" if ok else "False",  # noqa: E731
                                 "lastTransitionTime": t}
         status: dict[str, Any] = {
@@ -148,7 +143,7 @@ class PodWorker:
         shutil.rmtree(self.root / "volumes", ignore_errors=True)
 
     def _simulate(self) -> None:
-        start = ts()
+        start = podenv.ts()
         self._patch("Running", {"running": {"startedAt": start}}, ready=True)
         self.delete_requested.wait(self.ctx.simulate)
         code = 137 if self.delete_requested.is_set() else 0
@@ -205,7 +200,7 @@ class PodWorker:
             return
         argv = [*(self.container.command or []), *(self.container.args or [])]
         if not argv:
-            self._terminated(128, ts(), "process mode needs an explicit container command",
+            self._terminated(128, podenv.ts(), "process mode needs an explicit container command",
                              deadline=False)
             return
         spec = {"argv": argv, "env": {**self._base_env(), **env}, "mounts": mounts,
@@ -221,7 +216,7 @@ class PodWorker:
             start_new_session=True, cwd="/")
         _live.add(self.proc)
         self.container_id = f"process://{self.proc.pid}"
-        start = ts()
+        start = podenv.ts()
         self._patch("Running", {"running": {"startedAt": start}}, ready=True)
         deadline = self.pod.spec.active_deadline_seconds
         t0 = time.monotonic()
@@ -257,7 +252,7 @@ class PodWorker:
 
     def _terminated(self, code: int, started: str, message: str, *, deadline: bool) -> None:
         term = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                "startedAt": started, "finishedAt": ts()}
+                "startedAt": started, "finishedAt": podenv.ts()}
         if message:
             term["message"] = message
         phase = "Succeeded" if code == 0 and not deadline else "Failed"

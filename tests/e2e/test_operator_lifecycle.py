@@ -101,7 +101,7 @@ def test_kubectl_transcode_submit_and_follow(kube: Kube, operator: Any) -> None:
     operator(ns, runner__command=opf.fake_runner(), runner__extra_env={"KT_FAKE_SLEEP": "1"})
     env = {**os.environ, "KUBECONFIG": kube.kubeconfig, "PYTHONPATH": str(opf.REPO)}
     out = subprocess.run(
-        [sys.executable, "-m", "transcode_operator.kubectl_plugin", "-n", ns, "submit",
+        [sys.executable, "-m", "transcode_operator.app.kubectl_plugin", "-n", ns, "submit",
          "s3://media-in/Big Buck.mov", "--dest", "s3://media-out/bbb/720p.mp4",
          "--resolution", "720p", "--mode", "cpu", "--follow"],
         env=env, capture_output=True, text=True, timeout=120)
@@ -110,6 +110,6 @@ def test_kubectl_transcode_submit_and_follow(kube: Kube, operator: Any) -> None:
     assert "s3://media-out/bbb/720p.mp4" in out.stdout
     name = out.stdout.split("/", 1)[1].split()[0]
     assert name.startswith("big-buck-")
-    follow = subprocess.run([sys.executable, "-m", "transcode_operator.kubectl_plugin", "-n", ns,
+    follow = subprocess.run([sys.executable, "-m", "transcode_operator.app.kubectl_plugin", "-n", ns,
                              "follow", name], env=env, capture_output=True, text=True, timeout=60)
     assert follow.returncode == 0 and "Succeeded" in follow.stdout

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from transcode_operator import cache, gpustatus, metrics, redisconn
+from transcode_api import contract
+from transcode_operator.adapters import cache, gpustatus, metrics, redisconn
 
 
 def counts(m, name):
@@ -149,13 +150,13 @@ def test_gpu_status_from_node_probes_cached_for_ten_seconds(redis_url, poll):
         client = redisconn.make_client(redis_url)
         status = gpustatus.GpuStatus(client, metrics=m)
         try:
-            await client.set(redisconn.gpu_key("gpu-a"), probe_json(10), ex=30)
-            await client.set(redisconn.gpu_key("gpu-b"), probe_json(20), px=600)
+            await client.set(contract.gpu_key("gpu-a"), probe_json(10), ex=30)
+            await client.set(contract.gpu_key("gpu-b"), probe_json(20), px=600)
             for n in range(150):  # unrelated keys do not confuse the SCAN
                 await client.set(f"kt:other:{n}", "x")
             first = await status.read()
             ttl = await client.ttl(status.cache.cache.key("cluster"))
-            await client.set(redisconn.gpu_key("gpu-c"), probe_json(30), ex=30)
+            await client.set(contract.gpu_key("gpu-c"), probe_json(30), ex=30)
             cached = await status.read()
 
             async def node_b_expired():

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from tests.unit.operator import helpers as h
-from transcode_operator import reconcile
-from transcode_operator import settings as settings_module
+from transcode_operator.domain import actions, observation, reconcile
+from transcode_operator.domain import settings as settings_module
 
 
-def _plan(obs: reconcile.Observed, cfg: settings_module.Settings = h.CFG) -> reconcile.Plan:
+def _plan(obs: observation.Observed, cfg: settings_module.Settings = h.CFG) -> actions.Plan:
     return reconcile.plan(obs, cfg)
 
 
-def _reasons(p: reconcile.Plan) -> list[str]:
+def _reasons(p: actions.Plan) -> list[str]:
     return [e.reason for e in p.events]
 
 
-def _cond(p: reconcile.Plan, type_: str) -> tuple[str, str | None]:
+def _cond(p: actions.Plan, type_: str) -> tuple[str, str | None]:
     assert p.status is not None
     c = next(c for c in p.status.conditions if c.type == type_)
     return c.status.value, c.reason
@@ -263,7 +263,7 @@ def test_invalid_spec_fails_once() -> None:
 def test_gated_start_waits_in_pending_and_announces_once() -> None:
     obs = h.observed()
     planned = _plan(obs)
-    gate = reconcile.Gate(False, "RateLimited", "namespace media: StartRateExceeded", 12.0)
+    gate = observation.Gate(False, "RateLimited", "namespace media: StartRateExceeded", 12.0)
     p = reconcile.gated(obs, planned, gate)
     assert p.create is None and p.requeue == 12.0
     assert p.status is not None and (p.status.phase, p.status.reason) == ("Pending", "RateLimited")
@@ -271,5 +271,5 @@ def test_gated_start_waits_in_pending_and_announces_once() -> None:
     assert _reasons(p) == ["RateLimited"]
     again = h.observed(status={"phase": "Pending", "reason": "RateLimited"})
     assert _reasons(reconcile.gated(again, _plan(again), gate)) == []
-    fatal = reconcile.gated(obs, planned, reconcile.Gate(False, "SecretNotFound", "no", fatal=True))
+    fatal = reconcile.gated(obs, planned, observation.Gate(False, "SecretNotFound", "no", fatal=True))
     assert fatal.status is not None and fatal.status.phase == "Failed"

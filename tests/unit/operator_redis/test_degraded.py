@@ -10,14 +10,14 @@ import logging
 import pytest
 from redis import exceptions as redis_errors
 
-from transcode_operator import cache, gpustatus, limits, locks, redis_relay, redisconn
+from transcode_operator.adapters import cache, gpustatus, limits, locks, redis_relay, redisconn
 
 
 def test_health_logs_once_per_outage_and_flips_the_gauge(metric_set, sample, caplog):
     health = redisconn.RedisHealth(metric_set)
     error = redis_errors.ConnectionError("Connection refused")
     assert sample(metric_set, "transcoder_redis_up") == 1
-    with caplog.at_level(logging.WARNING, logger="transcode_operator.redisconn"):
+    with caplog.at_level(logging.WARNING, logger="transcode_operator.adapters.redisconn"):
         for _ in range(5):
             health.failed("cache.get", error)
         assert sample(metric_set, "transcoder_redis_up") == 0

@@ -7,7 +7,7 @@ import asyncio
 
 from prometheus_client import generate_latest
 
-from transcode_operator import metrics
+from transcode_operator.adapters import metrics
 
 
 def test_jobs_by_phase_and_the_age_of_the_oldest(metric_set, clock, sample):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from transcode_operator import metrics
+from transcode_operator.adapters import metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 MONITORING = ROOT / "deploy" / "monitoring"

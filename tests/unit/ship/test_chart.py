@@ -23,7 +23,9 @@ import yaml
 
 from tests.unit.ship import helmchart
 from tests.unit.ship.helmchart import CHART_DIR, NAMESPACE, ROOT, Chart, find, one
-from transcode_operator import kubeclient, rbac, settings
+from transcode_operator.adapters import kubeclient
+from transcode_operator.app import rbac
+from transcode_operator.domain import settings
 
 ALL_ON: dict[str, Any] = {
     "monitoring": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True},

@@ -16,11 +16,11 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from transcode_api import constants, output
+from transcode_api import constants, contract, output
 from transcode_api import spec as job_spec
 from transcode_api import status as job_status
-from transcode_operator import podstate
-from transcode_operator import settings as settings_module
+from transcode_operator.domain import podstate
+from transcode_operator.domain import settings as settings_module
 
 
 # --- GPU or CPU -----------------------------------------------------------------------
@@ -92,7 +92,7 @@ def classify_end(pod: podstate.PodView) -> End:
     result = runner_result(pod)
     term = pod.terminated
     code = term.exit_code if term is not None else None
-    if pod.phase == "Succeeded" or code == constants.ExitCode.SUCCESS:
+    if pod.phase == "Succeeded" or code == contract.ExitCode.SUCCESS:
         return End(EndKind.SUCCEEDED, "TranscodeSucceeded",
                    (result.message if result and result.message else "runner finished"),
                    code, result)
@@ -101,15 +101,15 @@ def classify_end(pod: podstate.PodView) -> End:
                    f"runner Pod {pod.name} was disrupted ({pod.disruption})", code, result)
     detail = (result.message if result and result.message else
               _tail(term.message) if term is not None and term.message else "")
-    if code == constants.ExitCode.BAD_INPUT:
+    if code == contract.ExitCode.BAD_INPUT:
         reason = result.reason if result and result.reason else "BadInput"
         return End(EndKind.BAD_INPUT, reason, detail or "the runner refused the input (exit 65)",
                    code, result)
     if code is None:
         reason, what = "PodFailed", f"runner Pod {pod.name} failed without a container exit code"
-    elif code == constants.ExitCode.TRANSIENT:
+    elif code == contract.ExitCode.TRANSIENT:
         reason, what = "TransientFailure", "exit 75 (transient)"
-    elif code == constants.ExitCode.INTERNAL:
+    elif code == contract.ExitCode.INTERNAL:
         reason, what = "RunnerError", "exit 70 (internal runner error)"
     elif term is not None and term.reason == "OOMKilled":
         reason, what = "OOMKilled", f"exit {code} (out of memory)"

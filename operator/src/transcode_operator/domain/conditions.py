@@ -4,7 +4,7 @@
 message, what is known about GPU use); `apply_state` turns it into a new
 `TranscodeJobStatus` with the conditions map (Succeeded, Failed,
 GPUAccelerated and kstatus Reconciling/Stalled) kept consistent, and
-`merge_patch` computes the JSON merge patch the job loop sends to the status
+`merge_patch` computes the JSON merge patch `control.act` sends to the status
 subresource: only the operator's own top-level fields that changed, never
 `status.runner`, which belongs to the runner.
 """

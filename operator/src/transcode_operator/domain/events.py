@@ -1,20 +1,15 @@
-"""Kubernetes Events about a TranscodeJob: their reasons, and how they are posted.
+"""Kubernetes Events about a TranscodeJob: their reasons, as plain data.
 
-`reconcile` puts `Event`s into its plan with one of the reasons below (each
-names one thing that happened: Created, FallbackToCPU, Retrying, …); the job
-loop hands them to a `Poster`. `KopfPoster` posts through `kopf.event`, which
-queues the Event and retries it in the background (so posting never blocks a
-job); tests use `RecordingPoster`. Messages never contain Secret values.
+`domain.reconcile` puts `Event`s into its plan with one of the reasons below
+(each names one thing that happened: Created, FallbackToCPU, Retrying, …);
+`control.act` hands them to the poster (`adapters.poster`), which sends them
+through kopf's Event queue. Messages never contain Secret values.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
-
-import kopf
+from dataclasses import dataclass
 
 
 class Reason(enum.StrEnum):
@@ -59,24 +54,3 @@ class Event:
     def warning(cls, reason: Reason | str, message: str) -> Event:
         return cls(WARNING, str(reason), message)
 
-
-class Poster(Protocol):
-    def post(self, body: Mapping[str, Any], event: Event) -> None: ...
-
-
-class KopfPoster:
-    """Posts through kopf's Event queue (inside kopf handlers and daemons only)."""
-
-    def post(self, body: Mapping[str, Any], event: Event) -> None:
-        kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message[:1024])
-
-
-@dataclass
-class RecordingPoster:
-    """Keeps posted Events in a list (tests)."""
-
-    posted: list[tuple[str, Event]] = field(default_factory=list)
-
-    def post(self, body: Mapping[str, Any], event: Event) -> None:
-        name = str((body.get("metadata") or {}).get("name", ""))
-        self.posted.append((name, event))

@@ -1,8 +1,8 @@
 """Operator settings: a YAML file first, then `TRANSCODER_*` environment overrides.
 
 `__main__` calls `load()` once at startup and hands the `Settings` object to
-the handlers (kopf's memo), which pass it down to the Pod builders, the retry
-and fallback decisions, the job loop and the Redis helpers. The YAML file is
+`app.context` (through kopf's memo), which passes it down to the Pod builders, the retry
+and fallback decisions, the work queue and its workers and the Redis helpers. The YAML file is
 named by `TRANSCODER_CONFIG` (the Helm chart mounts it from a ConfigMap);
 keys are camelCase as in a Helm values file (snake_case works too).
 Environment variables override it, in the seed's style: `TRANSCODER_ENABLEGPU`,
@@ -88,6 +88,11 @@ class RetrySettings(_Group):
     """Delay before the first retry; doubled for each further failure. Default: 10."""
     backoff_cap_seconds: float = pydantic.Field(default=360.0, gt=0)
     """Longest delay between retries. Default: 360 (6 minutes)."""
+    error_backoff_base_seconds: float = pydantic.Field(default=0.5, gt=0)
+    """When a reconcile turn of a job fails (API or Redis error), its key is worked on
+    again after this delay, doubled per consecutive failure of that key. Default: 0.5."""
+    error_backoff_cap_seconds: float = pydantic.Field(default=60.0, gt=0)
+    """Longest delay before a failing key's next turn. Default: 60."""
 
 
 class StatusSettings(_Group):
@@ -148,7 +153,7 @@ class HttpSettings(_Group):
 
 
 class KopfSettings(_Group):
-    """kopf's own behaviour, chosen on purpose (see handlers.configure)."""
+    """kopf's own behaviour, chosen on purpose (see app.handlers.configure)."""
 
     liveness_endpoint: str | None = "http://0.0.0.0:8081/healthz"
     """kopf's liveness probe URL (the Deployment's livenessProbe). Empty: off."""
@@ -166,9 +171,8 @@ class KopfSettings(_Group):
     namespaces: list[str] = pydantic.Field(default_factory=list)
     """Namespaces to serve (globs allowed); empty: all namespaces. Default: all."""
     api_workers: int = pydantic.Field(default=8, ge=1, le=256)
-    """Threads (and pooled connections) of the operator's own API client; job steps in
-    flight are bounded to 4x this. More is not faster when the API server is the
-    bottleneck (bench/operator_scale.py). Default: 8."""
+    """Threads (and pooled connections) of the operator's own API client. More is not
+    faster when the API server is the bottleneck (bench/operator_scale.py). Default: 8."""
 
 
 class Settings(BaseSettings):
@@ -192,6 +196,14 @@ class Settings(BaseSettings):
     )
     """The seed's `maxConcurrent`: running jobs allowed per namespace (Redis cap);
     0 = unlimited. Default: 0."""
+    workers: int = pydantic.Field(default=8, ge=1, le=256)
+    """Workers serving the one work queue of job keys: at most this many jobs are
+    reconciled at once, and a job is never worked on by two at a time. Idle jobs cost
+    no worker, task or coroutine. More is not faster when the API server is the
+    bottleneck (bench/operator_scale.py). Default: 8."""
+    shutdown_timeout_seconds: float = pydantic.Field(default=10.0, gt=0)
+    """On SIGTERM the workers finish the keys already queued for at most this long;
+    what is left is picked up by the next operator (nothing is lost). Default: 10."""
     runner: RunnerSettings = pydantic.Field(default_factory=RunnerSettings)
     gpu: GpuSettings = pydantic.Field(default_factory=GpuSettings)
     retry: RetrySettings = pydantic.Field(default_factory=RetrySettings)

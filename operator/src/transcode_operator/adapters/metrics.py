@@ -1,8 +1,8 @@
 """Prometheus metrics of the operator, in one object with its own registry.
 
-`__main__` builds one `Metrics()` at startup and hands it to the handlers, the
-Redis helpers (relay, caches, limits, locks, health) and the HTTP API, which
-serves `registry` on /metrics. Handlers report job life through
+`app.context.start` builds one `Metrics()` and hands it to the control layer,
+the Redis helpers (relay, caches, limits, locks, health) and the HTTP API, which
+serves `registry` on /metrics. `control.act` reports job life through
 `job_phase`/`job_removed` (queue depth and time in phase, computed at scrape
 time) and `observe_result`; the GPU status reader feeds `set_gpu_devices` from
 the node probes. GPU gauges reuse the DCGM exporter's names where they mean the
@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from transcode_api import constants
-from transcode_operator import redisconn
+from transcode_operator.adapters import clocks
 
 # Buckets: job duration from 5 s to 4 h; speed (media s per wall s) from 0.1x to 32x.
 DURATION_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
@@ -142,7 +142,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None, *, clock: Any = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         reg = self.registry
-        self.jobs = JobPhaseCollector(clock or redisconn.SystemClock())
+        self.jobs = JobPhaseCollector(clock or clocks.SystemClock())
         reg.register(self.jobs)
         self.gpu = GpuCollector()
         reg.register(self.gpu)
@@ -207,7 +207,7 @@ class Metrics:
             registry=reg,
         )
 
-    # --- helpers the handlers call ----------------------------------------------------
+    # --- what control.act calls -------------------------------------------------------
     def job_phase(self, uid: str, phase: str, since: float | None = None) -> None:
         """Record that job `uid` is in `phase` (since now, unless `since` is given)."""
         self.jobs.set(uid, phase, since)

@@ -19,9 +19,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from transcode_operator import cache as cache_module
-from transcode_operator import metrics as metrics_module
-from transcode_operator import redisconn
+from transcode_api import contract
+from transcode_operator.adapters import cache as cache_module
+from transcode_operator.adapters import clocks, redisconn
+from transcode_operator.adapters import metrics as metrics_module
 
 logger = logging.getLogger(__name__)
 
@@ -106,13 +107,13 @@ class GpuStatus:
         *,
         health: redisconn.RedisHealth | None = None,
         metrics: metrics_module.Metrics | None = None,
-        clock: redisconn.Clock | None = None,
+        clock: clocks.Clock | None = None,
         ttl: int = cache_module.GPU_STATUS_TTL,
     ) -> None:
         self.client = client
         self.health = health or redisconn.RedisHealth(configured=client is not None)
         self.metrics = metrics
-        self.clock = clock or redisconn.SystemClock()
+        self.clock = clock or clocks.SystemClock()
         self.cache = cache_module.GpuStatusCache(
             client, ttl=ttl, health=self.health, metrics=metrics
         )
@@ -145,7 +146,7 @@ class GpuStatus:
         assert client is not None
 
         async def scan() -> list[tuple[str, str]]:
-            keys = [key async for key in client.scan_iter(match=redisconn.GPU_KEY_PATTERN, count=100)]
+            keys = [key async for key in client.scan_iter(match=contract.GPU_KEY_PATTERN, count=100)]
             if not keys:
                 return []
             values = await client.mget(keys)

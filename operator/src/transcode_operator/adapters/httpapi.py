@@ -1,8 +1,7 @@
 """The operator's read-only HTTP API: GPU status, job status, health and metrics.
 
-`__main__` builds the app with `build_app(...)` and starts it from kopf's
-startup handler with `start(app, host, port)` (stopped by `ApiServer.stop()` at
-cleanup). Routes: `GET /api/v1/system/gpu/status` (the seed's JSON, from the
+`app.context.start` builds the app with `build_app(...)` and starts it with
+`start(app, host, port)` (stopped by `ApiServer.stop()` at cleanup). Routes: `GET /api/v1/system/gpu/status` (the seed's JSON, from the
 node probes via `gpustatus`), `GET /api/v1/jobs/{namespace}/{name}` (through
 the job status cache; the operator injects `job_loader`, an async function that
 reads the TranscodeJob and returns `job_view(body)` or None), `GET /healthz`
@@ -21,9 +20,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from transcode_operator import cache as cache_module
-from transcode_operator import gpustatus, redisconn
-from transcode_operator import metrics as metrics_module
+from transcode_operator.adapters import cache as cache_module
+from transcode_operator.adapters import gpustatus, redisconn
+from transcode_operator.adapters import metrics as metrics_module
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """Per-namespace job-start rate limit and running-job cap, atomic in Redis.
 
-The create/resume handler calls `NamespaceLimiter.acquire(namespace, uid)`
-before it starts a runner Pod: one Lua script checks the cap on running jobs
+`control.observe` calls `NamespaceLimiter.acquire(namespace, uid)` when a plan
+wants to start a runner Pod (the start gates): one Lua script checks the cap on running jobs
 and the starts-per-minute window and, if both allow, records the job in both.
 A denied job waits in phase Pending with reason `RateLimited` and asks again
-after `Decision.retry_after`. The Pod-end and delete handlers call
+after `Decision.retry_after`. `control.act` calls
 `release(namespace, uid)`. Everything is keyed by the job's UID in sorted sets,
 so asking again for a job already counted (a restarted operator resuming its
 jobs, a retry) never counts it twice. Without Redis the decision follows
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
-from transcode_operator import metrics as metrics_module
-from transcode_operator import redisconn
+from transcode_operator.adapters import clocks, redisconn
+from transcode_operator.adapters import metrics as metrics_module
 
 REASON_OK = "Allowed"
 REASON_ALREADY_COUNTED = "AlreadyCounted"
@@ -95,7 +95,7 @@ class NamespaceLimiter:
     overrides: Mapping[str, LimitPolicy] = field(default_factory=dict)
     fail_open: bool = True
     """Without Redis: True lets every job start, False makes them all wait."""
-    clock: redisconn.Clock = field(default_factory=redisconn.SystemClock)
+    clock: clocks.Clock = field(default_factory=clocks.SystemClock)
     health: redisconn.RedisHealth | None = None
     metrics: metrics_module.Metrics | None = None
     window: float = 60.0

@@ -1,6 +1,6 @@
 """Pure builders of the runner Pod: names, labels and the whole manifest.
 
-`reconcile` asks for a Pod (`PodRequest`) and the job loop calls `pod(...)` to
+`reconcile` asks for a Pod (`PodRequest`) and `control.act` calls `pod(...)` to
 turn the typed spec, the job's identity, the attempt and the operator settings
 into a Pod manifest (a plain dict ready for the API). Nothing here reads the
 clock or the cluster, so the same inputs always give the same Pod; the unit
@@ -17,20 +17,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from transcode_api import constants
+from transcode_api import constants, contract
 from transcode_api import spec as job_spec
-from transcode_operator import settings as settings_module
+from transcode_operator.domain import settings as settings_module
 
-PREFIX = constants.GROUP
-JOB_LABEL = f"{PREFIX}/job"
-JOB_UID_LABEL = f"{PREFIX}/job-uid"
-ATTEMPT_LABEL = f"{PREFIX}/attempt"
-ACCELERATOR_LABEL = f"{PREFIX}/accelerator"
-ACCELERATOR_GPU = "gpu"
-ACCELERATOR_CPU = "cpu"
-SPEC_HASH_ANNOTATION = f"{PREFIX}/spec-hash"
-FALLBACK_ANNOTATION = f"{PREFIX}/fallback-reason"
-CONTAINER_NAME = "runner"
 SCRATCH_VOLUME = "scratch"
 SCRATCH_PATH = "/scratch"
 RUNNER_UID = 65532  # the distroless "nonroot" user
@@ -84,7 +74,7 @@ def spec_hash(spec: job_spec.TranscodeJobSpec) -> str:
 
 def selector_labels(job: JobRef) -> dict[str, str]:
     """Labels that find every runner Pod of one job."""
-    return {JOB_LABEL: label_value(job.name), JOB_UID_LABEL: job.uid}
+    return {contract.JOB_LABEL: label_value(job.name), contract.JOB_UID_LABEL: job.uid}
 
 
 def labels(job: JobRef, attempt: int, gpu: bool) -> dict[str, str]:
@@ -95,8 +85,8 @@ def labels(job: JobRef, attempt: int, gpu: bool) -> dict[str, str]:
         "app.kubernetes.io/instance": label_value(job.name),
         "app.kubernetes.io/managed-by": "kube-transcoder-operator",
         **selector_labels(job),
-        ATTEMPT_LABEL: str(attempt),
-        ACCELERATOR_LABEL: ACCELERATOR_GPU if gpu else ACCELERATOR_CPU,
+        contract.ATTEMPT_LABEL: str(attempt),
+        contract.ACCELERATOR_LABEL: contract.ACCELERATOR_GPU if gpu else contract.ACCELERATOR_CPU,
     }
 
 
@@ -116,26 +106,26 @@ def env(job: JobRef, spec: job_spec.TranscodeJobSpec, attempt: int, gpu: bool,
     out: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in
                                  sorted(cfg.runner.extra_env.items())]
     out += [
-        {"name": constants.ENV_JOB_SPEC, "value": spec.to_json()},
-        {"name": constants.ENV_JOB_NAME, "value": job.name},
-        {"name": constants.ENV_JOB_NAMESPACE, "value": job.namespace},
-        {"name": constants.ENV_JOB_UID, "value": job.uid},
-        {"name": constants.ENV_ATTEMPT, "value": str(attempt)},
-        {"name": constants.ENV_GPU_REQUESTED, "value": "true" if gpu else "false"},
-        {"name": constants.ENV_SCRATCH_DIR, "value": SCRATCH_PATH},
+        {"name": contract.ENV_JOB_SPEC, "value": spec.to_json()},
+        {"name": contract.ENV_JOB_NAME, "value": job.name},
+        {"name": contract.ENV_JOB_NAMESPACE, "value": job.namespace},
+        {"name": contract.ENV_JOB_UID, "value": job.uid},
+        {"name": contract.ENV_ATTEMPT, "value": str(attempt)},
+        {"name": contract.ENV_GPU_REQUESTED, "value": "true" if gpu else "false"},
+        {"name": contract.ENV_SCRATCH_DIR, "value": SCRATCH_PATH},
         # The root filesystem is read-only: temporary files go to the scratch emptyDir.
         {"name": "TMPDIR", "value": SCRATCH_PATH},
     ]
     if cfg.redis.url:
-        out.append({"name": constants.ENV_REDIS_URL, "value": cfg.redis.url})
+        out.append({"name": contract.ENV_REDIS_URL, "value": cfg.redis.url})
     ref = spec.storage.credentials_secret_ref
     if ref is not None:
-        out.append(_secret_env(constants.ENV_AWS_ACCESS_KEY_ID, ref, ref.access_key_id_key))
-        out.append(_secret_env(constants.ENV_AWS_SECRET_ACCESS_KEY, ref,
+        out.append(_secret_env(contract.ENV_AWS_ACCESS_KEY_ID, ref, ref.access_key_id_key))
+        out.append(_secret_env(contract.ENV_AWS_SECRET_ACCESS_KEY, ref,
                                ref.secret_access_key_key))
     if gpu:
-        out.append({"name": constants.ENV_NVIDIA_DRIVER_CAPABILITIES,
-                    "value": constants.NVIDIA_DRIVER_CAPABILITIES})
+        out.append({"name": contract.ENV_NVIDIA_DRIVER_CAPABILITIES,
+                    "value": contract.NVIDIA_DRIVER_CAPABILITIES})
     return out
 
 
@@ -149,7 +139,7 @@ def resources(spec: job_spec.TranscodeJobSpec, gpu: bool,
         requests = dict(cfg.runner.resources.get("requests", {}))
         limits = dict(cfg.runner.resources.get("limits", {}))
     if gpu:
-        limits[constants.GPU_RESOURCE] = "1"
+        limits[contract.GPU_RESOURCE] = "1"
     out: dict[str, dict[str, str]] = {}
     if requests:
         out["requests"] = requests
@@ -162,7 +152,7 @@ def tolerations(spec: job_spec.TranscodeJobSpec, gpu: bool) -> list[dict[str, An
     """The job's tolerations, plus `nvidia.com/gpu:NoSchedule` (Exists) for GPU Pods."""
     out = [t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations or []]
     if gpu:
-        gpu_tol = {"key": constants.GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+        gpu_tol = {"key": contract.GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
         if gpu_tol not in out:
             out.append(gpu_tol)
     return out
@@ -196,11 +186,11 @@ def pod(job: JobRef, spec: job_spec.TranscodeJobSpec, request: PodRequest,
     scratch: dict[str, Any] = {}
     if cfg.runner.scratch_size_limit:
         scratch["sizeLimit"] = cfg.runner.scratch_size_limit
-    annotations = {SPEC_HASH_ANNOTATION: spec_hash(spec)}
+    annotations = {contract.SPEC_HASH_ANNOTATION: spec_hash(spec)}
     if request.fallback_reason:
-        annotations[FALLBACK_ANNOTATION] = request.fallback_reason
+        annotations[contract.FALLBACK_ANNOTATION] = request.fallback_reason
     container: dict[str, Any] = {
-        "name": CONTAINER_NAME,
+        "name": contract.CONTAINER_NAME,
         "image": cfg.runner.image,
         "imagePullPolicy": cfg.runner.image_pull_policy,
         "command": list(cfg.runner.command),

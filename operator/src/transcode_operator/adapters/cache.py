@@ -1,6 +1,6 @@
 """Read-through JSON caches in Redis with the seed's TTLs, and their invalidation.
 
-`JobStatusCache` fronts the HTTP API's job reads (5 min): the handlers call
+`JobStatusCache` fronts the HTTP API's job reads (5 min): `control.act` calls
 `invalidate(namespace, name)` after every status patch and on delete.
 `SourceMetadataCache` keeps a source's probe/ffprobe result by URL and ETag
 (5 min) so a retry does not probe again; `GpuStatusCache` keeps the assembled
@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
-from transcode_operator import metrics as metrics_module
-from transcode_operator import redisconn
+from transcode_operator.adapters import metrics as metrics_module
+from transcode_operator.adapters import redisconn
 
 T = TypeVar("T")
 Loader = Callable[[], Awaitable[T]]

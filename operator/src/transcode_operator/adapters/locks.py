@@ -1,13 +1,13 @@
 """Output locks: one job at a time writes a destination object.
 
-Before it starts a runner Pod, the create/resume handler calls
+When a plan wants to start a runner Pod, `control.observe` calls
 `OutputLocks.acquire(destinations, owner)` with every `spec.outputs[].destination`
 of the job; one Lua script takes all of them or none and, when another job
-holds one, says which job (`LockResult.held_by`), so the handler can wait in
+holds one, says which job (`LockResult.held_by`), so the job can wait in
 Pending with reason `OutputLocked`. A lock is a Redis key holding the owner
 (job UID as token, `namespace/name` as holder) with an expiry; `keep_alive`
 (started once at operator startup) renews every lock this process took, and the
-Pod-end and delete handlers call `release`, a compare-and-delete, so a job
+the end of a job and its finalizer (`control.act`) call `release`, a compare-and-delete, so a job
 never frees a lock that expired and went to another job. Acquiring again with
 the same owner succeeds, so a restarted operator resumes its jobs. Without
 Redis the answer follows `fail_open`.
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
-from transcode_operator import metrics as metrics_module
-from transcode_operator import redisconn
+from transcode_operator.adapters import clocks, redisconn
+from transcode_operator.adapters import metrics as metrics_module
 
 logger = logging.getLogger(__name__)
 LOCK_PREFIX = "kt:lock:output:"
@@ -112,7 +112,7 @@ class OutputLocks:
     """Seconds a lock lives unless renewed; `keep_alive` renews every ttl/3."""
     fail_open: bool = True
     """Without Redis: True lets the job start unlocked, False makes it wait."""
-    clock: redisconn.Clock = field(default_factory=redisconn.SystemClock)
+    clock: clocks.Clock = field(default_factory=clocks.SystemClock)
     health: redisconn.RedisHealth | None = None
     metrics: metrics_module.Metrics | None = None
     retry_after: float = 15.0

@@ -1,16 +1,13 @@
-"""Domain errors of the operator, and their translation to kopf at the handler edge.
+"""Domain errors of the operator: API failures by kind, and "come back later".
 
-`kubeclient` raises `ApiError` subclasses (never `kubernetes.client.ApiException`),
-the job loop and the finalizer raise `Wait` when they must come back later, and
-`InvalidJob` marks an object that can never run. Only `handlers` calls
-`to_kopf`, which turns these into `kopf.TemporaryError(delay=…)` or
-`kopf.PermanentError`; everything below the handlers stays free of kopf's
-error types so it can be tested without it.
+`adapters.kubeclient` raises `ApiError` subclasses (never
+`kubernetes.client.ApiException`); `control.act` raises `Wait` when a key must
+be worked on again after a delay, which `control.controller` turns into a
+delayed re-add. The kopf handlers never raise these (they only enqueue), so no
+translation to kopf's error types exists.
 """
 
 from __future__ import annotations
-
-import kopf
 
 
 class OperatorError(Exception):
@@ -56,9 +53,6 @@ class Wait(OperatorError):
         super().__init__(message)
 
 
-class InvalidJob(OperatorError):
-    """The object can never run as it is (bad spec); the job ends Failed."""
-
 
 def from_status(status: int, reason: str, message: str = "") -> ApiError:
     """The `ApiError` subclass for an HTTP status."""
@@ -66,13 +60,3 @@ def from_status(status: int, reason: str, message: str = "") -> ApiError:
                            400: Invalid}.get(status, ApiError)
     return cls(status, reason, message)
 
-
-def to_kopf(exc: BaseException, default_delay: float = 5.0) -> Exception:
-    """The kopf error a handler should raise for `exc` (the handler edge only)."""
-    if isinstance(exc, Wait):
-        return kopf.TemporaryError(str(exc), delay=exc.delay)
-    if isinstance(exc, InvalidJob):
-        return kopf.PermanentError(str(exc))
-    if isinstance(exc, ApiError) and not exc.transient and exc.status in (400, 403, 422):
-        return kopf.PermanentError(str(exc))
-    return kopf.TemporaryError(str(exc), delay=default_delay)

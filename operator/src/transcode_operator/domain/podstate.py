@@ -4,8 +4,8 @@
 `PodView`: which job and attempt it belongs to (labels, controller
 ownerReference), whether it asked for a GPU, whether the scheduler called it
 Unschedulable, whether it waits on a configuration error, and how it ended
-(exit code, termination message, disruption). The kopf Pod index
-(`handlers.runner_pods`) stores these views, and `reconcile` decides from them;
+(exit code, termination message, disruption). The informer
+(`control.informer`) keeps these views, and `reconcile` decides from them;
 nothing here calls the API.
 """
 
@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from transcode_api import constants
-from transcode_operator import builders
+from transcode_api import constants, contract
 
 # Pod status reasons and DisruptionTarget condition reasons that mean "not the
 # runner's fault": retried without counting against backoffLimit.
@@ -119,7 +118,7 @@ def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | Non
 def _runner_status(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
     statuses = status.get("containerStatuses") or []
     for cs in statuses:
-        if cs.get("name") == builders.CONTAINER_NAME:
+        if cs.get("name") == contract.CONTAINER_NAME:
             return cs
     return statuses[0] if statuses else None
 
@@ -143,7 +142,7 @@ def view(pod: Mapping[str, Any]) -> PodView:
     annotations = meta.get("annotations") or {}
     owner = controller_of(meta) or ("", "")
     try:
-        attempt = int(labels.get(builders.ATTEMPT_LABEL, "0"))
+        attempt = int(labels.get(contract.ATTEMPT_LABEL, "0"))
     except ValueError:
         attempt = 0
     scheduled_cond = _condition(status, "PodScheduled")
@@ -173,8 +172,8 @@ def view(pod: Mapping[str, Any]) -> PodView:
         owner_uid=owner[1],
         job_name=owner[0],
         attempt=attempt,
-        gpu=labels.get(builders.ACCELERATOR_LABEL) == builders.ACCELERATOR_GPU,
-        fallback_reason=annotations.get(builders.FALLBACK_ANNOTATION),
+        gpu=labels.get(contract.ACCELERATOR_LABEL) == contract.ACCELERATOR_GPU,
+        fallback_reason=annotations.get(contract.FALLBACK_ANNOTATION),
         created=parse_time(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
         phase=str(status.get("phase") or "Pending"),
@@ -186,20 +185,3 @@ def view(pod: Mapping[str, Any]) -> PodView:
         disruption=_disruption(status),
     )
 
-
-def newer(a: PodView, b: PodView) -> PodView:
-    """The fresher of two views of the same Pod (by resourceVersion, when comparable)."""
-    return b if rv_newer(b.resource_version, a.resource_version) else a
-
-
-def rv_newer(candidate: str, than: str) -> bool:
-    """True when resourceVersion `candidate` is known to be newer than `than`.
-
-    resourceVersions are opaque, but etcd's are increasing integers; when either
-    is not an integer, a different value counts as newer.
-    """
-    if not than:
-        return bool(candidate)
-    if candidate.isdigit() and than.isdigit():
-        return int(candidate) > int(than)
-    return candidate != than

@@ -1,13 +1,13 @@
 """The operator's own Kubernetes API calls, async, on plain dicts, with domain errors.
 
-kopf watches and patches through its own client; everything the job loop and
-the finalizer do themselves (create/read/delete runner Pods, patch the job's
-status, read the credentials Secret, delete a job after its TTL) goes through
+kopf only watches, through its own client; every write and read the control
+layer makes (create/read/list/delete runner Pods, patch the job's finalizers
+and status, read the credentials Secret, delete a job after its TTL) goes through
 `KubeClient`, which runs the official `kubernetes` client in a small thread
 pool, returns JSON as dicts, and raises `errors.ApiError` subclasses. Every
 verb/resource pair it uses is listed in `CALLS`, which `rbac` turns into the
 operator's ClusterRole (a unit test checks the two agree). `Api` is the
-protocol the job loop depends on, so tests can inject a fake.
+protocol the control layer depends on, so tests can inject a fake.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from kubernetes import client, config
 from kubernetes.client import exceptions as k8s_exceptions
 
 from transcode_api import constants
-from transcode_operator import errors
+from transcode_operator.domain import errors
 
 T = TypeVar("T")
 MERGE_PATCH = "application/merge-patch+json"
@@ -37,13 +37,14 @@ CALLS: dict[str, tuple[str, str, str]] = {
     "delete_pod": ("", "pods", "delete"),
     "get_job": (constants.GROUP, constants.PLURAL, "get"),
     "delete_job": (constants.GROUP, constants.PLURAL, "delete"),
+    "patch_job": (constants.GROUP, constants.PLURAL, "patch"),
     "patch_job_status": (constants.GROUP, f"{constants.PLURAL}/status", "patch"),
     "get_secret": ("", "secrets", "get"),
 }
 
 
 class Api(Protocol):
-    """What the job loop and the finalizer need from the API server."""
+    """What the control layer needs from the API server."""
 
     async def create_pod(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
@@ -52,6 +53,8 @@ class Api(Protocol):
                          grace_seconds: int | None = None) -> bool: ...
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def delete_job(self, namespace: str, name: str, uid: str | None = None) -> bool: ...
+    async def patch_job(self, namespace: str, name: str,
+                        patch: dict[str, Any]) -> dict[str, Any]: ...
     async def patch_job_status(self, namespace: str, name: str,
                                patch: dict[str, Any]) -> dict[str, Any]: ...
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
@@ -156,6 +159,15 @@ class KubeClient:
         except (errors.NotFound, errors.Conflict):
             return False
         return True
+
+    async def patch_job(self, namespace: str, name: str,
+                        patch: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch the job itself (metadata.finalizers)."""
+        result: dict[str, Any] = await self._call(
+            "patch_job", self.custom.patch_namespaced_custom_object,
+            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name, patch,
+            _content_type=MERGE_PATCH)
+        return result
 
     async def patch_job_status(self, namespace: str, name: str,
                                patch: dict[str, Any]) -> dict[str, Any]:

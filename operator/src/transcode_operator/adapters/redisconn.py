@@ -1,139 +1,32 @@
 """The operator's Redis connection, its health, the key names and the clock seam.
 
-`__main__` (kopf startup) calls `connect(url, metrics)` once and passes the
+`app.context.start` calls `connect(url, metrics)` once and passes the
 client (or None when Redis is not configured) and the `RedisHealth` it returns
 to the relay, caches, limiter, locks and GPU status reader. Every Redis call of
 those modules goes through `RedisHealth.call`, which turns a lost connection
 into the caller's fallback value, flips the `transcoder_redis_up` gauge, and
 logs once when Redis goes away and once when it is back; redis-py reconnects by
-itself on the next command. Key names shared with the runner are spelled here.
-The `Clock` seam (wall time, monotonic time, sleep) is here too, with the real
-`SystemClock` and a `ManualClock` for simulations and tests.
+itself on the next command. The key names shared with the runner come from
+`transcode_api.contract`; the clock seam is `adapters.clocks`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from transcode_api import constants
-
-if TYPE_CHECKING:
-    from transcode_operator.metrics import Metrics
+from transcode_operator.adapters import clocks
+from transcode_operator.adapters import metrics as metrics_module
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# --- key names (the runner writes progress and GPU probes with the same names) ---
-KEY_PREFIX = "kt"
-PROGRESS_CHANNEL = constants.REDIS_PROGRESS_CHANNEL
-"""Pub/sub channel; each message is the name of a progress key that changed."""
-PROGRESS_TTL_SECONDS = 3600
-"""TTL the runner sets on a progress key (1 h)."""
-GPU_KEY_PATTERN = "kt:gpu:*"
-GPU_PROBE_TTL_SECONDS = 30
-"""TTL the probe DaemonSet sets on `kt:gpu:{node}` (it refreshes every 10 s)."""
-
-
-def progress_key(namespace: str, name: str) -> str:
-    """`kt:progress:{namespace}:{name}`: the runner's latest progress JSON."""
-    return constants.REDIS_PROGRESS_KEY.format(namespace=namespace, name=name)
-
-
-def parse_progress_key(key: str) -> tuple[str, str] | None:
-    """(namespace, name) of a progress key, or None when it is not one."""
-    prefix, _, rest = key.partition("kt:progress:")
-    namespace, sep, name = rest.partition(":")
-    if prefix or not sep or not namespace or not name:
-        return None
-    return namespace, name
-
-
-def gpu_key(node: str) -> str:
-    """`kt:gpu:{node}`: one node's GPU probe JSON, written by the probe DaemonSet."""
-    return constants.REDIS_GPU_KEY.format(node=node)
-
-
-# --- clock ------------------------------------------------------------------------
-class Clock(Protocol):
-    """Time as the Redis helpers see it."""
-
-    def time(self) -> float:
-        """Wall-clock seconds since the epoch (rate-limit windows, timestamps)."""
-        ...
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes back (throttling, ages)."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait `seconds`."""
-        ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-class ManualClock:
-    """A clock that moves only when `advance` is awaited (tests, bench simulations).
-
-    `time()` and `monotonic()` return the same number; `sleep` parks the caller
-    until `advance` passes its deadline.
-    """
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = start
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def time(self) -> float:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._now
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), future))
-        await future
-
-    async def advance(self, seconds: float, *, yields: int = 20) -> None:
-        """Move time forward, waking each sleeper at its deadline, in order."""
-        target = self._now + seconds
-        while self._sleepers and self._sleepers[0][0] <= target:
-            deadline, _, future = heapq.heappop(self._sleepers)
-            self._now = max(self._now, deadline)
-            if not future.done():
-                future.set_result(None)
-            for _ in range(yields):
-                await asyncio.sleep(0)
-        self._now = target
-        for _ in range(yields):
-            await asyncio.sleep(0)
-
 
 # --- connection and health ---------------------------------------------------------
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -172,7 +65,7 @@ class RedisHealth:
     """
 
     def __init__(
-        self, metrics: Metrics | None = None, *, configured: bool = True, log: logging.Logger = logger
+        self, metrics: metrics_module.Metrics | None = None, *, configured: bool = True, log: logging.Logger = logger
     ) -> None:
         self.metrics = metrics
         self.configured = configured
@@ -242,10 +135,10 @@ class RedisHealth:
         return bool(await self.call("ping", client.ping, False))
 
     async def watch(
-        self, client: aioredis.Redis | None, clock: Clock | None = None, interval: float = 5.0
+        self, client: aioredis.Redis | None, clock: clocks.Clock | None = None, interval: float = 5.0
     ) -> None:
         """PING every `interval` seconds forever, so recovery is noticed while idle."""
-        clock = clock or SystemClock()
+        clock = clock or clocks.SystemClock()
         while client is not None:
             await self.ping(client)
             await clock.sleep(interval)
@@ -257,7 +150,7 @@ class RedisHealth:
 
 
 async def connect(
-    url: str | None, metrics: Metrics | None = None, *, socket_timeout: float = 2.0
+    url: str | None, metrics: metrics_module.Metrics | None = None, *, socket_timeout: float = 2.0
 ) -> tuple[aioredis.Redis | None, RedisHealth]:
     """The client for `url` (None when unset) and its health tracker, after one PING.
 

@@ -24,8 +24,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from transcode_operator import metrics as metrics_module
-from transcode_operator import redisconn
+from transcode_api import contract
+from transcode_operator.adapters import clocks, redisconn
+from transcode_operator.adapters import metrics as metrics_module
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class ProgressRelay:
         client: aioredis.Redis | None,
         patch: Patch,
         *,
-        clock: redisconn.Clock | None = None,
+        clock: clocks.Clock | None = None,
         health: redisconn.RedisHealth | None = None,
         metrics: metrics_module.Metrics | None = None,
         interval: float = 5.0,
@@ -81,7 +82,7 @@ class ProgressRelay:
     ) -> None:
         self.client = client
         self.patch = patch
-        self.clock = clock or redisconn.SystemClock()
+        self.clock = clock or clocks.SystemClock()
         self.health = health or redisconn.RedisHealth(configured=client is not None)
         self.metrics = metrics
         self.interval = interval
@@ -89,7 +90,7 @@ class ProgressRelay:
         self.reconnect_delay = reconnect_delay
         self._jobs: dict[JobRef, _Job] = {}
 
-    # --- what the handlers call ---------------------------------------------------------
+    # --- what control.act calls ---------------------------------------------------------
     def track(self, namespace: str, name: str) -> None:
         """Relay this job's progress from now on (its runner Pod started or resumed)."""
         self._jobs.setdefault((namespace, name), _Job())
@@ -144,7 +145,7 @@ class ProgressRelay:
     async def handle_message(self, data: str | bytes) -> bool:
         """One pub/sub message (a progress key name): read the key and `offer` it."""
         key = data.decode() if isinstance(data, bytes) else str(data)
-        ref = redisconn.parse_progress_key(key)
+        ref = contract.parse_progress_key(key)
         if ref is None or ref not in self._jobs:
             self._count("ignored")
             return False
@@ -159,7 +160,7 @@ class ProgressRelay:
         refs = list(self._jobs)
         if client is None or not refs:
             return 0
-        keys = [redisconn.progress_key(*ref) for ref in refs]
+        keys = [contract.progress_key(*ref) for ref in refs]
         values = await self.health.call("relay.catch_up", lambda: client.mget(keys), None)
         sent = 0
         for ref, raw in zip(refs, values or [], strict=False):
@@ -184,7 +185,7 @@ class ProgressRelay:
     async def _listen(self, client: aioredis.Redis) -> None:
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(redisconn.PROGRESS_CHANNEL)
+            await pubsub.subscribe(contract.PROGRESS_CHANNEL)
             self.health.succeeded()
             await self.catch_up()
             while True:
@@ -240,7 +241,7 @@ class ProgressRelay:
         client = self.client
         if client is None:
             return None
-        key = redisconn.progress_key(namespace, name)
+        key = contract.progress_key(namespace, name)
         raw = await self.health.call("relay.get", lambda: client.get(key), None)
         return parse_progress(raw)
 
