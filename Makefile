@@ -26,10 +26,12 @@ cluster-bin: ## build the control-plane and S3 server binaries from pinned Go mo
 	bash tests/cluster/s3/build.sh
 	bash tests/cluster/helm/build.sh
 
-crds: venv ## generate the CRD YAML, the chart's copies and the README field reference from the model
+crds: venv ## regenerate every generated file: CRD, RBAC, alert rules, the chart's copies, manifests/, the README field reference
 	$(PY) -m transcode_api.crdgen --out crds/
 	$(PY) -m transcode_operator.app.rbac --out deploy/rbac
+	$(PY) deploy/monitoring/hack/render.py
 	$(PY) charts/kube-transcoder/hack/sync.py
+	$(PY) manifests/hack/render.py
 	$(PY) -m transcode_api.docgen --readme README.md
 
 lint: venv ## ruff, mypy and the import-linter layering contract
