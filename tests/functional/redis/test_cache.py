@@ -102,38 +102,6 @@ def test_values_expire_after_their_ttl(redis_url, poll):
     asyncio.run(scenario())
 
 
-def test_source_metadata_is_keyed_by_url_and_etag(redis_url):
-    m = metrics.Metrics()
-
-    async def scenario():
-        client = redisconn.make_client(redis_url)
-        sources = cache.SourceMetadataCache(client, metrics=m)
-        probes = []
-
-        def prober(duration):
-            async def probe():
-                probes.append(duration)
-                return {"duration": duration, "width": 1920, "height": 1080}
-            return probe
-
-        try:
-            url = "s3://media-in/trailer.mov"
-            await sources.get_or_load(url, '"abc"', prober(10.0))
-            again = await sources.get_or_load(url, '"abc"', prober(99.0))  # a retry: no probe
-            replaced = await sources.get_or_load(url, '"def"', prober(12.0))  # new object
-            no_etag = await sources.get_or_load(url, None, prober(13.0))
-            ttl = await client.ttl(sources.cache.key(sources.key(url, "abc")))
-        finally:
-            await client.aclose()
-        return probes, again, replaced, no_etag, ttl
-
-    probes, again, replaced, no_etag, ttl = asyncio.run(scenario())
-    assert probes == [10.0, 12.0, 13.0]
-    assert again["duration"] == 10.0 and replaced["duration"] == 12.0
-    assert no_etag["duration"] == 13.0
-    assert 295 < ttl <= cache.SOURCE_METADATA_TTL
-
-
 def probe_json(utilization, free=8192):
     return json.dumps({
         "available": True, "nvencSupported": True,

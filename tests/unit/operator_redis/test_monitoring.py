@@ -5,7 +5,6 @@ rules and the dashboard query is one the operator exports."""
 from __future__ import annotations
 
 import importlib.util
-
 import json
 import re
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.unit.operator_redis import promnames
 from transcode_operator.adapters import metrics
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -102,7 +102,7 @@ def test_the_prometheus_rule_is_generated_from_the_rules():
 
 
 def test_rules_and_dashboard_use_only_exported_metrics():
-    exported = metrics.exported_names(metrics.Metrics().registry)
+    exported = promnames.exported_names(metrics.Metrics().registry)
     rule_exprs = [rule["expr"] for group in yaml.safe_load(RULES.read_text())["groups"]
                   for rule in group["rules"]]
     used = {name for expr in rule_exprs + dashboard_exprs(json.loads(DASHBOARD.read_text()))

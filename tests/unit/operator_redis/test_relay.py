@@ -80,7 +80,7 @@ def test_flush_reads_the_key_and_sends_the_final_value_without_waiting(
         await clock.advance(1)
         assert await relay.flush("media", "trailer")
         relay.forget("media", "trailer")
-        assert not relay.tracked("media", "trailer")
+        assert not await relay.offer("media", "trailer", {"percent": 5.0})  # ignored now
 
     asyncio.run(scenario())
     assert recorder.calls[-1][3] == {"percent": 100.0, "fps": 60.0, "speed": 2.5}

@@ -2,9 +2,8 @@
 
 `JobStatusCache` fronts the HTTP API's job reads (5 min): `control.act` calls
 `invalidate(namespace, name)` after every status patch and on delete.
-`SourceMetadataCache` keeps a source's probe/ffprobe result by URL and ETag
-(5 min) so a retry does not probe again; `GpuStatusCache` keeps the assembled
-GPU status answer (10 s) for `gpustatus`. All three are `JsonCache`s: a miss,
+`GpuStatusCache` keeps the assembled GPU status answer (10 s) for
+`gpustatus`. Both are `JsonCache`s: a miss,
 or Redis down, goes to the loader; hits and misses are counted per cache. A
 generation counter per key keeps a slow loader from writing back a value that
 an invalidation made stale while it was loading.
@@ -12,7 +11,6 @@ an invalidation made stale while it was loading.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -25,8 +23,6 @@ from transcode_operator.adapters import redisconn
 T = TypeVar("T")
 Loader = Callable[[], Awaitable[T]]
 
-SOURCE_METADATA_TTL = 300
-"""Seconds a source's probe result stays cached (the seed's metadata TTL, 5 min)."""
 JOB_STATUS_TTL = 300
 """Seconds a job status read stays cached (the seed's job status TTL, 5 min)."""
 GPU_STATUS_TTL = 10
@@ -171,45 +167,6 @@ class JobStatusCache:
     async def invalidate(self, namespace: str, name: str) -> None:
         """Call after every status patch of the job and when it is deleted."""
         await self.cache.invalidate(f"{namespace}/{name}")
-
-
-class SourceMetadataCache:
-    """A source's probe result by URL and ETag (5 min); no ETag, no caching."""
-
-    NAME = "source_metadata"
-
-    def __init__(
-        self,
-        client: aioredis.Redis | None,
-        *,
-        ttl: int = SOURCE_METADATA_TTL,
-        health: redisconn.RedisHealth | None = None,
-        metrics: metrics_module.Metrics | None = None,
-    ) -> None:
-        self.cache = JsonCache(client, self.NAME, ttl=ttl, health=health, metrics=metrics)
-
-    @staticmethod
-    def key(url: str, etag: str) -> str:
-        """`sha256(url):etag`, quotes stripped from the ETag."""
-        digest = hashlib.sha256(url.encode()).hexdigest()
-        return f"{digest}:{etag.strip().strip(chr(34))}"
-
-    async def get(self, url: str, etag: str | None) -> dict[str, Any] | None:
-        if not etag:
-            return None
-        value = await self.cache.get(self.key(url, etag))
-        return value if isinstance(value, dict) else None
-
-    async def put(self, url: str, etag: str | None, metadata: dict[str, Any]) -> None:
-        if etag:
-            await self.cache.put(self.key(url, etag), metadata)
-
-    async def get_or_load(
-        self, url: str, etag: str | None, loader: Loader[dict[str, Any] | None]
-    ) -> dict[str, Any] | None:
-        if not etag:
-            return await loader()
-        return await self.cache.get_or_load(self.key(url, etag), loader)
 
 
 class GpuStatusCache:

@@ -6,11 +6,13 @@ publishes the key name on `kt:progress`. `ProgressRelay.run()` (started once at
 operator startup) listens on that channel and hands each update to `offer`,
 which calls the injected `patch(namespace, name, progress)` at most once per
 `interval` (5 s) per job and always delivers the last value: an update inside
-the interval is held and sent by `tick` when the interval is over. Handlers
-call `track` when a job's runner Pod starts (or the operator resumes it),
-`flush` when the Pod ends (it reads the key once more and delivers what is
-pending at once) and `forget` when the job is done or deleted; updates of
-untracked jobs are ignored, so a late message never patches a finished job.
+the interval is held and sent by `tick` when the interval is over. The patch
+the operator injects (`control.deps.Deps.relayed`) writes nothing itself: it
+hands the value to the job's worker, the one writer of `status.progress`.
+`control.act` calls `track` while a job's runner Pod runs and `forget` when the
+job is done or deleted; updates of untracked jobs are ignored, so a late
+message never reaches a finished job. `flush` (read the key once more and
+deliver what is pending) is what `bench/cache.py` measures with.
 """
 
 from __future__ import annotations
@@ -94,9 +96,6 @@ class ProgressRelay:
     def track(self, namespace: str, name: str) -> None:
         """Relay this job's progress from now on (its runner Pod started or resumed)."""
         self._jobs.setdefault((namespace, name), _Job())
-
-    def tracked(self, namespace: str, name: str) -> bool:
-        return (namespace, name) in self._jobs
 
     async def flush(self, namespace: str, name: str, *, read: bool = True) -> bool:
         """Deliver the job's last progress now (Pod ended); True if a patch was sent.
