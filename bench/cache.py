@@ -2,7 +2,7 @@
 and status patches per job with and without the progress relay.
 
 Run it against any cluster that has a TranscodeJob (the local control plane of
-tests/cluster works):
+dev/cluster works):
 
     .venv/bin/python bench/cache.py --kubeconfig ~/.kube/config --job media/trailer-720p
 

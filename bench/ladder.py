@@ -23,7 +23,7 @@ for src in ("", "api/src", "job-runner/src"):
     if str(ROOT / src) not in sys.path:
         sys.path.insert(0, str(ROOT / src))
 
-from tests import media as media_samples  # noqa: E402
+from dev import media as media_samples  # noqa: E402
 from transcode_runner import jobfile, media, plan, seams  # noqa: E402
 
 RUNGS = (("1080p", 5_000_000), ("720p", 3_000_000), ("480p", 1_200_000))

@@ -40,10 +40,10 @@ for path in (ROOT, ROOT / "api/src", ROOT / "operator/src"):
 
 from kubernetes import client, config  # noqa: E402
 
-from tests.cluster import cluster as local_cluster  # noqa: E402
-from tests.cluster.fixtures import Kube  # noqa: E402
-from tests.e2e import operator_fixture as opf  # noqa: E402
-from tests.services import procs  # noqa: E402
+from dev import operators as opf  # noqa: E402
+from dev.cluster import cluster as local_cluster  # noqa: E402
+from dev.cluster.fixtures import Kube  # noqa: E402
+from dev.services import procs  # noqa: E402
 from transcode_api import status as job_status  # noqa: E402
 
 WRITE_VERBS = ("POST", "PATCH", "PUT", "DELETE")

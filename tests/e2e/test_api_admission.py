@@ -1,7 +1,7 @@
 """The generated CRD against the real API server: admission, immutability, explain, status.
 
 Applies crds/transcodejobs.kubetranscoder.io.yaml to the local control plane
-(the session `kube` fixture from tests/cluster/fixtures.py), so the API server
+(the session `kube` fixture from dev/cluster/fixtures.py), so the API server
 itself checks that the schema is structural and every CEL rule compiles within
 the cost budget. Then each bad-input case shared with the unit tests
 (tests/unit/api/cases.py) goes through real `kubectl apply` and must be refused

@@ -1,6 +1,6 @@
 """The operator on the real control plane: a job from apply to Succeeded, and its Pod.
 
-A fake runner command (see `operator_fixture.FAKE_RUNNER`) stands in for
+A fake runner command (see `dev.operators.FAKE_RUNNER`) stands in for
 `transcode-runner run`: it writes a RunnerResult to the termination message,
 which is all the operator reads. Checks what a user sees: phase, conditions,
 outputs and metadata in the status, Events, and a runner Pod built the way the
@@ -17,10 +17,8 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.cluster.fixtures import Kube
-from tests.e2e import operator_fixture as opf
-
-operator = opf.operator
+from dev import operators as opf
+from dev.cluster.fixtures import Kube
 
 
 def _secret(kube: Kube, ns: str, name: str = "media-s3", **data: str) -> None:

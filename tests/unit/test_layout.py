@@ -36,7 +36,7 @@ def test_operator_folder_never_shadows_stdlib_operator() -> None:
 
 
 def test_fixed_top_level_layout() -> None:
-    for name in ["operator", "job-runner", "crds", "charts", "manifests", "tests",
+    for name in ["operator", "job-runner", "crds", "charts", "manifests", "tests", "dev",
                  "Dockerfile.operator", "Dockerfile.runner", "pyproject.toml", "README.md"]:
         assert (REPO / name).exists(), f"{name} missing at the top level"
 

@@ -1,6 +1,6 @@
 """The Helm chart: lint, render with every gate, and the promises its values make.
 
-Runs the real Helm CLI (tests/cluster/helm) on charts/kube-transcoder: `helm
+Runs the real Helm CLI (dev/cluster/helm) on charts/kube-transcoder: `helm
 lint --strict`, `helm template` with the defaults and with every gate flipped,
 the values schema refusing what it does not know, and what a user installing the
 chart relies on: one Recreate operator with a liveness probe on kopf's endpoint,

@@ -1,6 +1,6 @@
 """Certificates and keys for the local control plane.
 
-Called by `tests.cluster.controlplane` when it starts a cluster: makes a CA, the
+Called by `dev.cluster.controlplane` when it starts a cluster: makes a CA, the
 API server's serving certificate (valid for 127.0.0.1 and the in-cluster names),
 an admin client certificate in `system:masters`, and the service-account
 signing key pair. Everything is written as PEM files into the cluster's temp

@@ -1,4 +1,4 @@
-"""Process bookkeeping shared by the service launchers in `tests.services`.
+"""Process bookkeeping shared by the service launchers in `dev.services`.
 
 `s3server.S3Server` and `redisserver.RedisServer` call these helpers to pick a
 free loopback port, to stop exactly the PID they started (SIGTERM, then SIGKILL

@@ -1,5 +1,5 @@
 // Builds the real etcd server from pinned modules for the local test cluster.
-module kubetranscoder.io/tests/cluster/etcd
+module kubetranscoder.io/dev/cluster/etcd
 
 go 1.26.0
 

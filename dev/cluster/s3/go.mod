@@ -1,6 +1,6 @@
 // Builds versitygw, a real S3-compatible gateway (posix backend), from pinned
 // modules for the test services.
-module kubetranscoder.io/tests/cluster/s3
+module kubetranscoder.io/dev/cluster/s3
 
 go 1.26.0
 

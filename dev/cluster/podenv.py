@@ -1,6 +1,6 @@
 """Resolves what a kubelet resolves before it starts a container: env and volumes.
 
-Called by `tests.cluster.nodeagent` for every Pod it runs. Env comes from
+Called by `dev.cluster.nodeagent` for every Pod it runs. Env comes from
 `value` (with `$(VAR)` expansion), `secretKeyRef`, `configMapKeyRef`, `fieldRef`
 and `envFrom`; volumes `emptyDir`, `secret`, `configMap` and `projected` (the
 service-account token the ServiceAccount admission plugin adds, through the real

@@ -1,7 +1,7 @@
 """Exec shim that gives one Pod process its volumes, inside a private mount namespace.
 
-The node agent (`tests.cluster.nodeagent`, process mode) starts every Pod as
-`unshare --mount --propagation private -- python -m tests.cluster.podexec SPEC`.
+The node agent (`dev.cluster.nodeagent`, process mode) starts every Pod as
+`unshare --mount --propagation private -- python -m dev.cluster.podexec SPEC`.
 This shim bind-mounts the Pod's per-Pod folders and files (emptyDir volumes, the
 termination-message file, the projected service-account token) onto the paths
 the container expects, then `exec`s the container's command with its env and

@@ -1,8 +1,8 @@
 """A real S3-compatible server on loopback for tests: versitygw's posix backend.
 
-Used by the `s3_server`/`bucket` fixtures in `tests.services.fixtures` (and by
+Used by the `s3_server`/`bucket` fixtures in `dev.services.fixtures` (and by
 anything else that wants a local S3, such as the demo). `build_binary()` runs
-`tests/cluster/s3/build.sh`, which builds versitygw from the Go module pinned in
+`dev/cluster/s3/build.sh`, which builds versitygw from the Go module pinned in
 that folder into the cache outside the repository. `S3Server.start()` runs it on
 127.0.0.1 with a free port, a temp data folder and a freshly generated key pair
 (passed by environment, never on the command line), waits until it answers an
@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.services import procs
+from dev.services import procs
 
 BUILD_SH = Path(__file__).resolve().parents[1] / "cluster" / "s3" / "build.sh"
 

@@ -1,6 +1,6 @@
 """A whole local cluster: the control plane plus the node agent, as one object.
 
-Used by the pytest fixtures (`tests.cluster.fixtures`), by `python -m tests.cluster`
+Used by the pytest fixtures (`dev.cluster.fixtures`), by `python -m dev.cluster`
 (`make cluster-up`, `make cluster-down`), by the demo and by the benchmarks.
 `LocalCluster.start()` builds or finds the binaries, starts the control plane,
 starts the node agent and waits until every Node is Ready and the `default`
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.cluster import controlplane
+from dev.cluster import controlplane
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,7 @@ class LocalCluster:
         return self
 
     def start_agent(self) -> None:
-        args = [sys.executable, "-m", "tests.cluster.nodeagent",
+        args = [sys.executable, "-m", "dev.cluster.nodeagent",
                 f"--kubeconfig={self.kubeconfig}", f"--workdir={self.workdir / 'node'}",
                 *self.agent_args]
         if self.simulate is not None:

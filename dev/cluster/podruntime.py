@@ -1,9 +1,9 @@
 """Runs one Pod on the local node and reports its status like a kubelet.
 
-`tests.cluster.nodeagent` makes one `PodWorker` per Pod bound to its Nodes.
-Container mode (`tests.cluster.podman_runtime`) runs a Pod whose image exists
+`dev.cluster.nodeagent` makes one `PodWorker` per Pod bound to its Nodes.
+Container mode (`dev.cluster.podman_runtime`) runs a Pod whose image exists
 locally as a podman container. Process mode runs the first container's command and args as a local process in
-a private mount namespace (`tests/cluster/podexec.py` bind-mounts its volumes,
+a private mount namespace (`dev/cluster/podexec.py` bind-mounts its volumes,
 the termination-message file and the service-account token), with the Pod's
 env. Simulate mode only flips the status after a delay. Status goes
 Pending (ContainerCreating) -> Running -> Succeeded/Failed with
@@ -31,7 +31,7 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.cluster import podenv, podman_runtime
+from dev.cluster import podenv, podman_runtime
 
 log = logging.getLogger("nodeagent.pod")
 PODEXEC = Path(__file__).resolve().parent / "podexec.py"

@@ -1,14 +1,13 @@
 """Runs the real operator (`transcode-operator`) as a local process against the local cluster.
 
-Imported by the operator e2e tests (`tests/e2e/test_operator_*.py`) and the
-runner e2e tests. `install_crd(kube)` applies the generated CRD (and the
-`nvidia` RuntimeClass GPU Pods name). The `operator` fixture is a factory:
-`operator(namespace, **settings)` starts `transcode-operator -n NAMESPACE` with
-`TRANSCODER_*` settings (nested ones as `runner__command=[...]`), waits until
-its liveness endpoint answers, and stops it at the end of the test; `.kill()`
-sends SIGKILL (the restart test), `.start()` starts it again. Each operator
-serves only its test's namespace, so tests never see each other's jobs. The
-operator's log goes to a file whose tail is printed when a test fails.
+Imported by the e2e tests (tests/e2e, whose conftest.py turns it into the
+`operator` fixture) and by bench/operator_scale.py. `install_crd(kube)` applies
+the generated CRD (and the `nvidia` RuntimeClass GPU Pods name).
+`OperatorProcess(kube, namespace, log, settings).start()` starts
+`transcode-operator -n NAMESPACE` with `TRANSCODER_*` settings (nested ones as
+`runner__command=[...]`) and waits until its liveness endpoint answers;
+`.kill()` sends SIGKILL (the restart test), `.stop()` ends it. The operator's
+log goes to a file (`log_tail()` for failure reports).
 
 `fake_runner(...)` is the runner command the operator-focused tests use in
 place of `transcode-runner run`: a `python3 -c` program that writes a valid
@@ -27,18 +26,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
-from tests.cluster.fixtures import Kube, wait_for
-from tests.services import procs
+from dev.cluster.fixtures import Kube, wait_for
+from dev.services import procs
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CRD = REPO / "crds" / "transcodejobs.kubetranscoder.io.yaml"
 GROUP, VERSION, PLURAL = "kubetranscoder.io", "v1alpha1", "transcodejobs"
 
@@ -173,33 +170,6 @@ class OperatorProcess:
             return self.log_path.read_text(errors="replace")[-n:]
         except OSError:
             return "(no log)"
-
-
-@pytest.fixture
-def operator(kube: Kube, tmp_path: Path, request: pytest.FixtureRequest
-             ) -> Iterator[Callable[..., OperatorProcess]]:
-    """Factory: `operator(namespace, **settings)` starts an operator for that namespace."""
-    install_crd(kube)
-    started: list[OperatorProcess] = []
-    failures_before = request.session.testsfailed
-
-    def factory(namespace: str, kubeconfig: str | None = None,
-                **settings: Any) -> OperatorProcess:
-        op = OperatorProcess(kube, namespace, tmp_path / f"operator-{namespace}.log", settings,
-                             kubeconfig=kubeconfig)
-        started.append(op)
-        procs.on_exit(op.stop)
-        return op.start()
-
-    yield factory
-    failed = request.session.testsfailed > failures_before
-    for op in started:
-        op.stop()
-        if failed:  # straight to the terminal: teardown output is not shown otherwise
-            capture = request.config.pluginmanager.getplugin("capturemanager")
-            with capture.global_and_fixture_disabled():
-                print(f"\n----- operator log ({op.namespace}, {op.log_path}) -----\n"
-                      f"{op.log_tail()}")
 
 
 def custom(kube: Kube) -> client.CustomObjectsApi:

@@ -1,4 +1,4 @@
-"""`python -m tests.cluster up|down|status`: the local cluster from the command line.
+"""`python -m dev.cluster up|down|status`: the local cluster from the command line.
 
 Called by `make cluster-up` and `make cluster-down` (and the demo). `up` starts the
 control plane and node agent in the background, records their PIDs in a state
@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.cluster import cluster, controlplane
+from dev.cluster import cluster, controlplane
 
 STATE = Path(os.environ.get("KT_STATE_DIR", "/tmp/kube-transcoder")) / "cluster.json"
 
@@ -70,7 +70,7 @@ def status(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.cluster")
+    ap = argparse.ArgumentParser(prog="python -m dev.cluster")
     ap.add_argument("command", choices=["up", "down", "status"])
     ap.add_argument("--simulate", type=float, default=None)
     args = ap.parse_args()

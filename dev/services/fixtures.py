@@ -3,7 +3,7 @@
 Loaded from tests/conftest.py (`pytest_plugins`). Session fixtures start each
 server once, on first use, and stop it (its PID only) when the session ends:
 `s3_server` is a running `S3Server` (versitygw, built on demand by
-tests/cluster/s3/build.sh into the cache outside the repository) and
+dev/cluster/s3/build.sh into the cache outside the repository) and
 `redis_server` a running `RedisServer` (Debian's redis-server). Per test,
 `bucket` is a fresh bucket name in `s3_server` and `redis_url` the URL of a
 fresh, empty database on `redis_server`, which is started again first if an
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import redisserver, s3server
+from dev.services import redisserver, s3server
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 // Builds the Helm CLI from its pinned module for the chart tests (helm lint,
 // helm template, helm install into the local control plane).
-module kubetranscoder.io/tests/cluster/helm
+module kubetranscoder.io/dev/cluster/helm
 
 go 1.26.0
 

@@ -1,6 +1,6 @@
 """`make demo`: the main TranscodeJob end to end on a local control plane.
 
-Run by the Makefile's `demo` target (`python -m tests.demo [--keep]`). It starts
+Run by the Makefile's `demo` target (`python -m dev.demo [--keep]`). It starts
 the local Kubernetes control plane and node agent, a real S3 server and Redis,
 installs the CRD, the runner's RBAC and the operator, makes a 1080p sample
 with FFmpeg and uploads it, applies the DESIGN.md job (two outputs, GPU wanted,
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests import media, stack
+from dev import media, stack
 
 JOB = """
 apiVersion: kubetranscoder.io/v1alpha1

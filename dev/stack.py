@@ -1,8 +1,8 @@
 """The whole system on one machine: local cluster, S3, Redis and the operator.
 
-Used by `make demo` (tests/demo.py), by the full-path e2e tests and by the
+Used by `make demo` (dev/demo.py), by the full-path e2e tests and by the
 benchmarks. `Stack` starts the local control plane and node agent
-(`tests.cluster`), the S3 server and Redis (`tests.services`), applies the
+(`dev.cluster`), the S3 server and Redis (`dev.services`), applies the
 generated CRD, the runner's RBAC and a `nvidia` RuntimeClass, and runs the
 operator (`transcode-operator`) as a local process with a YAML settings file.
 Everything it starts is stopped by `close()` (also at exit and on Ctrl-C).
@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
-from tests.cluster import cluster, podman_runtime
-from tests.services import procs, redisserver, s3server
+from dev.cluster import cluster, podman_runtime
+from dev.services import procs, redisserver, s3server
 
 REPO = Path(__file__).resolve().parents[1]
 RUNNER_RBAC = REPO / "deploy/rbac/runner.yaml"

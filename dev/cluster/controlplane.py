@@ -1,13 +1,13 @@
 """Starts and stops a real local Kubernetes control plane on 127.0.0.1.
 
-Used by the pytest fixtures in `tests.cluster.fixtures`, by `python -m tests.cluster`
+Used by the pytest fixtures in `dev.cluster.fixtures`, by `python -m dev.cluster`
 (`make cluster-up` / `make cluster-down`) and by the demo and benchmarks. It runs
-the binaries that `tests/cluster/build.sh` builds from pinned Go modules (etcd,
+the binaries that `dev/cluster/build.sh` builds from pinned Go modules (etcd,
 kube-apiserver, kube-scheduler, kube-controller-manager), each on a free port,
 with freshly generated certificates and service-account keys, writes an admin
 kubeconfig into the cluster's temp folder, waits for `/readyz`, and stops every
 process it started, by PID, on `stop()`; callers register `stop` with
-`tests.services.procs.on_exit` so that also happens at exit and on SIGINT/SIGTERM.
+`dev.services.procs.on_exit` so that also happens at exit and on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.cluster import pki
-from tests.services import procs
+from dev.cluster import pki
+from dev.services import procs
 
 free_port = procs.free_port
 

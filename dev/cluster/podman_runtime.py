@@ -1,6 +1,6 @@
 """Container mode for the node agent: runs a Pod's container with podman + runc.
 
-`tests.cluster.podruntime.PodWorker` calls `run_pod(worker, env, mounts)` instead
+`dev.cluster.podruntime.PodWorker` calls `run_pod(worker, env, mounts)` instead
 of its process mode when `use_container(image)` says the Pod's image exists in
 the local podman store (built by `make images`) and podman can run containers on
 this machine. The container gets what a kubelet gives it:
@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.cluster import podenv
+from dev.cluster import podenv
 
 log = logging.getLogger("nodeagent.podman")
 REPO = Path(__file__).resolve().parents[2]

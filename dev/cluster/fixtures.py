@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from tests.cluster import cluster
-from tests.services import procs
+from dev.cluster import cluster
+from dev.services import procs
 
 
 @dataclass

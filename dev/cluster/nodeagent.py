@@ -1,11 +1,11 @@
 """Node agent: makes the local control plane able to run Pods, the way a kubelet does.
 
-Started by `tests.cluster.fixtures` and `python -m tests.cluster up` as
-`python -m tests.cluster.nodeagent --kubeconfig ...`. It registers Nodes
+Started by `dev.cluster.fixtures` and `python -m dev.cluster up` as
+`python -m dev.cluster.nodeagent --kubeconfig ...`. It registers Nodes
 (`gpu-node-0` with `nvidia.com/gpu` capacity, GPU-feature-discovery labels and the
 usual `nvidia.com/gpu:NoSchedule` taint; `cpu-node-0` without a GPU), keeps their
 Leases and Ready condition fresh, watches the Pods the real scheduler binds to
-them and runs each one (see `tests.cluster.podruntime`), reporting Pod status as
+them and runs each one (see `dev.cluster.podruntime`), reporting Pod status as
 a kubelet does. `--simulate SECONDS` completes Pods after a delay without running
 anything, for scale benchmarks (the way kwok is used).
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from tests.cluster import podruntime
+from dev.cluster import podruntime
 
 log = logging.getLogger("nodeagent")
 LEASE_NS = "kube-node-lease"

@@ -1,6 +1,6 @@
 // Builds the real Kubernetes control plane (kube-apiserver, kube-scheduler,
 // kube-controller-manager, kubectl) from pinned modules for the local test cluster.
-module kubetranscoder.io/tests/cluster/k8s
+module kubetranscoder.io/dev/cluster/k8s
 
 go 1.26.0
 

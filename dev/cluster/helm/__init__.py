@@ -30,7 +30,7 @@ def binary() -> Path:
     out = subprocess.run(["bash", str(HERE / "build.sh")], capture_output=True, text=True,
                          timeout=1800, check=False)
     if out.returncode != 0:
-        raise RuntimeError(f"building helm failed (tests/cluster/helm/build.sh):\n{out.stderr[-4000:]}")
+        raise RuntimeError(f"building helm failed (dev/cluster/helm/build.sh):\n{out.stderr[-4000:]}")
     path = Path(out.stdout.strip().splitlines()[-1])
     if not os.access(path, os.X_OK):
         raise RuntimeError(f"build.sh printed {path}, which is not an executable")

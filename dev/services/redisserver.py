@@ -1,6 +1,6 @@
 """A real Redis on loopback for tests: Debian's `redis-server`, no persistence.
 
-Used by the `redis_server`/`redis_url` fixtures in `tests.services.fixtures`
+Used by the `redis_server`/`redis_url` fixtures in `dev.services.fixtures`
 (and by the demo). `RedisServer.start()` runs /usr/bin/redis-server bound to
 127.0.0.1 on a free port with a temp working folder, no RDB snapshots and no
 AOF; `stop()` ends exactly the PID it started, and `start()` brings a new
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.services import procs
+from dev.services import procs
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 DATABASES = 1024  # fixtures hand each test its own database number

@@ -1,7 +1,7 @@
 """Sample sources made with Debian's FFmpeg: one generator for demo, e2e tests and benches.
 
 `make_sample(path, seconds)` writes a 1080p30 test pattern (testsrc2) with a 440 Hz
-tone as H.264/AAC. Used by `make demo` (tests/demo.py), the chart e2e tests
+tone as H.264/AAC. Used by `make demo` (dev/demo.py), the chart e2e tests
 (tests/e2e/test_ship_examples.py) and bench/ladder.py and bench/runner_pipeline.py.
 FFmpeg gets an argument list, never a shell.
 """
