@@ -194,6 +194,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
                                                                 acceleration={"mode": "cpu"}))
         opf.wait_phase(kube, warm_up, "warm-up", "Succeeded", timeout=args.timeout)
         before = request_totals(kube)
+        idle_rss = _rss_mb(op.proc.pid if op.proc else 0)
         t0 = time.monotonic()
         create_all(make, n, args.threads)
         created = time.monotonic() - t0
@@ -208,7 +209,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     per_job = _per_job(writes, n, ("transcodejobs", "transcodejobs/status", "pods", "events"),
                        exclude_created="transcodejobs")
     return {"create": created, "pods": pods_at, "done": done_at, "writes": per_job,
-            "rss_mb": rss, "cpu_s": cpu, "log": str(op.log_path)}
+            "rss_mb": rss, "idle_rss_mb": idle_rss, "cpu_s": cpu, "log": str(op.log_path)}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -217,8 +218,16 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _peak_rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmHWM:")
+
+
+def _rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS:")
+
+
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -265,19 +274,23 @@ def _delete_namespace(kube: Kube, prefix: str) -> None:
 
 
 def _print_growth(rows: list[tuple[int, dict[str, Any]]]) -> None:
-    print("\ngrowth (operator alone)   jobs   all Pods   all finished   per job   "
-          "peak RSS   RSS per 1,000 jobs   writes/job")
-    base = rows[0]
+    print("\ngrowth rows (operator alone; RSS per 1,000 jobs = peak RSS above the idle "
+          "operator's, per 1,000 jobs)")
+    print("    jobs   all Pods   all finished   time/job   idle RSS   peak RSS   "
+          "RSS/1,000 jobs   writes/job")
     for size, r in rows:
-        per_job = r["done"] / size * 1000
-        per_k = r["rss_mb"] / size * 1000
-        print(f"  {'':22s} {size:6d} {r['pods']:9.1f}s {r['done']:12.1f}s "
-              f"{per_job:7.1f}ms {r['rss_mb']:8.0f}MB {per_k:12.1f}MB "
-              f"{r['writes']['total']:10.2f}")
-    first_per_job = base[1]["done"] / base[0]
-    last_size, last = rows[-1]
-    print(f"  per-job time, {last_size} vs {base[0]} jobs: "
-          f"{last['done'] / last_size / first_per_job:.2f}x (target <= 1.3x)")
+        print(f"  {size:6d} {r['pods']:9.1f}s {r['done']:12.1f}s {r['done'] / size * 1000:8.1f}ms "
+              f"{r['idle_rss_mb']:8.0f}MB {r['rss_mb']:8.0f}MB "
+              f"{_per_k(r, size):12.1f}MB {r['writes']['total']:12.2f}")
+    (first_size, first), (last_size, last) = rows[0], rows[-1]
+    print(f"  {last_size} vs {first_size} jobs: time per job "
+          f"{(last['done'] / last_size) / (first['done'] / first_size):.2f}x, RSS per 1,000 "
+          f"jobs {_per_k(last, last_size) / max(_per_k(first, first_size), 1e-9):.2f}x "
+          "(target <= 1.3x)")
+
+
+def _per_k(row: dict[str, Any], size: int) -> float:
+    return (row["rss_mb"] - row["idle_rss_mb"]) / size * 1000
 
 
 def _print_comparison(jobs: dict[str, Any], tjs: dict[str, Any]) -> None:

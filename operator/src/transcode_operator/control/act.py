@@ -38,6 +38,7 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
     if plan.create is not None and obs.spec is not None:
         if not await _create(d, key, job, builders.pod(job, obs.spec, plan.create, d.cfg)):
             return 0.0  # refused: the next turn fails the job
+        d.memory.progress.pop(key, None)  # relayed progress belongs to the attempt before
     for pod in plan.delete:
         await d.api.delete_pod(job.namespace, pod.name, uid=pod.uid)
     if plan.status is not None:
