@@ -164,7 +164,10 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         "outcome": "Succeeded", "exitCode": 0, "message": "simulated",
         "outputs": [{"name": "720p", "url": "s3://media-out/x.mp4", "bytes": 1}],
         "metadata": {"gpuEnabled": False, "encoderUsed": "libx264", "processingSpeed": 2.0}})
-    op = opf.OperatorProcess(kube, "", tmp / f"operator-{label}.log", {
+    # A growth row's operator serves only its own namespaces (a glob), so the jobs of
+    # earlier rows cost it nothing; the first row's serves all namespaces.
+    scope = "" if label == "tj" else f"*{label}-*"
+    op = opf.OperatorProcess(kube, scope, tmp / f"operator-{label}.log", {
         "runner__command": ["true"], "runner__resources": SMALL,
         "runner__extra_env": {"KT_SIMULATED_TERMINATION_MESSAGE":
                               result.to_termination_message()},

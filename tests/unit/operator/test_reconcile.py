@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.operator import helpers as h
-from transcode_operator.domain import actions, observation, reconcile
+from transcode_operator.domain import actions, observation, reconcile, starts
 from transcode_operator.domain import settings as settings_module
 
 
@@ -273,3 +273,19 @@ def test_gated_start_waits_in_pending_and_announces_once() -> None:
     assert _reasons(reconcile.gated(again, _plan(again), gate)) == []
     fatal = reconcile.gated(obs, planned, observation.Gate(False, "SecretNotFound", "no", fatal=True))
     assert fatal.status is not None and fatal.status.phase == "Failed"
+
+
+def test_gates_are_asked_only_when_a_pod_may_start() -> None:
+    assert starts.needs_gates(h.observed(gate=None))  # a new job
+    running = h.view(phase="Running")
+    assert not starts.needs_gates(h.observed(running, status=h.running_status(), gate=None))
+    done = h.view(phase="Succeeded", exit_code=0, message=h.result(0))
+    assert not starts.needs_gates(h.observed(done, status=h.running_status(), gate=None))
+    retry = h.view(phase="Failed", exit_code=75, message=h.result(75))
+    assert starts.needs_gates(h.observed(retry, status=h.running_status(), gate=None))
+    suspended = h.observed(s=h.spec(suspend=True), gate=None)
+    assert not starts.needs_gates(suspended)
+    # a start the observation has no answer for asks for it and does nothing else
+    due = h.view(phase="Failed", exit_code=75, message=h.result(75), finished=h.ago(600))
+    p = reconcile.plan(h.observed(due, status=h.running_status(), gate=None), h.CFG)
+    assert p.ask_gates and p.create is None and p.status is None

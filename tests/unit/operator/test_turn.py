@@ -32,20 +32,20 @@ def _status(api: fakes.FakeApi) -> dict[str, Any]:
     return dict(api.jobs[KEY].get("status") or {})
 
 
-def test_a_new_job_gets_the_finalizer_asks_the_gates_then_one_pod() -> None:
+def test_a_new_job_gets_the_finalizer_and_one_pod_in_one_turn() -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body(finalizers=[]))
     d = fakes.deps_for(api)
-    assert _turn(d, api) == 0.0  # the finalizer, and the gates asked for the next turn
-    assert api.writes == [("patch_job", "trailer")]
+    _turn(d, api)  # a Pod may start: the observation carries the gates' answer
+    assert api.writes == [("patch_job", "trailer"), ("create_pod", "trailer-1"),
+                          ("patch_job_status", "trailer")]
     assert api.jobs[KEY]["metadata"]["finalizers"] == ["kubetranscoder.io/finalizer"]
-    _turn(d, api, watch=False)  # the informer already holds our own write's answer
-    assert api.writes[1:] == [("create_pod", "trailer-1"), ("patch_job_status", "trailer")]
     status = _status(api)
     assert (status["phase"], status["attempts"], status["podName"]) == ("Scheduling", 1,
                                                                         "trailer-1")
     assert _events(d) == ["Created"]
-    # the watch shows nothing newer yet: the next turn repeats nothing
+    # the watch shows nothing newer yet (the informer holds our writes' answers):
+    # the next turn repeats nothing
     _turn(d, api, watch=False)
     assert len(api.writes) == 3 and _events(d) == ["Created"]
 
@@ -142,7 +142,6 @@ def test_missing_secret_fails_before_any_pod() -> None:
     api.add_job(fakes.job_body(storage={"credentialsSecretRef": {"name": "s3"}}))
     d = fakes.deps_for(api)
     _turn(d, api)
-    _turn(d, api)
     assert api.pods == {}
     assert _status(api)["reason"] == "SecretNotFound"
     assert _events(d) == ["ConfigError"]
@@ -152,7 +151,6 @@ def test_rate_limited_start_waits_and_locked_output_frees_the_slot() -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body())
     d = fakes.deps_for(api, limiter=fakes.FakeLimiter(allow=False))
-    _turn(d, api)
     assert _turn(d, api) == 12.0
     assert api.pods == {} and _status(api)["reason"] == "RateLimited"
 
@@ -162,7 +160,6 @@ def test_rate_limited_start_waits_and_locked_output_frees_the_slot() -> None:
     held = fakes.FakeLocks(held_by={"s3://media-out/trailer/720p.mp4": fakes.locks.LockOwner(
         "other", "media/other")})
     d2 = fakes.deps_for(api2, limiter=limiter2, locks=held)
-    _turn(d2, api2)
     assert _turn(d2, api2) == 15.0
     status = _status(api2)
     assert status["reason"] == "OutputLocked" and "media/other" in status["message"]

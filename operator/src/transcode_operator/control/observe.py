@@ -4,15 +4,17 @@
 turn. It reads the job and its Pods from the informer; confirms with one GET
 a current attempt's Pod that the informer has not seen yet (after a restart
 the Pod watch may lag behind the job watch), and lists the job's Pods when it
-is being deleted, so the finalizer never lets a running Pod's job go; asks the
-start gates (credentials Secret, namespace limiter, output locks) only when
-the previous turn's plan asked for them; and adds the relayed progress and
-what this process remembers (`deps.Memory`). Nothing here writes to the API
+is being deleted, so the finalizer never lets a running Pod's job go; adds the
+relayed progress and what this process remembers (`deps.Memory`); and asks
+the start gates (credentials Secret, namespace limiter, output locks) when
+`domain.starts.needs_gates` says a Pod may start now (or the previous
+turn's plan asked for them). Nothing here writes to the API
 server; the limiter and lock answers are idempotent per job UID.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from transcode_api import constants, contract
@@ -20,7 +22,15 @@ from transcode_api import spec as job_spec
 from transcode_api import status as job_status
 from transcode_operator.adapters import locks as locks_module
 from transcode_operator.control import deps as deps_module
-from transcode_operator.domain import builders, conditions, decisions, errors, observation, podstate
+from transcode_operator.domain import (
+    builders,
+    conditions,
+    decisions,
+    errors,
+    observation,
+    podstate,
+    starts,
+)
 
 logger = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -44,18 +54,19 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         pods = d.informer.pods_of(key, job.uid)
     elif status.phase not in conditions.TERMINAL:
         pods = await _confirm_current(d, key, job, status, pods)
-    gate = None
-    if key in d.memory.wants_gates and spec is not None and not deleting:
-        d.memory.wants_gates.discard(key)
-        gate = await gates(d, job, spec)
     last = d.memory.last_write.get(key)
-    return observation.Observed(
+    obs = observation.Observed(
         job=job, generation=meta.get("generation"), spec=spec, spec_error=spec_error,
         status=status, pods=pods, now=d.now(), relay_progress=d.relay is not None,
-        progress=_progress(d, key), gate=gate, deleting=deleting,
+        progress=_progress(d, key), deleting=deleting,
         has_finalizer=constants.FINALIZER in (meta.get("finalizers") or ()),
         rejected=d.memory.rejected.get(key),
         since_write=None if last is None else d.monotonic() - last)
+    wanted = key in d.memory.wants_gates
+    d.memory.wants_gates.discard(key)
+    if spec is not None and not deleting and (wanted or starts.needs_gates(obs)):
+        obs = dataclasses.replace(obs, gate=await gates(d, job, spec))
+    return obs
 
 
 async def _confirm_current(d: deps_module.Deps, key: Key, job: builders.JobRef,

@@ -9,8 +9,10 @@ is the largest of `status.attempts` and the Pods' attempt labels, failures that
 count against backoffLimit are the ended Pods classified transient, and a
 scheduling fallback is recorded on the CPU Pod itself (annotation) and in
 `status.metadata`, so a restarted operator decides exactly as the old one
-would have and never creates a second Pod for an attempt. A start asks for
-the gates first (`Plan.ask_gates`): the next turn's observation has them.
+would have and never creates a second Pod for an attempt. `control.observe`
+asks the start gates when `starts.needs_gates` says a Pod may start; a plan that
+wants to start without their answer asks for them (`Plan.ask_gates`) and the
+next turn's observation has them.
 """
 
 from __future__ import annotations

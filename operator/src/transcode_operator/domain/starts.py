@@ -1,10 +1,10 @@
-"""Starting a runner Pod: which request, how the status records it, and gate refusals.
+"""Starting a runner Pod: which request, how the status records it, when to ask the gates.
 
 `domain.reconcile.plan` calls `start` for a first attempt, a retry, a resume or
-a scheduling fallback, `no_current_pod` when the current attempt has no Pod,
-and `gated` when the start gates (credentials Secret, namespace limiter,
-output locks) refused a start; `state`/`with_state` are the status helpers
-the whole state machine shares. Pure, like the rest of the domain.
+a scheduling fallback and `no_current_pod` when the current attempt has no
+Pod; `needs_gates` tells `control.observe` when a Pod may start, so that the
+observation carries the start gates' answer; `job_state`/`with_state` are the
+status helpers the whole state machine shares. Pure, like the rest of the domain.
 """
 
 from __future__ import annotations
@@ -103,3 +103,24 @@ def no_current_pod(obs: observation.Observed, spec: job_spec.TranscodeJobSpec,
     return start(obs, request, ev.Event.warning(
         R.DISRUPTED, f"runner Pod {gone} disappeared; starting attempt {attempt + 1} "
                      "(not counted as a failure)"))
+
+
+def needs_gates(obs: observation.Observed) -> bool:
+    """Whether a Pod may start on this turn, so the observation should carry the start
+    gates' answer: no Pod runs for the current attempt and the job is not finished,
+    suspended or being deleted; or its GPU Pod's pending timeout may move it to the CPU.
+    A pure question about what to observe; `plan` alone decides."""
+    st, spec = obs.status, obs.spec
+    if obs.deleting or spec is None or spec.suspend or st.phase in conditions.TERMINAL:
+        return False
+    attempt = max([st.attempts or 0, *(p.attempt for p in obs.pods)])
+    current = next((p for p in obs.pods if p.attempt == attempt), None)
+    if current is None:
+        return True
+    if current.deleting:
+        return False
+    if current.ended:
+        return decisions.classify_end(current).kind in (decisions.EndKind.TRANSIENT,
+                                                         decisions.EndKind.DISRUPTED)
+    due = decisions.gpu_pending_due(current, spec, obs.now)
+    return due is not None and due <= 0 and spec.acceleration.allow_cpu_fallback
