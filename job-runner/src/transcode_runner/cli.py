@@ -42,7 +42,6 @@ from transcode_runner import (
 
 log = logging.getLogger("transcode_runner")
 
-GPU_KEY = contract.GPU_KEY
 _PROBE_CODECS = (constants.Codec.H264.value, constants.Codec.HEVC.value, constants.Codec.AV1.value)
 
 
@@ -197,7 +196,7 @@ def _probe(args: argparse.Namespace) -> int:
         return int(contract.ExitCode.BAD_INPUT)
     stop = threading.Event()
     _on_signals(stop)
-    key = GPU_KEY.format(node=cfg.node_name)
+    key = contract.gpu_key(cfg.node_name)
     ttl = max(1, math.ceil(cfg.probe_report_interval_seconds * 3))
     while not stop.is_set():
         document = probe_document(prober, codecs, cfg.node_name)

@@ -49,6 +49,9 @@ def configure(s: kopf.OperatorSettings, cfg: settings_module.Settings) -> None:
     s.watching.server_timeout = int(cfg.kopf.watch_server_timeout_seconds)  # ?timeoutSeconds=
     s.watching.client_timeout = cfg.kopf.watch_server_timeout_seconds + 30
     s.watching.inactivity_timeout = cfg.kopf.watch_inactivity_timeout_seconds
+    # kopf's per-object event workers exit after half a second without events (default
+    # 5 s): a burst of thousands of new jobs leaves no thousands of idle tasks behind.
+    s.queueing.idle_timeout = 0.5
     # Watch only runner Pods (server-side label selector), not every Pod in the cluster,
     # and list in pages, so a restart with thousands of jobs never holds one huge list.
     s.watching.label_selectors["pods"] = contract.JOB_UID_LABEL

@@ -170,9 +170,9 @@ class KopfSettings(_Group):
     """Lowest level of kopf.event() calls posted as Kubernetes Events. Default: INFO."""
     namespaces: list[str] = pydantic.Field(default_factory=list)
     """Namespaces to serve (globs allowed); empty: all namespaces. Default: all."""
-    api_workers: int = pydantic.Field(default=8, ge=1, le=256)
-    """Threads (and pooled connections) of the operator's own API client. More is not
-    faster when the API server is the bottleneck (bench/operator_scale.py). Default: 8."""
+    api_workers: int = pydantic.Field(default=32, ge=1, le=256)
+    """Threads (and pooled connections) of the operator's own API client: as many as
+    `workers`, so that no turn waits for a thread. Default: 32."""
 
 
 class Settings(BaseSettings):
@@ -196,11 +196,12 @@ class Settings(BaseSettings):
     )
     """The seed's `maxConcurrent`: running jobs allowed per namespace (Redis cap);
     0 = unlimited. Default: 0."""
-    workers: int = pydantic.Field(default=8, ge=1, le=256)
+    workers: int = pydantic.Field(default=32, ge=1, le=256)
     """Workers serving the one work queue of job keys: at most this many jobs are
     reconciled at once, and a job is never worked on by two at a time. Idle jobs cost
-    no worker, task or coroutine. More is not faster when the API server is the
-    bottleneck (bench/operator_scale.py). Default: 8."""
+    no worker, task or coroutine. A turn waits on the API server most of the time, so
+    this many turns overlap (bench/operator_scale.py: 8 workers created Pods half as fast
+    as 32). Default: 32."""
     shutdown_timeout_seconds: float = pydantic.Field(default=10.0, gt=0)
     """On SIGTERM the workers finish the keys already queued for at most this long;
     what is left is picked up by the next operator (nothing is lost). Default: 10."""
