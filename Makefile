@@ -22,14 +22,16 @@ venv: $(PY) ## create .venv and install the package with all extras
 	$(PIP) install -q -e '.[test]'
 
 cluster-bin: ## build the control-plane and S3 server binaries from pinned Go modules (cached)
-	bash tests/cluster/build.sh
-	bash tests/cluster/s3/build.sh
-	bash tests/cluster/helm/build.sh
+	bash dev/cluster/build.sh
+	bash dev/cluster/s3/build.sh
+	bash dev/cluster/helm/build.sh
 
-crds: venv ## generate the CRD YAML, the chart's copies and the README field reference from the model
+crds: venv ## regenerate every generated file: CRD, RBAC, alert rules, the chart's copies, manifests/, the README field reference
 	$(PY) -m transcode_api.crdgen --out crds/
-	$(PY) -m transcode_operator.rbac --out deploy/rbac
+	$(PY) -m transcode_operator.app.rbac --out deploy/rbac
+	$(PY) deploy/monitoring/hack/render.py
 	$(PY) charts/kube-transcoder/hack/sync.py
+	$(PY) manifests/hack/render.py
 	$(PY) -m transcode_api.docgen --readme README.md
 
 lint: venv ## ruff, mypy and the import-linter layering contract
@@ -50,14 +52,14 @@ test-e2e: venv cluster-bin
 	$(PY) -m pytest tests/e2e -v
 
 cluster-up: venv cluster-bin ## start the local control plane + node agent; prints the kubeconfig
-	$(PY) -m tests.cluster up
+	$(PY) -m dev.cluster up
 
 cluster-down: ## stop every process cluster-up started
-	$(PY) -m tests.cluster down
+	$(PY) -m dev.cluster down
 
 demo: deps venv cluster-bin ## the main job end to end on the local control plane (KEEP=1 keeps it running)
 	@bash deploy/containers/build-images.sh || echo "==> images could not be built with podman; runner Pods will run as local processes"
-	$(PY) -m tests.demo $(if $(KEEP),--keep,)
+	$(PY) -m dev.demo $(if $(KEEP),--keep,)
 
 bench: venv cluster-bin ## side-by-side benchmarks; each prints its ratio
 	$(PY) bench/run_all.py

@@ -2,7 +2,7 @@
 and status patches per job with and without the progress relay.
 
 Run it against any cluster that has a TranscodeJob (the local control plane of
-tests/cluster works):
+dev/cluster works):
 
     .venv/bin/python bench/cache.py --kubeconfig ~/.kube/config --job media/trailer-720p
 
@@ -41,6 +41,7 @@ for src in ("api/src", "operator/src"):
 
 from transcode_api import constants  # noqa: E402
 from transcode_operator import cache, httpapi, metrics, redis_relay, redisconn  # noqa: E402
+from transcode_operator.adapters import clocks  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -161,7 +162,7 @@ async def bench_reads(args: argparse.Namespace, redis_url: str) -> None:
 
 async def bench_relay(minutes: float) -> None:
     """Patches for one job whose runner reports every 0.5 s, with and without the relay."""
-    clock = redisconn.ManualClock()
+    clock = clocks.ManualClock()
     sent = []
 
     async def patch(namespace: str, name: str, progress: dict) -> None:

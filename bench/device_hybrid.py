@@ -34,7 +34,7 @@ for src in ("api/src", "job-runner/src", "."):
     if str(ROOT / src) not in sys.path:
         sys.path.insert(0, str(ROOT / src))
 
-from tests import media as media_samples  # noqa: E402
+from dev import media as media_samples  # noqa: E402
 from transcode_api import constants, spec  # noqa: E402
 from transcode_runner.app import pipeline  # noqa: E402
 from transcode_runner.domain import graph, media, plan  # noqa: E402

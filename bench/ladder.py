@@ -23,7 +23,7 @@ for src in ("", "api/src", "job-runner/src"):
     if str(ROOT / src) not in sys.path:
         sys.path.insert(0, str(ROOT / src))
 
-from tests import media as media_samples  # noqa: E402
+from dev import media as media_samples  # noqa: E402
 from transcode_runner.domain import plan  # noqa: E402
 from transcode_runner.io import jobfile, mediaprobe, seams  # noqa: E402
 

@@ -3,7 +3,7 @@
 Runs the scripts in bench/ one after another as subprocesses with their default
 sizes (override with `BENCH_QUICK=1` for a short smoke run). `bench/cache.py`
 needs a TranscodeJob to read, so this script starts the whole local stack
-(tests.stack), runs one small job through it and points cache.py at it. No
+(dev.stack), runs one small job through it and points cache.py at it. No
 timing is asserted anywhere; the numbers are for reading.
 """
 
@@ -28,7 +28,7 @@ def run(script: str, *args: str) -> int:
 
 def cache_bench() -> int:
     sys.path.insert(0, str(REPO))
-    from tests import demo, stack
+    from dev import demo, stack
 
     with stack.Stack() as s:
         s.start_cluster()

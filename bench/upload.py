@@ -29,7 +29,7 @@ for src in ("api/src", "job-runner/src", "."):
     if str(ROOT / src) not in sys.path:
         sys.path.insert(0, str(ROOT / src))
 
-from tests.services import s3server  # noqa: E402
+from dev.services import s3server  # noqa: E402
 from transcode_runner.io import transfer  # noqa: E402
 
 MiB = 1024 * 1024

@@ -13,7 +13,7 @@ operator as `helm install` users:
 
 Run `python manifests/hack/render.py` after changing the chart (the lead's
 `make manifests`); `--check` exits 1 with a diff when manifests/ is stale
-(tests/unit/ship/test_manifests.py). Helm comes from tests/cluster/helm/build.sh
+(tests/unit/ship/test_manifests.py). Helm comes from dev/cluster/helm/build.sh
 (built and cached on first use), or from `--helm PATH`.
 """
 
@@ -64,10 +64,10 @@ NAMESPACE_DOC: dict[str, Any] = {
 
 
 def helm_binary(explicit: str | None) -> str:
-    """The helm to run: --helm, else the pinned build from tests/cluster/helm."""
+    """The helm to run: --helm, else the pinned build from dev/cluster/helm."""
     if explicit:
         return explicit
-    out = subprocess.run(["bash", str(ROOT / "tests/cluster/helm/build.sh")], check=True,  # noqa: S603 - fixed argv
+    out = subprocess.run(["bash", str(ROOT / "dev/cluster/helm/build.sh")], check=True,  # noqa: S603 - fixed argv
                          capture_output=True, text=True)
     return out.stdout.strip().splitlines()[-1]
 
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: write manifests/, or `--check` them."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 on drift")
-    parser.add_argument("--helm", help="helm binary (default: build tests/cluster/helm)")
+    parser.add_argument("--helm", help="helm binary (default: build dev/cluster/helm)")
     args = parser.parse_args(argv)
     files = render(helm_binary(args.helm))
     problems = stale(files)

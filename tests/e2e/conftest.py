@@ -1,16 +1,55 @@
 """e2e tier: tests against the real local control plane and node agent.
 
-The `kube` fixture (tests/cluster/fixtures.py) starts etcd, kube-apiserver,
+The `kube` fixture (dev/cluster/fixtures.py) starts etcd, kube-apiserver,
 kube-scheduler, kube-controller-manager (built from pinned Go modules) and the
-node agent once per session. Every test here is marked `cluster`.
+node agent once per session. The `operator` fixture is a factory:
+`operator(namespace, **settings)` starts a real `transcode-operator` for that
+namespace (dev/operators.py) and stops it at the end of the test, printing its
+log when the test failed; each operator serves only its test's namespace, so
+tests never see each other's jobs. Every test here is marked `cluster`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from dev import operators as opf
+from dev.cluster.fixtures import Kube
+from dev.services import procs
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture
+def operator(kube: Kube, tmp_path: Path, request: pytest.FixtureRequest
+             ) -> Iterator[Callable[..., opf.OperatorProcess]]:
+    """Factory: `operator(namespace, **settings)` starts an operator for that namespace."""
+    opf.install_crd(kube)
+    started: list[opf.OperatorProcess] = []
+    failures_before = request.session.testsfailed
+
+    def factory(namespace: str, kubeconfig: str | None = None,
+                **settings: Any) -> opf.OperatorProcess:
+        op = opf.OperatorProcess(kube, namespace, tmp_path / f"operator-{namespace}.log", settings,
+                             kubeconfig=kubeconfig)
+        started.append(op)
+        procs.on_exit(op.stop)
+        return op.start()
+
+    yield factory
+    failed = request.session.testsfailed > failures_before
+    for op in started:
+        op.stop()
+        if failed:  # straight to the terminal: teardown output is not shown otherwise
+            capture = request.config.pluginmanager.getplugin("capturemanager")
+            with capture.global_and_fixture_disabled():
+                print(f"\n----- operator log ({op.namespace}, {op.log_path}) -----\n"
+                      f"{op.log_tail()}")

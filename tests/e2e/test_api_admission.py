@@ -1,7 +1,7 @@
 """The generated CRD against the real API server: admission, immutability, explain, status.
 
 Applies crds/transcodejobs.kubetranscoder.io.yaml to the local control plane
-(the session `kube` fixture from tests/cluster/fixtures.py), so the API server
+(the session `kube` fixture from dev/cluster/fixtures.py), so the API server
 itself checks that the schema is structural and every CEL rule compiles within
 the cost budget. Then each bad-input case shared with the unit tests
 (tests/unit/api/cases.py) goes through real `kubectl apply` and must be refused
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.unit.api import cases
-from transcode_api import constants, crdgen, model, results, spec, status
+from transcode_api import constants, contract, crdgen, model, results, spec, status
 
 pytestmark = pytest.mark.cluster
 
@@ -126,7 +126,7 @@ def test_status_subresource_stores_the_runner_report(kubectl: Any, ns: str) -> N
     assert _apply(kubectl, ns, "reported", cases.valid_spec()).returncode == 0
     when = "2025-01-17T12:00:00Z"
     result = status.RunnerResult(
-        outcome=constants.Outcome.SUCCEEDED, exit_code=constants.ExitCode.SUCCESS,
+        outcome=constants.Outcome.SUCCEEDED, exit_code=contract.ExitCode.SUCCESS,
         outputs=[status.OutputResult(name="720p", url="s3://media-out/trailer/720p.mp4",
                                      size_bytes=1024, checksum="ab" * 32,
                                      checksum_algorithm="sha256", codec="h264",

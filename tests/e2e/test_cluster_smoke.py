@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from tests.cluster.fixtures import Kube, wait_for
+from dev.cluster.fixtures import Kube, wait_for
 
 
 def _pod(name: str, code: str, **extra: object) -> dict[str, object]:

@@ -19,12 +19,12 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.cluster import helm
-from tests.cluster import podman_runtime as pr
-from tests.cluster.fixtures import Kube, wait_for
-from tests.e2e import operator_fixture as opf
+from dev import operators as opf
+from dev.cluster import helm
+from dev.cluster import podman_runtime as pr
+from dev.cluster.fixtures import Kube, wait_for
+from dev.services import procs, redisserver, s3server
 from tests.e2e.test_ship_examples import PLACEHOLDER, finished, prepare_s3
-from tests.services import procs, redisserver, s3server
 from transcode_api import constants
 
 REPO = Path(__file__).resolve().parents[2]

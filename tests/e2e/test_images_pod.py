@@ -1,7 +1,7 @@
 """A Pod whose image is local runs as a real container on the local cluster.
 
-The node agent (tests/cluster/podruntime.py) runs a Pod with podman + runc when its
-image exists in the local store (tests/cluster/podman_runtime.py). This applies a
+The node agent (dev/cluster/podruntime.py) runs a Pod with podman + runc when its
+image exists in the local store (dev/cluster/podman_runtime.py). This applies a
 Pod with the runner image and a restricted security context and asserts from
 inside the container that it is not root, cannot write `/`, has no capabilities,
 got its env (a secret among it) and emptyDir; the result comes back through the
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from tests.cluster import podman_runtime as pr
-from tests.cluster.fixtures import Kube, wait_for
+from dev.cluster import podman_runtime as pr
+from dev.cluster.fixtures import Kube, wait_for
 from tests.e2e.test_images_run import SELF_PRELUDE
 
 INSIDE = SELF_PRELUDE + r"""

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.cluster.fixtures import Kube, wait_for
-from tests.e2e import operator_fixture as opf
-
-operator = opf.operator
+from dev import operators as opf
+from dev.cluster.fixtures import Kube, wait_for
 
 
 def _pod_running(kube: Kube, ns: str, name: str) -> bool:

@@ -13,10 +13,9 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.cluster.fixtures import Kube
-from tests.e2e import operator_fixture as opf
+from dev import operators as opf
+from dev.cluster.fixtures import Kube
 
-operator = opf.operator
 FAST_BACKOFF = {"retry__backoff_base_seconds": 1, "retry__backoff_cap_seconds": 4}
 
 

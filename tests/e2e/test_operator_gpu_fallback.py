@@ -15,10 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.fixtures import Kube, wait_for
-from tests.e2e import operator_fixture as opf
-
-operator = opf.operator
+from dev import operators as opf
+from dev.cluster.fixtures import Kube, wait_for
 
 
 @pytest.fixture

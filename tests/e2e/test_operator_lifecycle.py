@@ -1,6 +1,6 @@
 """The operator on the real control plane: a job from apply to Succeeded, and its Pod.
 
-A fake runner command (see `operator_fixture.FAKE_RUNNER`) stands in for
+A fake runner command (see `dev.operators.FAKE_RUNNER`) stands in for
 `transcode-runner run`: it writes a RunnerResult to the termination message,
 which is all the operator reads. Checks what a user sees: phase, conditions,
 outputs and metadata in the status, Events, and a runner Pod built the way the
@@ -17,10 +17,8 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.cluster.fixtures import Kube
-from tests.e2e import operator_fixture as opf
-
-operator = opf.operator
+from dev import operators as opf
+from dev.cluster.fixtures import Kube
 
 
 def _secret(kube: Kube, ns: str, name: str = "media-s3", **data: str) -> None:
@@ -101,7 +99,7 @@ def test_kubectl_transcode_submit_and_follow(kube: Kube, operator: Any) -> None:
     operator(ns, runner__command=opf.fake_runner(), runner__extra_env={"KT_FAKE_SLEEP": "1"})
     env = {**os.environ, "KUBECONFIG": kube.kubeconfig, "PYTHONPATH": str(opf.REPO)}
     out = subprocess.run(
-        [sys.executable, "-m", "transcode_operator.kubectl_plugin", "-n", ns, "submit",
+        [sys.executable, "-m", "transcode_operator.app.kubectl_plugin", "-n", ns, "submit",
          "s3://media-in/Big Buck.mov", "--dest", "s3://media-out/bbb/720p.mp4",
          "--resolution", "720p", "--mode", "cpu", "--follow"],
         env=env, capture_output=True, text=True, timeout=120)
@@ -110,6 +108,6 @@ def test_kubectl_transcode_submit_and_follow(kube: Kube, operator: Any) -> None:
     assert "s3://media-out/bbb/720p.mp4" in out.stdout
     name = out.stdout.split("/", 1)[1].split()[0]
     assert name.startswith("big-buck-")
-    follow = subprocess.run([sys.executable, "-m", "transcode_operator.kubectl_plugin", "-n", ns,
+    follow = subprocess.run([sys.executable, "-m", "transcode_operator.app.kubectl_plugin", "-n", ns,
                              "follow", name], env=env, capture_output=True, text=True, timeout=60)
     assert follow.returncode == 0 and "Succeeded" in follow.stdout

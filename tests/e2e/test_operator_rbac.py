@@ -15,12 +15,11 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.cluster import controlplane
-from tests.cluster.fixtures import Kube, wait_for
-from tests.e2e import operator_fixture as opf
-from transcode_operator import rbac
+from dev import operators as opf
+from dev.cluster import controlplane
+from dev.cluster.fixtures import Kube, wait_for
+from transcode_operator.app import rbac
 
-operator = opf.operator
 RBAC = opf.REPO / "deploy" / "rbac" / "operator.yaml"
 
 

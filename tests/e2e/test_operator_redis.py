@@ -1,6 +1,6 @@
 """The operator with Redis on the real control plane: limits, output locks, progress, API.
 
-A real redis-server (tests.services) backs the namespace concurrency cap, the
+A real redis-server (dev.services) backs the namespace concurrency cap, the
 output-destination locks and the progress relay; the operator's HTTP API
 serves job status and Prometheus metrics. Each test checks what a user sees:
 a job waiting in Pending with reason RateLimited or OutputLocked until the
@@ -14,11 +14,9 @@ import json
 import urllib.request
 from typing import Any
 
-from tests.cluster.fixtures import Kube, wait_for
-from tests.e2e import operator_fixture as opf
-from tests.services import procs
-
-operator = opf.operator
+from dev import operators as opf
+from dev.cluster.fixtures import Kube, wait_for
+from dev.services import procs
 
 
 def _reason(kube: Kube, ns: str, name: str) -> str | None:

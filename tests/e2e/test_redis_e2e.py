@@ -1,7 +1,7 @@
 """Redis in the running system: rate limits, output locks, Redis outages, Prometheus.
 
 On the real control plane with the real operator (one per test namespace, via
-`tests/e2e/operator_fixture.py`), the session's real Redis and the fake runner
+`dev/operators.py`), the session's real Redis and the fake runner
 command (a `python3 -c` program that sleeps and writes a valid result), these
 tests check what a user would notice: a burst over the namespace's cap waits
 in Pending with reason RateLimited and then completes; two jobs writing the
@@ -25,15 +25,14 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.fixtures import Kube, wait_for
-from tests.e2e.operator_fixture import GROUP, PLURAL, VERSION, OperatorProcess, custom, fake_runner
-from tests.e2e.operator_fixture import operator as operator
-from tests.services import procs, redisserver
+from dev import operators as opf
+from dev.cluster.fixtures import Kube, wait_for
+from dev.services import procs, redisserver
 
 
 def job(name: str, destination: str) -> dict[str, Any]:
     return {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "TranscodeJob",
+        "apiVersion": f"{opf.GROUP}/{opf.VERSION}", "kind": "TranscodeJob",
         "metadata": {"name": name},
         "spec": {"source": "s3://media-in/source.mp4",
                  "acceleration": {"mode": "cpu"},
@@ -49,7 +48,7 @@ def apply(kube: Kube, ns: str, *objs: dict[str, Any]) -> None:
 
 
 def status(kube: Kube, ns: str, name: str) -> dict[str, Any]:
-    obj = custom(kube).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+    obj = opf.custom(kube).get_namespaced_custom_object(opf.GROUP, opf.VERSION, ns, opf.PLURAL, name)
     return dict(obj.get("status") or {})
 
 
@@ -57,7 +56,7 @@ def when(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
-def metrics(op: OperatorProcess, port: int) -> str:
+def metrics(op: opf.OperatorProcess, port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         return resp.read().decode()
 
@@ -67,17 +66,17 @@ def ns(kube: Kube) -> str:
     return kube.namespace("redis")
 
 
-def start(operator: Callable[..., OperatorProcess], ns: str, redis_url: str,
-          **extra: Any) -> tuple[OperatorProcess, int]:
+def start(operator: Callable[..., opf.OperatorProcess], ns: str, redis_url: str,
+          **extra: Any) -> tuple[opf.OperatorProcess, int]:
     port = procs.free_port()
-    op = operator(ns, runner__command=fake_runner(), redis__url=redis_url,
+    op = operator(ns, runner__command=opf.fake_runner(), redis__url=redis_url,
                   http__host="127.0.0.1", http__port=port,
                   retry__backoff_base_seconds=1, **extra)
     return op, port
 
 
 def test_burst_over_the_namespace_cap_waits_then_completes(
-        kube: Kube, ns: str, operator: Callable[..., OperatorProcess], redis_url: str) -> None:
+        kube: Kube, ns: str, operator: Callable[..., opf.OperatorProcess], redis_url: str) -> None:
     start(operator, ns, redis_url, limits__namespaces={ns: {"maxRunning": 1}},
           runner__extra_env={"KT_FAKE_SLEEP": "3"})
     apply(kube, ns, *(job(f"burst-{i}", f"s3://media-out/burst/{i}.mp4") for i in range(3)))
@@ -105,7 +104,7 @@ def test_burst_over_the_namespace_cap_waits_then_completes(
 
 
 def test_two_jobs_with_one_destination_never_overlap(
-        kube: Kube, ns: str, operator: Callable[..., OperatorProcess], redis_url: str) -> None:
+        kube: Kube, ns: str, operator: Callable[..., opf.OperatorProcess], redis_url: str) -> None:
     start(operator, ns, redis_url, runner__extra_env={"KT_FAKE_SLEEP": "4"})
     apply(kube, ns, job("first", "s3://media-out/same.mp4"))
     wait_for(lambda: status(kube, ns, "first").get("phase") in ("Running", "Scheduling"),
@@ -122,7 +121,7 @@ def test_two_jobs_with_one_destination_never_overlap(
 
 
 def test_redis_stopped_mid_job_then_back(
-        kube: Kube, ns: str, operator: Callable[..., OperatorProcess],
+        kube: Kube, ns: str, operator: Callable[..., opf.OperatorProcess],
         redis_server: redisserver.RedisServer, redis_url: str) -> None:
     op, port = start(operator, ns, redis_url, runner__extra_env={"KT_FAKE_SLEEP": "6"})
     apply(kube, ns, job("outage", "s3://media-out/outage.mp4"))
@@ -181,7 +180,7 @@ def query(port: int, expr: str) -> list[dict[str, Any]]:
 
 
 def test_prometheus_scrapes_job_counters(
-        kube: Kube, ns: str, operator: Callable[..., OperatorProcess], redis_url: str,
+        kube: Kube, ns: str, operator: Callable[..., opf.OperatorProcess], redis_url: str,
         prometheus: Callable[[int], int]) -> None:
     _, port = start(operator, ns, redis_url)
     prom = prometheus(port)

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests import media
-from tests.cluster import helm
-from tests.cluster.fixtures import Kube, wait_for
-from tests.services import procs, redisserver, s3server
+from dev import media
+from dev.cluster import helm
+from dev.cluster.fixtures import Kube, wait_for
+from dev.services import procs, redisserver, s3server
 from transcode_api import constants
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """`helm install` of charts/kube-transcoder into the local control plane, then `helm uninstall`.
 
-The pinned helm (tests/cluster/helm) installs the chart into a fresh namespace
+The pinned helm (dev/cluster/helm) installs the chart into a fresh namespace
 with `--wait`; the node agent runs the operator Pod as a local process (the
 Deployment's explicit `transcode-operator` command), so the test can see the
 operator really start from the chart's settings: kopf's liveness endpoint and
@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from tests.cluster import helm
-from tests.cluster.fixtures import Kube, wait_for
-from tests.services import procs
+from dev.cluster import helm
+from dev.cluster.fixtures import Kube, wait_for
+from dev.services import procs
 from transcode_api import constants
 
 RELEASE = "kt-e2e"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.cluster.fixtures import Kube, wait_for
-from tests.services import procs
+from dev.cluster.fixtures import Kube, wait_for
+from dev.services import procs
 from transcode_api import constants
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ The runner uploads with parallel multipart (10 MiB parts, checksums verified,
 aborted on failure) and downloads with ranged GETs; the operator aborts
 unfinished uploads on delete and relays progress through Redis, which may go
 away mid-job and come back at the same URL. These tests run those operations
-against the servers from `tests.services.fixtures`, so a later failure in
+against the servers from `dev.services.fixtures`, so a later failure in
 transfer or relay code is not a server gap.
 """
 
@@ -19,7 +19,7 @@ import pytest
 import redis
 from botocore.exceptions import ClientError
 
-from tests.services import redisserver, s3server
+from dev.services import redisserver, s3server
 
 MIB = 1024 * 1024
 PART = 10 * MIB

@@ -13,6 +13,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+MAX_LINES = 300
+PENDING_SPLIT = {  # being edited on main by others; split after that merge, then remove
+    "api/src/transcode_api/output.py", "api/src/transcode_api/spec.py",
+    "api/src/transcode_api/status.py"}
 PACKAGES = [REPO / "api/src/transcode_api", REPO / "operator/src/transcode_operator",
             REPO / "job-runner/src/transcode_runner"]
 
@@ -32,7 +36,7 @@ def test_operator_folder_never_shadows_stdlib_operator() -> None:
 
 
 def test_fixed_top_level_layout() -> None:
-    for name in ["operator", "job-runner", "crds", "charts", "manifests", "tests",
+    for name in ["operator", "job-runner", "crds", "charts", "manifests", "tests", "dev",
                  "Dockerfile.operator", "Dockerfile.runner", "pyproject.toml", "README.md"]:
         assert (REPO / name).exists(), f"{name} missing at the top level"
 
@@ -45,6 +49,7 @@ def test_every_module_opens_with_a_docstring_and_stays_small() -> None:
             if not ast.get_docstring(tree):
                 problems.append(f"{path.relative_to(REPO)}: no module docstring")
             lines = len(path.read_text().splitlines())
-            if lines > 450:
-                problems.append(f"{path.relative_to(REPO)}: {lines} lines (keep modules ~400)")
+            rel = str(path.relative_to(REPO))
+            if lines > (450 if rel in PENDING_SPLIT else MAX_LINES):
+                problems.append(f"{rel}: {lines} lines (keep modules under {MAX_LINES})")
     assert not problems, "\n".join(problems)

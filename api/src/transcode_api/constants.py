@@ -1,8 +1,9 @@
 """Names and numbers that the CRD, the operator and the runner must agree on.
 
 This module is the bottom of the bottom layer: the API group and version, the
-finalizer name, the runner's exit codes, condition types, phases, fallback
-reasons, the runner Pod's environment variable names and the encoder tables.
+finalizer name, condition types, phases, fallback reasons, the encoder tables
+and the spec's bounds. What only the runner and the operator exchange (env
+names, exit codes, labels, Redis keys) is in `transcode_api.contract`.
 `transcode_api.spec`, `transcode_api.status` and `transcode_api.crdgen` build on
 it; the operator (Pod builders, retry classification) and the runner (probe,
 plan, report) import it so that a name is spelled in exactly one place.
@@ -25,20 +26,6 @@ FINALIZER = f"{GROUP}/finalizer"
 
 # Limits the API server's termination-message reader applies (bytes).
 TERMINATION_MESSAGE_MAX_BYTES = 4096
-
-
-class ExitCode(enum.IntEnum):
-    """Runner process exit codes (a public contract, borrowed from sysexits.h).
-
-    The operator classifies a failed runner Pod by this code: BAD_INPUT fails
-    the job at once, TRANSIENT retries with backoff, INTERNAL retries too but is
-    reported as a bug.
-    """
-
-    SUCCESS = 0
-    BAD_INPUT = 65  # EX_DATAERR: the source or spec cannot be transcoded; no retry.
-    INTERNAL = 70  # EX_SOFTWARE: a bug in the runner.
-    TRANSIENT = 75  # EX_TEMPFAIL: network, S3, throttling; retry with backoff.
 
 
 class ConditionType(enum.StrEnum):
@@ -192,21 +179,6 @@ class Container(enum.StrEnum):
     WEBM = "webm"
 
 
-# --- runner Pod environment (set by the operator, read by the runner) --------
-ENV_JOB_SPEC = "TRANSCODER_JOB_SPEC"  # JSON of the frozen spec, camelCase aliases.
-ENV_JOB_NAME = "TRANSCODER_JOB_NAME"
-ENV_JOB_NAMESPACE = "TRANSCODER_JOB_NAMESPACE"
-ENV_JOB_UID = "TRANSCODER_JOB_UID"
-ENV_ATTEMPT = "TRANSCODER_ATTEMPT"
-ENV_GPU_REQUESTED = "TRANSCODER_GPU_REQUESTED"  # "true" or "false"
-ENV_REDIS_URL = "TRANSCODER_REDIS_URL"
-ENV_SCRATCH_DIR = "TRANSCODER_SCRATCH_DIR"
-ENV_AWS_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"  # from a secretKeyRef, never a literal
-ENV_AWS_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"  # from a secretKeyRef, never a literal
-ENV_NVIDIA_DRIVER_CAPABILITIES = "NVIDIA_DRIVER_CAPABILITIES"
-NVIDIA_DRIVER_CAPABILITIES = "compute,utility,video"
-GPU_RESOURCE = "nvidia.com/gpu"
-
 # Default key names inside the user's credentials Secret (AWS-like).
 DEFAULT_ACCESS_KEY_ID_KEY = "AWS_ACCESS_KEY_ID"
 DEFAULT_SECRET_ACCESS_KEY_KEY = "AWS_SECRET_ACCESS_KEY"
@@ -276,12 +248,3 @@ MAX_URL_LENGTH = 1024
 MAX_NAME_LENGTH = 63
 MAX_TOLERATIONS = 32
 MAX_MAP_ENTRIES = 64
-
-# Redis keys shared by the runner (writer) and the operator (reader); both import
-# them from here because the two packages never import each other.
-REDIS_PROGRESS_KEY = "kt:progress:{namespace}:{name}"
-"""The runner's latest progress JSON for one job (TTL 1 h)."""
-REDIS_PROGRESS_CHANNEL = "kt:progress"
-"""Channel on which the runner PUBLISHes a progress key's name after each write."""
-REDIS_GPU_KEY = "kt:gpu:{node}"
-"""One node's GPU probe JSON, written by `transcode-runner probe --report` (short TTL)."""

@@ -14,7 +14,7 @@ from typing import Literal
 
 import pydantic
 
-from transcode_api import base, constants
+from transcode_api import base, contract
 
 # The Kubernetes resource.Quantity grammar (k8s.io/apimachinery), as a regex.
 QUANTITY_RE = re.compile(
@@ -74,8 +74,8 @@ class ResourceRequirements(base.SpecModel):
         ),
         base.Rule(
             cel=(
-                f"(!has(self.requests) || !('{constants.GPU_RESOURCE}' in self.requests)) && "
-                f"(!has(self.limits) || !('{constants.GPU_RESOURCE}' in self.limits))"
+                f"(!has(self.requests) || !('{contract.GPU_RESOURCE}' in self.requests)) && "
+                f"(!has(self.limits) || !('{contract.GPU_RESOURCE}' in self.limits))"
             ),
             message=(
                 "nvidia.com/gpu is set by the operator from spec.acceleration; "
@@ -83,7 +83,7 @@ class ResourceRequirements(base.SpecModel):
             ),
             field=None,
             check=lambda r: all(
-                constants.GPU_RESOURCE not in (m or {}) for m in (r.requests, r.limits)
+                contract.GPU_RESOURCE not in (m or {}) for m in (r.requests, r.limits)
             ),
         ),
     )

@@ -104,7 +104,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 The rules of the `kind` object in a multi-document file copied into files/ by hack/sync.py
-(deploy/rbac/*.yaml, generated from operator/src/transcode_operator/rbac.py).
+(deploy/rbac/*.yaml, generated from operator/src/transcode_operator/app/rbac.py).
 Pass (dict "ctx" $ "file" "files/rbac/operator.yaml" "kind" "ClusterRole").
 */}}
 {{- define "kube-transcoder.rbacRules" -}}

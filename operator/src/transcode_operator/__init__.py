@@ -1,15 +1,10 @@
-"""The TranscodeJob operator: kopf handlers, reconcile logic and their helpers.
+"""The TranscodeJob operator, in four layers (checked by import-linter contracts).
 
-`__main__` starts kopf with the handlers; the Redis helpers (progress relay,
-caches, rate limits, output locks), the read-only HTTP API and the Prometheus
-metrics live in their own modules beside them.
-
-Map of the job path: `handlers` (thin kopf entry points and kopf's settings)
--> `jobloop` (one loop per job: observe, plan, act) -> `reconcile` (the pure
-state machine) built on `decisions` (GPU or CPU, how a Pod ended, backoff,
-timeouts), `podstate` (what a Pod says) and `conditions` (status and its
-conditions map); `builders` makes the runner Pod, `kubeclient` makes the API
-calls, `events` names the Events, `context` holds the shared collaborators,
-`settings` the configuration, `errors` the domain errors, `rbac` the
-generated roles, and `kubectl_plugin` the `kubectl transcode` command.
+`app` (kopf handlers that only enqueue, the process wiring, the RBAC generator
+and the kubectl plugin) > `control` (one deduplicating work queue served by a
+fixed pool of workers; each turn of a job key observes, plans and acts) >
+`adapters` (the API client, Redis relay/caches/limits/locks, HTTP API,
+metrics, the Event poster) > `domain` (pure: settings, Pod builders, Pod
+views, decisions, the `reconcile.plan` state machine and its actions).
+`__main__` runs kopf with `app.handlers`.
 """

@@ -2,7 +2,7 @@
 
 The console script and `python -m transcode_operator` call `main()`. It loads
 the settings (`TRANSCODER_CONFIG` YAML, then `TRANSCODER_*` variables),
-configures logging and runs kopf with `handlers.REGISTRY`: standalone (one
+configures logging and runs kopf with `app.handlers.REGISTRY`: standalone (one
 replica, no peering objects), all namespaces unless some are named, with
 kopf's liveness endpoint. The Kubernetes connection comes from the in-cluster
 service account, else $KUBECONFIG.
@@ -16,8 +16,8 @@ import sys
 
 import kopf
 
-from transcode_operator import handlers
-from transcode_operator import settings as settings_module
+from transcode_operator.app import handlers
+from transcode_operator.domain import settings as settings_module
 
 
 def main(argv: list[str] | None = None) -> int:

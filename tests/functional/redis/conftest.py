@@ -1,7 +1,7 @@
 """Helpers for the functional tests of the operator's Redis helpers against a real Redis.
 
 `redis_url` (a fresh database) and `redis_server` (stop/start on the same port)
-come from `tests.services.fixtures`. Here: `poll`, an async wait for a condition
+come from `dev.services.fixtures`. Here: `poll`, an async wait for a condition
 with a deadline (no fixed sleeps), and `patches`, a recording async `patch`.
 Every test runs its coroutine with `asyncio.run` and makes its clients inside it.
 """

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from transcode_operator import cache, gpustatus, metrics, redisconn
+from transcode_api import contract
+from transcode_operator.adapters import cache, gpustatus, metrics, redisconn
 
 
 def counts(m, name):
@@ -101,38 +102,6 @@ def test_values_expire_after_their_ttl(redis_url, poll):
     asyncio.run(scenario())
 
 
-def test_source_metadata_is_keyed_by_url_and_etag(redis_url):
-    m = metrics.Metrics()
-
-    async def scenario():
-        client = redisconn.make_client(redis_url)
-        sources = cache.SourceMetadataCache(client, metrics=m)
-        probes = []
-
-        def prober(duration):
-            async def probe():
-                probes.append(duration)
-                return {"duration": duration, "width": 1920, "height": 1080}
-            return probe
-
-        try:
-            url = "s3://media-in/trailer.mov"
-            await sources.get_or_load(url, '"abc"', prober(10.0))
-            again = await sources.get_or_load(url, '"abc"', prober(99.0))  # a retry: no probe
-            replaced = await sources.get_or_load(url, '"def"', prober(12.0))  # new object
-            no_etag = await sources.get_or_load(url, None, prober(13.0))
-            ttl = await client.ttl(sources.cache.key(sources.key(url, "abc")))
-        finally:
-            await client.aclose()
-        return probes, again, replaced, no_etag, ttl
-
-    probes, again, replaced, no_etag, ttl = asyncio.run(scenario())
-    assert probes == [10.0, 12.0, 13.0]
-    assert again["duration"] == 10.0 and replaced["duration"] == 12.0
-    assert no_etag["duration"] == 13.0
-    assert 295 < ttl <= cache.SOURCE_METADATA_TTL
-
-
 def probe_json(utilization, free=8192):
     return json.dumps({
         "available": True, "nvencSupported": True,
@@ -149,13 +118,13 @@ def test_gpu_status_from_node_probes_cached_for_ten_seconds(redis_url, poll):
         client = redisconn.make_client(redis_url)
         status = gpustatus.GpuStatus(client, metrics=m)
         try:
-            await client.set(redisconn.gpu_key("gpu-a"), probe_json(10), ex=30)
-            await client.set(redisconn.gpu_key("gpu-b"), probe_json(20), px=600)
+            await client.set(contract.gpu_key("gpu-a"), probe_json(10), ex=30)
+            await client.set(contract.gpu_key("gpu-b"), probe_json(20), px=600)
             for n in range(150):  # unrelated keys do not confuse the SCAN
                 await client.set(f"kt:other:{n}", "x")
             first = await status.read()
             ttl = await client.ttl(status.cache.cache.key("cluster"))
-            await client.set(redisconn.gpu_key("gpu-c"), probe_json(30), ex=30)
+            await client.set(contract.gpu_key("gpu-c"), probe_json(30), ex=30)
             cached = await status.read()
 
             async def node_b_expired():

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from transcode_operator import limits, metrics, redisconn
+from transcode_operator.adapters import clocks, limits, metrics, redisconn
 
 
 def limiter(client, clock=None, **policy):
     return limits.NamespaceLimiter(client, limits.LimitPolicy(**policy),
-                                   clock=clock or redisconn.SystemClock())
+                                   clock=clock or clocks.SystemClock())
 
 
 def test_running_cap_holds_under_fifty_concurrent_starts(redis_url):
@@ -45,7 +45,7 @@ def test_running_cap_holds_under_fifty_concurrent_starts(redis_url):
 
 
 def test_starts_per_minute_window_with_retry_after(redis_url):
-    clock = redisconn.ManualClock(start=1_000_000.0)
+    clock = clocks.ManualClock(start=1_000_000.0)
     m = metrics.Metrics()
 
     async def scenario():
@@ -73,7 +73,7 @@ def test_starts_per_minute_window_with_retry_after(redis_url):
 
 def test_asking_again_for_a_counted_job_never_counts_it_twice(redis_url):
     """A restarted operator resumes its jobs and asks again: same UID, same slot."""
-    clock = redisconn.ManualClock()
+    clock = clocks.ManualClock()
 
     async def scenario():
         client = redisconn.make_client(redis_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from transcode_operator import locks, metrics, redisconn
+from transcode_operator.adapters import locks, metrics, redisconn
 
 A = locks.LockOwner(token="uid-a", holder="media/job-a")
 B = locks.LockOwner(token="uid-b", holder="media/job-b")

@@ -8,7 +8,16 @@ import asyncio
 import json
 import logging
 
-from transcode_operator import cache, gpustatus, limits, locks, metrics, redis_relay, redisconn
+from transcode_api import contract
+from transcode_operator.adapters import (
+    cache,
+    gpustatus,
+    limits,
+    locks,
+    metrics,
+    redis_relay,
+    redisconn,
+)
 
 OWNER = locks.LockOwner(token="uid-a", holder="media/job-a")
 DEST = "s3://media-out/a.mp4"
@@ -72,15 +81,15 @@ def test_helpers_degrade_while_redis_is_down_and_recover_after(
                 "job": await jobs.get("media", "job-a", load),
             }
             # The relay subscribed again: a runner write after the restart arrives.
-            key = redisconn.progress_key("media", "job-a")
+            key = contract.progress_key("media", "job-a")
 
             async def runner_write_arrives():
                 await client.set(key, json.dumps({"percent": 77.0}), ex=3600)
-                await client.publish(redisconn.PROGRESS_CHANNEL, key)
+                await client.publish(contract.PROGRESS_CHANNEL, key)
                 return patches.percents() == [77.0]
 
             await poll(runner_write_arrives, timeout=10, step=0.1)
-            await client.set(redisconn.gpu_key("gpu-a"), json.dumps({"devices": []}), ex=30)
+            await client.set(contract.gpu_key("gpu-a"), json.dumps({"devices": []}), ex=30)
             after["gpu"] = await gpu.read(cached=False)
         finally:
             for task in (relay_task, watcher):
@@ -89,7 +98,7 @@ def test_helpers_degrade_while_redis_is_down_and_recover_after(
             await redisconn.close(client)
         return down, after
 
-    with caplog.at_level(logging.WARNING, logger="transcode_operator.redisconn"):
+    with caplog.at_level(logging.WARNING, logger="transcode_operator.adapters.redisconn"):
         down, after = asyncio.run(scenario())
 
     assert down["gauge"] == 0

@@ -7,21 +7,22 @@ import asyncio
 import json
 import time
 
-from transcode_operator import metrics, redis_relay, redisconn
+from transcode_api import contract
+from transcode_operator.adapters import metrics, redis_relay, redisconn
 
 
 async def runner_writes(client, namespace, name, percent, **extra):
     """What the runner's report module does for each FFmpeg progress block."""
-    key = redisconn.progress_key(namespace, name)
+    key = contract.progress_key(namespace, name)
     body = {"percent": percent, "fps": 30.0, "speed": 2.0,
             "updatedAt": "2025-01-17T10:00:00Z", **extra}
-    await client.set(key, json.dumps(body), ex=redisconn.PROGRESS_TTL_SECONDS)
-    await client.publish(redisconn.PROGRESS_CHANNEL, key)
+    await client.set(key, json.dumps(body), ex=contract.PROGRESS_TTL_SECONDS)
+    await client.publish(contract.PROGRESS_CHANNEL, key)
 
 
 async def subscribed(client) -> bool:
     """True once the relay listens on the progress channel."""
-    [(_, listeners)] = await client.pubsub_numsub(redisconn.PROGRESS_CHANNEL)
+    [(_, listeners)] = await client.pubsub_numsub(contract.PROGRESS_CHANNEL)
     return listeners >= 1
 
 
@@ -43,7 +44,7 @@ def test_throttled_patches_and_last_value_delivered(redis_url, patches, poll):
                 await asyncio.sleep(0.05)
             written_for = time.monotonic() - started
             await poll(lambda: patches.percents()[-1:] == [100.0], timeout=interval * 4)
-            ttl = await client.ttl(redisconn.progress_key("media", "movie"))
+            ttl = await client.ttl(contract.progress_key("media", "movie"))
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -74,7 +75,7 @@ def test_flush_at_pod_end_delivers_the_final_write_at_once(redis_url, patches):
             assert await relay.flush("media", "trailer")
             relay.forget("media", "trailer")
             await runner_writes(client, "media", "trailer", 100.0, speed=9.9)
-            assert not await relay.handle_message(redisconn.progress_key("media", "trailer"))
+            assert not await relay.handle_message(contract.progress_key("media", "trailer"))
         finally:
             await client.aclose()
 

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.services import s3server
+from dev.services import s3server
 
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 

@@ -14,6 +14,7 @@ from typing import cast
 
 import pytest
 
+from dev.services import s3server
 from tests.functional.runner.conftest import (
     Media,
     Run,
@@ -23,7 +24,6 @@ from tests.functional.runner.conftest import (
     start_job,
     storage,
 )
-from tests.services import s3server
 
 
 @pytest.mark.parametrize(("source", "reason", "words"), [

@@ -1,6 +1,6 @@
 """Sources FFmpeg can probe but not render fail with exit 65 and a reason naming why; nothing is uploaded.
 
-Sources from tests/corpus.py: a rotation that is not a multiple of 90, an MP4
+Sources from dev/corpus.py: a rotation that is not a multiple of 90, an MP4
 whose frames are all blank (ffprobe lists 25 frames, none decodes), a Matroska
 file whose video codec FFmpeg does not know, and an audio-only file.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import corpus
+from dev import corpus
+from dev.services import s3server
 from tests.functional.runner.conftest import Run, ffmpeg
-from tests.services import s3server
 
 
 def audio_only(path: Path) -> Path:

@@ -1,6 +1,6 @@
 """HDR as a viewer gets it: kept (10-bit, PQ/HLG tags, HDR10 metadata) or tone-mapped to BT.709.
 
-Sources from tests/corpus.py: 10-bit HEVC BT.2020 with PQ and HDR10 static
+Sources from dev/corpus.py: 10-bit HEVC BT.2020 with PQ and HDR10 static
 metadata (mastering display, MaxCLL/MaxFALL), and HLG. `video.hdr: auto` keeps
 HDR in HEVC/AV1 and tone-maps for H.264; `tonemap` always gives SDR. Each
 output's tags, bit depth and first-frame side data are read back with ffprobe;
@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests import corpus
+from dev import corpus
+from dev.services import s3server
 from tests.functional.runner import viewer
 from tests.functional.runner.conftest import Run, fetch
-from tests.services import s3server
 
 MIN_SSIM = 0.90
 

@@ -1,6 +1,6 @@
 """Outputs are shown the way the source is shown: rotation, pixel aspect, odd sizes, 4K, no upscale.
 
-Each source comes from tests/corpus.py; each output is fetched from the real
+Each source comes from dev/corpus.py; each output is fetched from the real
 S3 server and judged with FFmpeg (tests/functional/runner/viewer.py): its
 displayed aspect equals the source's within 1 %, it carries no rotation of its
 own, and one frame scores SSIM >= 0.90 against FFmpeg's autorotated rendering
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests import corpus
+from dev import corpus
+from dev.services import s3server
 from tests.functional.runner import viewer
 from tests.functional.runner.conftest import Run, fetch
-from tests.services import s3server
 
 MIN_SSIM = 0.90
 

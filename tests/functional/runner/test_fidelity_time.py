@@ -1,6 +1,6 @@
 """Fields and timing as a viewer sees them: interlaced sources come out progressive, VFR stays VFR.
 
-The interlaced sources are woven by tests/corpus.py from a 50p truth (each
+The interlaced sources are woven by dev/corpus.py from a 50p truth (each
 frame's two fields from two instants, as broadcast sends them), top or bottom
 field first, flagged in the stream or not (then only `idet` can tell). The
 output must be progressive per FFmpeg's `idet`, and each output frame must look
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests import corpus
+from dev import corpus
+from dev.services import s3server
 from tests.functional.runner import viewer
 from tests.functional.runner.conftest import Run, fetch
-from tests.services import s3server
 
 MIN_SSIM = 0.90
 

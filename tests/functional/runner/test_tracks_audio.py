@@ -1,6 +1,6 @@
 """Audio tracks as a listener gets them: the runner against real S3 and FFmpeg, judged by ffprobe and astats.
 
-Sources come from tests/media_tracks.py: three languages told apart by pitch
+Sources come from dev/media_tracks.py: three languages told apart by pitch
 (eng 440 Hz default, fre 660 Hz, deu 880 Hz) and an AC-3 5.1 track with a
 tone in the centre and another in side-left only.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests import media_tracks
+from dev import media_tracks
+from dev.services import s3server
 from tests.functional.runner.conftest import FFMPEG, Run, fetch, ffprobe
-from tests.services import s3server
 
 
 @pytest.fixture(scope="module")

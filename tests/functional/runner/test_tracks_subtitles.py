@@ -1,6 +1,6 @@
 """Subtitles as a viewer gets them: converted for mp4/webm, kept in mkv, bitmaps dropped with a message.
 
-The source (tests/media_tracks.py) has SubRip eng and fra, a forced PGS fra
+The source (dev/media_tracks.py) has SubRip eng and fra, a forced PGS fra
 and a DVD deu track. Each output is judged from the file: ffprobe for codecs,
 languages and flags, and the cue text read back by FFmpeg itself.
 """
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests import media_tracks
+from dev import media_tracks
+from dev.services import s3server
 from tests.functional.runner.conftest import FFMPEG, Run, fetch, ffprobe
-from tests.services import s3server
 
 DROPPED = "SubtitleDropped: subtitle track {n} ({codec}, {lang}) dropped: {container} cannot carry bitmap subtitles"
 

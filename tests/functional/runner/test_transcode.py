@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dev.services import s3server
 from tests.functional.runner.conftest import Media, Run, fetch, ffprobe
-from tests.services import s3server
 
 
 def video_stream(info: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from transcode_api import constants, errors, status
+from transcode_api import constants, contract, errors, status
 
 NOW = datetime.datetime(2025, 1, 17, 12, 0, tzinfo=datetime.UTC)
 
@@ -15,7 +15,7 @@ NOW = datetime.datetime(2025, 1, 17, 12, 0, tzinfo=datetime.UTC)
 def _result(message: str = "done", outputs: int = 2, url_len: int = 40) -> status.RunnerResult:
     return status.RunnerResult(
         outcome=constants.Outcome.SUCCEEDED,
-        exit_code=constants.ExitCode.SUCCESS,
+        exit_code=contract.ExitCode.SUCCESS,
         reason="TranscodeSucceeded",
         message=message,
         outputs=[

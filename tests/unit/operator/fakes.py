@@ -1,9 +1,11 @@
-"""In-memory stand-ins for the job loop's collaborators: the API, limiter, locks, clock.
+"""In-memory stand-ins for the control layer's collaborators: API, limiter, locks, clock.
 
 `FakeApi` implements `kubeclient.Api` on dicts, answering like the API server
 (409 on an existing Pod name, resourceVersions that grow, merge-patched
-status) and recording every write, so a test can count writes per job.
-`context_for` builds a `context.Context` around them with a fixed clock.
+status and finalizers) and recording every write, so a test can count writes
+per job. `deps_for` builds a `control.deps.Deps` around them with a fixed
+clock and a `RecordingPoster`; `watch` copies the fake's objects into the
+informer as the kopf handlers would.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.unit.operator import helpers as h
-from transcode_operator import context, errors, limits, locks, metrics
-from transcode_operator import events as events_module
-from transcode_operator import settings as settings_module
+from transcode_operator.adapters import limits, locks, metrics
+from transcode_operator.control import deps as deps_module
+from transcode_operator.domain import errors
+from transcode_operator.domain import events as events_module
+from transcode_operator.domain import settings as settings_module
 
 
 def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -79,6 +83,20 @@ class FakeApi:
         self.writes.append(("delete_job", name))
         return self.jobs.pop((namespace, name), None) is not None
 
+    async def patch_job(self, namespace: str, name: str,
+                        patch: dict[str, Any]) -> dict[str, Any]:
+        self.writes.append(("patch_job", name))
+        job = self.jobs.get((namespace, name))
+        if job is None:
+            raise errors.NotFound(404, "NotFound")
+        meta = dict(patch.get("metadata") or {})
+        rv = meta.pop("resourceVersion", None)
+        if rv is not None and rv != job["metadata"]["resourceVersion"]:
+            raise errors.Conflict(409, "Conflict", "the object has been modified")
+        _merge(job["metadata"], meta)
+        job["metadata"]["resourceVersion"] = str(next(self._rv))
+        return copy.deepcopy(job)
+
     async def patch_job_status(self, namespace: str, name: str,
                                patch: dict[str, Any]) -> dict[str, Any]:
         self.writes.append(("patch_job_status", name))
@@ -138,19 +156,49 @@ class FakeLocks:
         return 1
 
 
-def context_for(api: FakeApi, cfg: settings_module.Settings = h.CFG,
-                clock: Clock | None = None, **extra: Any) -> context.Context:
-    return context.Context(cfg=cfg, api=api, poster=events_module.RecordingPoster(),
-                           metrics=metrics.Metrics(), now=lambda: h.NOW,
-                           monotonic=clock or Clock(), **extra)
+@dataclass
+class RecordingPoster:
+    """Keeps posted Events in a list."""
+
+    posted: list[tuple[str, events_module.Event]] = field(default_factory=list)
+
+    def post(self, body: dict[str, Any], event: events_module.Event) -> None:
+        self.posted.append((str(body["metadata"]["name"]), event))
 
 
-def job_body(**spec: Any) -> dict[str, Any]:
+def deps_for(api: FakeApi, cfg: settings_module.Settings = h.CFG,
+             clock: Clock | None = None, **extra: Any) -> deps_module.Deps:
+    return deps_module.Deps(cfg=cfg, api=api, poster=RecordingPoster(),
+                            metrics=metrics.Metrics(), now=lambda: h.NOW,
+                            monotonic=clock or Clock(), **extra)
+
+
+def watch(d: deps_module.Deps, api: FakeApi) -> None:
+    """Show the informer every object of the fake API (a watch that caught up)."""
+    for body in api.jobs.values():
+        d.informer.saw_job(copy.deepcopy(body))
+    for pod in api.pods.values():
+        d.informer.saw_pod(copy.deepcopy(pod))
+
+
+def job_body(finalizers: list[str] | None = None, **spec: Any) -> dict[str, Any]:
+    finalizers = ["kubetranscoder.io/finalizer"] if finalizers is None else finalizers
     data: dict[str, Any] = {"source": "s3://media-in/trailer.mov", "outputs": [
         {"name": "720p", "destination": "s3://media-out/trailer/720p.mp4",
          "video": {"codec": "h264"}}]}
     data.update(spec)
     return {"apiVersion": "kubetranscoder.io/v1alpha1", "kind": "TranscodeJob",
             "metadata": {"name": h.JOB.name, "namespace": h.JOB.namespace, "uid": h.JOB.uid,
-                         "generation": 1},
+                         "generation": 1, "finalizers": finalizers},
             "spec": data}
+
+
+@dataclass
+class FakeRelay:
+    tracked: set[tuple[str, str]] = field(default_factory=set)
+
+    def track(self, namespace: str, name: str) -> None:
+        self.tracked.add((namespace, name))
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.tracked.discard((namespace, name))

@@ -13,10 +13,11 @@ import datetime
 import json
 from typing import Any
 
+from transcode_api import contract
 from transcode_api import spec as job_spec
 from transcode_api import status as job_status
-from transcode_operator import builders, podstate, reconcile
-from transcode_operator import settings as settings_module
+from transcode_operator.domain import builders, observation, podstate
+from transcode_operator.domain import settings as settings_module
 
 NOW = datetime.datetime(2025, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 JOB = builders.JobRef("media", "trailer", "uid-1234")
@@ -87,7 +88,7 @@ def pod(attempt: int = 1, *, gpu: bool = False, phase: str = "Pending",
     elif phase == "Running":
         state = {"running": {"startedAt": stamp(ago(10))}}
     if state:
-        status["containerStatuses"] = [{"name": builders.CONTAINER_NAME, "state": state}]
+        status["containerStatuses"] = [{"name": contract.CONTAINER_NAME, "state": state}]
     if reason:
         status["reason"] = reason
     if disruption:
@@ -103,11 +104,14 @@ def view(**kwargs: Any) -> podstate.PodView:
 
 def observed(*pods: podstate.PodView, s: job_spec.TranscodeJobSpec | None = None,
              status: dict[str, Any] | None = None, now: datetime.datetime = NOW,
-             relay: bool = False, spec_error: str | None = None) -> reconcile.Observed:
-    return reconcile.Observed(
+             relay: bool = False, spec_error: str | None = None,
+             gate: observation.Gate | None = observation.OPEN,
+             **extra: Any) -> observation.Observed:
+    """The input of `reconcile.plan`; the start gates are open unless told otherwise."""
+    return observation.Observed(
         job=JOB, generation=1, spec=None if spec_error else (s or spec()),
         spec_error=spec_error, status=job_status.parse_status(status or {}), pods=tuple(pods),
-        now=now, relay_progress=relay)
+        now=now, relay_progress=relay, gate=gate, **extra)
 
 
 def running_status(attempt: int = 1, **extra: Any) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from tests.unit.operator import helpers as h
-from transcode_api import constants
-from transcode_operator import builders
-from transcode_operator import settings as settings_module
+from transcode_api import contract
+from transcode_operator.domain import builders
+from transcode_operator.domain import settings as settings_module
 
 
 def _pod(gpu: bool = False, **spec_fields: object) -> dict[str, object]:
@@ -24,14 +24,14 @@ def test_name_labels_owner_and_frozen_spec() -> None:
     p = builders.pod(h.JOB, s, builders.PodRequest(2, False), h.CFG)
     meta = p["metadata"]
     assert meta["name"] == "trailer-2" and meta["namespace"] == "media"
-    assert meta["labels"][builders.JOB_LABEL] == "trailer"
-    assert meta["labels"][builders.JOB_UID_LABEL] == "uid-1234"
-    assert meta["labels"][builders.ATTEMPT_LABEL] == "2"
+    assert meta["labels"][contract.JOB_LABEL] == "trailer"
+    assert meta["labels"][contract.JOB_UID_LABEL] == "uid-1234"
+    assert meta["labels"][contract.ATTEMPT_LABEL] == "2"
     assert meta["labels"]["app.kubernetes.io/managed-by"] == "kube-transcoder-operator"
     assert meta["ownerReferences"] == [{
         "apiVersion": "kubetranscoder.io/v1alpha1", "kind": "TranscodeJob", "name": "trailer",
         "uid": "uid-1234", "controller": True, "blockOwnerDeletion": True}]
-    assert meta["annotations"][builders.SPEC_HASH_ANNOTATION] == builders.spec_hash(s)
+    assert meta["annotations"][contract.SPEC_HASH_ANNOTATION] == builders.spec_hash(s)
     env = _env(p)
     assert json.loads(env["TRANSCODER_JOB_SPEC"]["value"]) == json.loads(s.to_json())
     assert env["TRANSCODER_ATTEMPT"]["value"] == "2"
@@ -74,7 +74,7 @@ def test_restricted_security_context_and_scratch() -> None:
 def test_gpu_pod_asks_for_one_gpu_tolerates_the_taint_and_uses_the_runtime_class() -> None:
     p = _pod(gpu=True)
     c = p["spec"]["containers"][0]
-    assert c["resources"]["limits"][constants.GPU_RESOURCE] == "1"
+    assert c["resources"]["limits"][contract.GPU_RESOURCE] == "1"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in \
         p["spec"]["tolerations"]
     assert p["spec"]["runtimeClassName"] == "nvidia"
@@ -82,13 +82,13 @@ def test_gpu_pod_asks_for_one_gpu_tolerates_the_taint_and_uses_the_runtime_class
     assert env["NVIDIA_DRIVER_CAPABILITIES"]["value"] == "compute,utility,video"
     assert "NVIDIA_VISIBLE_DEVICES" not in env  # the device plugin sets it
     assert env["TRANSCODER_GPU_REQUESTED"]["value"] == "true"
-    assert p["metadata"]["labels"][builders.ACCELERATOR_LABEL] == "gpu"
+    assert p["metadata"]["labels"][contract.ACCELERATOR_LABEL] == "gpu"
 
 
 def test_cpu_pod_has_no_gpu_bits() -> None:
     p = _pod()
     c = p["spec"]["containers"][0]
-    assert constants.GPU_RESOURCE not in c["resources"].get("limits", {})
+    assert contract.GPU_RESOURCE not in c["resources"].get("limits", {})
     assert "tolerations" not in p["spec"] and "runtimeClassName" not in p["spec"]
     assert "NVIDIA_DRIVER_CAPABILITIES" not in _env(p)
 
@@ -143,7 +143,7 @@ def test_default_resources_and_settings_reach_the_pod() -> None:
 
 def test_fallback_pod_records_its_reason() -> None:
     p = builders.pod(h.JOB, h.spec(), builders.PodRequest(3, False, "GPUUnschedulable"), h.CFG)
-    assert p["metadata"]["annotations"][builders.FALLBACK_ANNOTATION] == "GPUUnschedulable"
+    assert p["metadata"]["annotations"][contract.FALLBACK_ANNOTATION] == "GPUUnschedulable"
 
 
 def test_long_names_stay_valid() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.unit.operator import helpers as h
 from transcode_api import constants
 from transcode_api import status as job_status
-from transcode_operator import conditions
+from transcode_operator.domain import conditions
 
 P = constants.Phase
 

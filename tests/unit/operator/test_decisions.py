@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.operator import helpers as h
-from transcode_operator import decisions, podstate
-from transcode_operator import settings as settings_module
+from transcode_operator.control import informer
+from transcode_operator.domain import decisions, podstate
+from transcode_operator.domain import settings as settings_module
 
 K = decisions.EndKind
 
@@ -142,5 +143,5 @@ def test_podstate_reads_pod_fields() -> None:
     t = h.view(phase="Failed", exit_code=75, message="m", finished=h.ago(5))
     assert t.terminated is not None and t.terminated.exit_code == 75
     assert t.terminated.finished_at == h.ago(5) and t.ended and not t.active
-    assert podstate.rv_newer("11", "9") and not podstate.rv_newer("9", "11")
+    assert informer.newer("11", "9") and not informer.newer("9", "11") and informer.newer("b", "a")
     assert podstate.view({"metadata": {"name": "x"}}).job_name == ""  # never raises

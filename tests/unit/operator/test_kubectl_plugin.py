@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from transcode_operator import kubectl_plugin as plugin
+from transcode_operator.app import kubectl_plugin as plugin
 
 
 def _job(*argv: str) -> dict:  # type: ignore[type-arg]

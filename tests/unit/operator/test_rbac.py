@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from transcode_operator import handlers, kubeclient, rbac
+from transcode_operator.adapters import kubeclient
+from transcode_operator.app import handlers, rbac
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -48,4 +49,4 @@ def test_deploy_rbac_files_are_current() -> None:
     for name, text in rbac.files().items():
         path = REPO / "deploy" / "rbac" / name
         assert path.read_text() == text, (
-            f"{path} is stale: run python -m transcode_operator.rbac --out deploy/rbac")
+            f"{path} is stale: run python -m transcode_operator.app.rbac --out deploy/rbac")

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from tests.unit.operator import helpers as h
-from transcode_operator import reconcile
-from transcode_operator import settings as settings_module
+from transcode_operator.domain import actions, observation, reconcile, starts
+from transcode_operator.domain import settings as settings_module
 
 
-def _plan(obs: reconcile.Observed, cfg: settings_module.Settings = h.CFG) -> reconcile.Plan:
+def _plan(obs: observation.Observed, cfg: settings_module.Settings = h.CFG) -> actions.Plan:
     return reconcile.plan(obs, cfg)
 
 
-def _reasons(p: reconcile.Plan) -> list[str]:
+def _reasons(p: actions.Plan) -> list[str]:
     return [e.reason for e in p.events]
 
 
-def _cond(p: reconcile.Plan, type_: str) -> tuple[str, str | None]:
+def _cond(p: actions.Plan, type_: str) -> tuple[str, str | None]:
     assert p.status is not None
     c = next(c for c in p.status.conditions if c.type == type_)
     return c.status.value, c.reason
@@ -263,7 +263,7 @@ def test_invalid_spec_fails_once() -> None:
 def test_gated_start_waits_in_pending_and_announces_once() -> None:
     obs = h.observed()
     planned = _plan(obs)
-    gate = reconcile.Gate(False, "RateLimited", "namespace media: StartRateExceeded", 12.0)
+    gate = observation.Gate(False, "RateLimited", "namespace media: StartRateExceeded", 12.0)
     p = reconcile.gated(obs, planned, gate)
     assert p.create is None and p.requeue == 12.0
     assert p.status is not None and (p.status.phase, p.status.reason) == ("Pending", "RateLimited")
@@ -271,5 +271,21 @@ def test_gated_start_waits_in_pending_and_announces_once() -> None:
     assert _reasons(p) == ["RateLimited"]
     again = h.observed(status={"phase": "Pending", "reason": "RateLimited"})
     assert _reasons(reconcile.gated(again, _plan(again), gate)) == []
-    fatal = reconcile.gated(obs, planned, reconcile.Gate(False, "SecretNotFound", "no", fatal=True))
+    fatal = reconcile.gated(obs, planned, observation.Gate(False, "SecretNotFound", "no", fatal=True))
     assert fatal.status is not None and fatal.status.phase == "Failed"
+
+
+def test_gates_are_asked_only_when_a_pod_may_start() -> None:
+    assert starts.needs_gates(h.observed(gate=None))  # a new job
+    running = h.view(phase="Running")
+    assert not starts.needs_gates(h.observed(running, status=h.running_status(), gate=None))
+    done = h.view(phase="Succeeded", exit_code=0, message=h.result(0))
+    assert not starts.needs_gates(h.observed(done, status=h.running_status(), gate=None))
+    retry = h.view(phase="Failed", exit_code=75, message=h.result(75))
+    assert starts.needs_gates(h.observed(retry, status=h.running_status(), gate=None))
+    suspended = h.observed(s=h.spec(suspend=True), gate=None)
+    assert not starts.needs_gates(suspended)
+    # a start the observation has no answer for asks for it and does nothing else
+    due = h.view(phase="Failed", exit_code=75, message=h.result(75), finished=h.ago(600))
+    p = reconcile.plan(h.observed(due, status=h.running_status(), gate=None), h.CFG)
+    assert p.ask_gates and p.create is None and p.status is None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from transcode_operator import settings
+from transcode_operator.domain import settings
 
 
 def test_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from redis import exceptions as redis_errors
 
-from transcode_operator import metrics, redisconn
+from transcode_api import contract
+from transcode_operator.adapters import clocks, metrics
 
 
 class FakeRedis:
@@ -24,7 +25,7 @@ class FakeRedis:
         self.data: dict[str, str] = {}
 
     def write_progress(self, namespace: str, name: str, **progress: Any) -> None:
-        self.data[redisconn.progress_key(namespace, name)] = json.dumps(progress)
+        self.data[contract.progress_key(namespace, name)] = json.dumps(progress)
 
     async def get(self, key: str) -> str | None:
         return self.data.get(key)
@@ -79,7 +80,7 @@ class DownRedis:
 class PatchRecorder:
     """An async `patch(namespace, name, progress)` that records calls with the clock time."""
 
-    def __init__(self, clock: redisconn.ManualClock, fail_times: int = 0) -> None:
+    def __init__(self, clock: clocks.ManualClock, fail_times: int = 0) -> None:
         self.clock = clock
         self.calls: list[tuple[float, str, str, dict[str, Any]]] = []
         self.fail_times = fail_times
@@ -96,8 +97,8 @@ class PatchRecorder:
 
 
 @pytest.fixture
-def clock() -> redisconn.ManualClock:
-    return redisconn.ManualClock(start=1_000.0)
+def clock() -> clocks.ManualClock:
+    return clocks.ManualClock(start=1_000.0)
 
 
 @pytest.fixture
@@ -111,12 +112,12 @@ def down_redis() -> DownRedis:
 
 
 @pytest.fixture
-def recorder(clock: redisconn.ManualClock) -> PatchRecorder:
+def recorder(clock: clocks.ManualClock) -> PatchRecorder:
     return PatchRecorder(clock)
 
 
 @pytest.fixture
-def metric_set(clock: redisconn.ManualClock) -> metrics.Metrics:
+def metric_set(clock: clocks.ManualClock) -> metrics.Metrics:
     return metrics.Metrics(clock=clock)
 
 

@@ -10,14 +10,14 @@ import logging
 import pytest
 from redis import exceptions as redis_errors
 
-from transcode_operator import cache, gpustatus, limits, locks, redis_relay, redisconn
+from transcode_operator.adapters import cache, gpustatus, limits, locks, redis_relay, redisconn
 
 
 def test_health_logs_once_per_outage_and_flips_the_gauge(metric_set, sample, caplog):
     health = redisconn.RedisHealth(metric_set)
     error = redis_errors.ConnectionError("Connection refused")
     assert sample(metric_set, "transcoder_redis_up") == 1
-    with caplog.at_level(logging.WARNING, logger="transcode_operator.redisconn"):
+    with caplog.at_level(logging.WARNING, logger="transcode_operator.adapters.redisconn"):
         for _ in range(5):
             health.failed("cache.get", error)
         assert sample(metric_set, "transcoder_redis_up") == 0
@@ -64,7 +64,6 @@ def test_caches_fall_through_to_the_loader(client_kind, down_redis, metric_set, 
     client = down_redis if client_kind == "down" else None
     health = redisconn.RedisHealth(metric_set, configured=client is not None)
     jobs = cache.JobStatusCache(client, health=health, metrics=metric_set)
-    sources = cache.SourceMetadataCache(client, health=health, metrics=metric_set)
     loads = []
 
     async def loader():
@@ -75,8 +74,6 @@ def test_caches_fall_through_to_the_loader(client_kind, down_redis, metric_set, 
         assert await jobs.get("media", "trailer", loader) == {"phase": "Running"}
         assert await jobs.get("media", "trailer", loader) == {"phase": "Running"}
         await jobs.invalidate("media", "trailer")
-        assert await sources.get("s3://in/a.mov", '"etag"') is None
-        await sources.put("s3://in/a.mov", '"etag"', {"duration": 3.0})
 
     asyncio.run(scenario())
     assert len(loads) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from transcode_operator import gpustatus
+from transcode_operator.adapters import gpustatus
 
 # What `transcode-runner probe --report` stores: GPUCapability.to_json() of the runner.
 RUNNER_PROBE = {

@@ -7,7 +7,7 @@ import asyncio
 
 import aiohttp
 
-from transcode_operator import gpustatus, httpapi, metrics
+from transcode_operator.adapters import gpustatus, httpapi, metrics
 
 JOB = {
     "apiVersion": "kubetranscoder.io/v1alpha1",

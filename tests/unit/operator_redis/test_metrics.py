@@ -7,7 +7,8 @@ import asyncio
 
 from prometheus_client import generate_latest
 
-from transcode_operator import metrics
+from tests.unit.operator_redis import promnames
+from transcode_operator.adapters import metrics
 
 
 def test_jobs_by_phase_and_the_age_of_the_oldest(metric_set, clock, sample):
@@ -70,5 +71,5 @@ def test_each_metrics_object_has_its_own_registry():
     first, second = metrics.Metrics(), metrics.Metrics()
     first.lock_waits.inc()
     assert second.registry.get_sample_value("transcoder_lock_waits_total") == 0
-    assert "transcoder_cache_hits_total" in metrics.exported_names(first.registry)
-    assert "transcoder_job_duration_seconds_bucket" in metrics.exported_names(first.registry)
+    assert "transcoder_cache_hits_total" in promnames.exported_names(first.registry)
+    assert "transcoder_job_duration_seconds_bucket" in promnames.exported_names(first.registry)

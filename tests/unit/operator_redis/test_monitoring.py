@@ -4,6 +4,7 @@ rules and the dashboard query is one the operator exports."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from transcode_operator import metrics
+from tests.unit.operator_redis import promnames
+from transcode_operator.adapters import metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 MONITORING = ROOT / "deploy" / "monitoring"
@@ -85,7 +87,13 @@ def test_every_alert_has_a_firing_case_in_the_rule_tests():
             "TranscoderJobsStuckPending", "TranscoderJobsStuckRunning"} <= alerts
 
 
-def test_the_prometheus_rule_carries_the_same_groups():
+def test_the_prometheus_rule_is_generated_from_the_rules():
+    spec = importlib.util.spec_from_file_location("render", MONITORING / "hack" / "render.py")
+    assert spec is not None and spec.loader is not None
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    assert PROMETHEUS_RULE.read_text() == render.render(), (
+        "stale: run make crds (python deploy/monitoring/hack/render.py)")
     plain = yaml.safe_load(RULES.read_text())
     resource = yaml.safe_load(PROMETHEUS_RULE.read_text())
     assert resource["apiVersion"] == "monitoring.coreos.com/v1"
@@ -94,7 +102,7 @@ def test_the_prometheus_rule_carries_the_same_groups():
 
 
 def test_rules_and_dashboard_use_only_exported_metrics():
-    exported = metrics.exported_names(metrics.Metrics().registry)
+    exported = promnames.exported_names(metrics.Metrics().registry)
     rule_exprs = [rule["expr"] for group in yaml.safe_load(RULES.read_text())["groups"]
                   for rule in group["rules"]]
     used = {name for expr in rule_exprs + dashboard_exprs(json.loads(DASHBOARD.read_text()))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from transcode_operator import redis_relay, redisconn
+from transcode_api import contract
+from transcode_operator.adapters import redis_relay
 
 
 def make_relay(fake_redis, recorder, clock, metric_set=None, **kwargs):
@@ -79,7 +80,7 @@ def test_flush_reads_the_key_and_sends_the_final_value_without_waiting(
         await clock.advance(1)
         assert await relay.flush("media", "trailer")
         relay.forget("media", "trailer")
-        assert not relay.tracked("media", "trailer")
+        assert not await relay.offer("media", "trailer", {"percent": 5.0})  # ignored now
 
     asyncio.run(scenario())
     assert recorder.calls[-1][3] == {"percent": 100.0, "fps": 60.0, "speed": 2.5}
@@ -99,7 +100,7 @@ def test_updates_of_untracked_or_forgotten_jobs_never_patch(
         await clock.advance(10)
         assert await relay.tick() == 0
         fake_redis.write_progress("media", "done", percent=99.0)
-        assert not await relay.handle_message(redisconn.progress_key("media", "done"))
+        assert not await relay.handle_message(contract.progress_key("media", "done"))
 
     asyncio.run(scenario())
     assert recorder.values == [50.0]
@@ -158,7 +159,7 @@ def test_parse_progress_keeps_numbers_and_needs_a_percent():
 
 
 def test_progress_key_round_trip():
-    key = redisconn.progress_key("media-team", "trailer.720p")
+    key = contract.progress_key("media-team", "trailer.720p")
     assert key == "kt:progress:media-team:trailer.720p"
-    assert redisconn.parse_progress_key(key) == ("media-team", "trailer.720p")
-    assert redisconn.parse_progress_key("kt:gpu:node-1") is None
+    assert contract.parse_progress_key(key) == ("media-team", "trailer.720p")
+    assert contract.parse_progress_key("kt:gpu:node-1") is None

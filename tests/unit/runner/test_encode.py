@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.runner import fakes
-from transcode_api import constants
+from transcode_api import constants, contract
 from transcode_runner.domain import errors, plan, progress
 from transcode_runner.io import encode
 
@@ -120,7 +120,7 @@ def test_other_ffmpeg_failures_are_internal_with_the_stderr_tail(
     cpu = plan.on_cpu([GPU], Reason.NO_GPU, "none")
     with pytest.raises(errors.EncodeFailed, match="libx264: broken encoder setting") as caught:
         encoder(runner, clock).run_with_fallback(build, cpu, 60.0, True, lambda s: None)
-    assert caught.value.exit_code == constants.ExitCode.INTERNAL
+    assert caught.value.exit_code == contract.ExitCode.INTERNAL
 
 
 def test_cancel_stops_ffmpeg(runner: fakes.FakeRunner, clock: fakes.FakeClock) -> None:
@@ -133,4 +133,4 @@ def test_cancel_stops_ffmpeg(runner: fakes.FakeRunner, clock: fakes.FakeClock) -
         encoder(runner, clock, cancel=cancel).run_with_fallback(build, cpu, 60.0, True,
                                                                 lambda s: None)
     assert hung.terminated
-    assert errors.Cancelled("x").exit_code == constants.ExitCode.TRANSIENT
+    assert errors.Cancelled("x").exit_code == contract.ExitCode.TRANSIENT

@@ -8,21 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from transcode_api import constants
+from transcode_api import contract
 from transcode_runner.domain import errors
 from transcode_runner.io import jobfile, settings
 
 
 def test_every_pod_variable_of_the_contract_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     values = {
-        constants.ENV_JOB_SPEC: "{}",
-        constants.ENV_JOB_NAME: "trailer",
-        constants.ENV_JOB_NAMESPACE: "media",
-        constants.ENV_JOB_UID: "1234",
-        constants.ENV_ATTEMPT: "3",
-        constants.ENV_GPU_REQUESTED: "true",
-        constants.ENV_REDIS_URL: "redis://redis:6379/0",
-        constants.ENV_SCRATCH_DIR: "/scratch",
+        contract.ENV_JOB_SPEC: "{}",
+        contract.ENV_JOB_NAME: "trailer",
+        contract.ENV_JOB_NAMESPACE: "media",
+        contract.ENV_JOB_UID: "1234",
+        contract.ENV_ATTEMPT: "3",
+        contract.ENV_GPU_REQUESTED: "true",
+        contract.ENV_REDIS_URL: "redis://redis:6379/0",
+        contract.ENV_SCRATCH_DIR: "/scratch",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -93,7 +93,7 @@ def test_standalone_file_still_applies_the_models_rules(tmp_path: Path) -> None:
         "    video: {encoder: h264_nvenc, twoPass: true, bitrate: 1000000}\n")
     with pytest.raises(errors.BadInput, match="twoPass") as caught:
         jobfile.from_file(tmp_path / "job.yaml")
-    assert caught.value.exit_code == constants.ExitCode.BAD_INPUT
+    assert caught.value.exit_code == contract.ExitCode.BAD_INPUT
 
 
 def test_frozen_spec_from_the_environment() -> None:

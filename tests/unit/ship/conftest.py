@@ -1,7 +1,7 @@
 """Fixtures for the "ship it" unit tests (chart, manifests, GitOps health, examples).
 
 `chart` is a session `helmchart.Chart`: the pinned Helm CLI (built from
-tests/cluster/helm on first use, then cached) pointed at charts/kube-transcoder,
+dev/cluster/helm on first use, then cached) pointed at charts/kube-transcoder,
 with Helm's own state in a temp folder. Nothing here needs a cluster.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster import helm
+from dev.cluster import helm
 from tests.unit.ship import helmchart
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from tests.cluster import helm
+from dev.cluster import helm
 
 ROOT = Path(__file__).resolve().parents[3]
 CHART_DIR = ROOT / "charts/kube-transcoder"

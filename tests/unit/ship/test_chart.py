@@ -1,6 +1,6 @@
 """The Helm chart: lint, render with every gate, and the promises its values make.
 
-Runs the real Helm CLI (tests/cluster/helm) on charts/kube-transcoder: `helm
+Runs the real Helm CLI (dev/cluster/helm) on charts/kube-transcoder: `helm
 lint --strict`, `helm template` with the defaults and with every gate flipped,
 the values schema refusing what it does not know, and what a user installing the
 chart relies on: one Recreate operator with a liveness probe on kopf's endpoint,
@@ -23,7 +23,9 @@ import yaml
 
 from tests.unit.ship import helmchart
 from tests.unit.ship.helmchart import CHART_DIR, NAMESPACE, ROOT, Chart, find, one
-from transcode_operator import kubeclient, rbac, settings
+from transcode_operator.adapters import kubeclient
+from transcode_operator.app import rbac
+from transcode_operator.domain import settings
 
 ALL_ON: dict[str, Any] = {
     "monitoring": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True},

@@ -25,7 +25,7 @@ import yaml
 
 from transcode_api import constants, model
 from transcode_api import status as job_status
-from transcode_operator import conditions
+from transcode_operator.domain import conditions
 
 ROOT = Path(__file__).resolve().parents[3]
 HEALTH_DIR = ROOT / "deploy/gitops/argocd/kubetranscoder.io/TranscodeJob"

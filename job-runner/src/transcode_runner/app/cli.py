@@ -27,14 +27,13 @@ from typing import Any, TextIO
 
 import pydantic
 
-from transcode_api import constants, status
+from transcode_api import constants, contract, status
 from transcode_runner.app import pipeline
 from transcode_runner.domain import errors, progress
 from transcode_runner.io import gpu, jobfile, probe, report, seams, settings
 
 log = logging.getLogger("transcode_runner")
 
-GPU_KEY = constants.REDIS_GPU_KEY
 _PROBE_CODECS = (constants.Codec.H264.value, constants.Codec.HEVC.value, constants.Codec.AV1.value)
 
 
@@ -53,10 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args.func(args))
     except pydantic.ValidationError as exc:
         log.error("invalid TRANSCODER_* setting: %s", errors.one_line(str(exc)))
-        code = int(constants.ExitCode.INTERNAL)
+        code = int(contract.ExitCode.INTERNAL)
     except Exception:  # the last resort: a bug, reported as such
         log.exception("transcode-runner failed")
-        code = int(constants.ExitCode.INTERNAL)
+        code = int(contract.ExitCode.INTERNAL)
     if argv is None:
         sys.exit(code)
     return code
@@ -186,10 +185,10 @@ def _probe(args: argparse.Namespace) -> int:
     client = report.connect_redis(cfg.redis_url)
     if client is None:
         log.error("probe --report needs TRANSCODER_REDIS_URL")
-        return int(constants.ExitCode.BAD_INPUT)
+        return int(contract.ExitCode.BAD_INPUT)
     stop = threading.Event()
     _on_signals(stop)
-    key = GPU_KEY.format(node=cfg.node_name)
+    key = contract.gpu_key(cfg.node_name)
     ttl = max(1, math.ceil(cfg.probe_report_interval_seconds * 3))
     while not stop.is_set():
         document = probe_document(prober, codecs, cfg.node_name)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transcode_api import constants, spec, status
+from transcode_api import constants, contract, provenance, spec, status
 from transcode_runner.domain import errors, graph, media, plan, progress, tracks
 from transcode_runner.io import (
     encode,
@@ -121,7 +121,7 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
     results = [_deliver(out, info, mover, ctx) for out, info in measured]
     return status.RunnerResult(
         outcome=constants.Outcome.SUCCEEDED,
-        exit_code=int(constants.ExitCode.SUCCESS),
+        exit_code=int(contract.ExitCode.SUCCESS),
         reason="TranscodeSucceeded",
         message=f"{len(results)} output(s) uploaded and verified" + _notes(results),
         outputs=results,
@@ -181,25 +181,14 @@ def metadata(
     tried = list(dict.fromkeys([*probed, *outcome.encoders_tried]))
     wanted_gpu = next((c.gpu_encoder for c in choices
                        if c.gpu or (c.gpu_encoder and c.reason != Reason.CPU_REQUESTED)), None)
-    fallback = outcome.fallback_reason is not None and (
-        outcome.fallback_reason != Reason.CPU_REQUESTED)
-    media_seconds = outcome.media_seconds or duration
-    wall = max(outcome.wall_seconds, 1e-6)
-    return status.JobMetadata(
-        gpu_enabled=gpu_used is not None,
-        gpu_device=gpu_used.device if gpu_used else decode.device,
-        gpu_codec=gpu_used.encoder if gpu_used else wanted_gpu,
-        cpu_codec=cpu_used.encoder if cpu_used else None,
-        encoder_tried=tried,
-        encoder_used=final[0].encoder if final else None,
-        decoder="cuda" if decode.gpu else "cpu",
-        decoder_message=outcome.decode_message or decode.message or None,
-        gpu_fallback=fallback,
-        fallback_reason=outcome.fallback_reason,
-        fallback_message=outcome.fallback_message or None,
-        processing_time_seconds=round(outcome.wall_seconds, 3),
-        processing_speed=round(media_seconds / wall, 3),
-    )
+    return provenance.job_metadata(
+        gpu_encoder=gpu_used.encoder if gpu_used else None,
+        gpu_device=gpu_used.device if gpu_used else decode.device, wanted_gpu_encoder=wanted_gpu,
+        cpu_encoder=cpu_used.encoder if cpu_used else None, tried=tried,
+        used=final[0].encoder if final else None, reason=outcome.fallback_reason,
+        message=outcome.fallback_message, wall_seconds=outcome.wall_seconds,
+        media_seconds=outcome.media_seconds or duration, decoder_gpu=decode.gpu,
+        decoder_message=outcome.decode_message or decode.message)
 
 
 def _prober(job: spec.TranscodeJobSpec, ctx: Context) -> probe.Prober | None:

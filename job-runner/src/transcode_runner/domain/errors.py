@@ -8,13 +8,13 @@ internal: fail with the message). Messages are one line and carry no secrets.
 
 from __future__ import annotations
 
-from transcode_api import constants
+from transcode_api import contract
 
 
 class RunnerError(Exception):
     """Base class: a failure the runner understands, with a one-line reason."""
 
-    exit_code: int = int(constants.ExitCode.INTERNAL)
+    exit_code: int = int(contract.ExitCode.INTERNAL)
     reason: str = "Internal"
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
@@ -30,14 +30,14 @@ class RunnerError(Exception):
 class BadInput(RunnerError):
     """The source (or the spec) cannot produce an output; retrying will not help."""
 
-    exit_code = int(constants.ExitCode.BAD_INPUT)
+    exit_code = int(contract.ExitCode.BAD_INPUT)
     reason = "BadInput"
 
 
 class Transient(RunnerError):
     """A failure that may pass (network, S3 5xx, stalled encoder): retry the Pod."""
 
-    exit_code = int(constants.ExitCode.TRANSIENT)
+    exit_code = int(contract.ExitCode.TRANSIENT)
     reason = "Transient"
 
 
@@ -50,14 +50,14 @@ class Cancelled(Transient):
 class Internal(RunnerError):
     """A bug or an environment problem the runner cannot classify further."""
 
-    exit_code = int(constants.ExitCode.INTERNAL)
+    exit_code = int(contract.ExitCode.INTERNAL)
     reason = "Internal"
 
 
 class EncodeFailed(RunnerError):
     """FFmpeg exited non-zero or stalled (`stalled`) for a reason not blamed on the source."""
 
-    exit_code = int(constants.ExitCode.INTERNAL)
+    exit_code = int(contract.ExitCode.INTERNAL)
     reason = "EncodeFailed"
 
     def __init__(self, message: str, *, reason: str | None = None, stalled: bool = False) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO
 
-from transcode_api import constants
+from transcode_api import constants, provenance
 from transcode_runner.domain import errors, plan, progress
 from transcode_runner.io import probe, seams
 
@@ -117,11 +117,7 @@ class Encoder:
             return Outcome(cpu, _unique(tried), reason, message, media,
                            self.clock.monotonic() - started, decoded)
         self._check_complete(media, duration)
-        # A real fallback reason outranks CPURequested when outputs differ.
-        ranked = sorted((c for c in choices if c.reason is not None),
-                        key=lambda c: c.reason == constants.FallbackReason.CPU_REQUESTED)
-        first_reason = ranked[0].reason if ranked else None
-        first_message = ranked[0].message if ranked else ""
+        first_reason, first_message = provenance.primary((c.reason, c.message) for c in choices)
         return Outcome(first, _unique(tried), first_reason, first_message, media,
                        self.clock.monotonic() - started)
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from transcode_api import constants
+from transcode_api import constants, contract
 from transcode_runner.domain import errors
 from transcode_runner.io import gpu, seams
 
@@ -209,13 +209,13 @@ def classify_failure(
 
 def capability_hint(environ: Mapping[str, str]) -> str:
     """A hint when the container likely lacks the `video` driver capability."""
-    raw = environ.get(constants.ENV_NVIDIA_DRIVER_CAPABILITIES)
+    raw = environ.get(contract.ENV_NVIDIA_DRIVER_CAPABILITIES)
     if raw is None:
         return ""
     caps = {part.strip() for part in raw.split(",")}
     if "all" in caps or "video" in caps:
         return ""
-    return (f" (likely cause: {constants.ENV_NVIDIA_DRIVER_CAPABILITIES}={raw} lacks `video`,"
+    return (f" (likely cause: {contract.ENV_NVIDIA_DRIVER_CAPABILITIES}={raw} lacks `video`,"
             " so the container has no libnvidia-encode)")
 
 

@@ -2,10 +2,10 @@
 
 `pipeline` owns one `Reporter` per attempt and calls `progress` on every FFmpeg
 snapshot, `phase` when the attempt moves on (Uploading), and `final` once with
-the `status.RunnerResult`. The custom resource gets at most one progress patch
-per `interval` seconds (by the injected clock) and then the final result; the
-same result goes, as JSON of at most 4 KiB, to the termination-message file,
-which the operator reads even when a patch failed. Progress also goes to Redis
+the `status.RunnerResult`. `status.runner` gets at most one progress patch per
+`interval` seconds (by the injected clock) and then the final phase; the result
+itself goes only, as JSON of at most 4 KiB, to the termination-message file,
+which the operator reads from the ended Pod (`transcode_api.contract`). Progress also goes to Redis
 (key `kt:progress:{namespace}:{name}` with a TTL, then the key's name PUBLISHed
 on `kt:progress`)
 when a client is given. Every sink is optional and no sink failure stops the
@@ -20,19 +20,13 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from transcode_api import constants, status
+from transcode_api import constants, contract, status
 from transcode_runner.domain import progress
 from transcode_runner.io import seams
 
 log = logging.getLogger(__name__)
 
-PROGRESS_CHANNEL = constants.REDIS_PROGRESS_CHANNEL
 FIELD_MANAGER = "transcode-runner"
-
-
-def progress_key(namespace: str, name: str) -> str:
-    """The Redis key holding a job's latest progress."""
-    return constants.REDIS_PROGRESS_KEY.format(namespace=namespace, name=name)
 
 
 class StatusSink(Protocol):
@@ -107,7 +101,7 @@ class Reporter:
         name: str | None = None,
         interval: float = 5.0,
         redis_interval: float = 1.0,
-        redis_ttl: int = 3600,
+        redis_ttl: int = contract.PROGRESS_TTL_SECONDS,
         termination_path: Path | None = None,
     ) -> None:
         self.clock = clock
@@ -170,7 +164,7 @@ class Reporter:
                 self._publish(latest)
         self.write_termination_message(result)
         if self.sink is not None:
-            self._patch(self._runner_status(phase, latest, result))
+            self._patch(self._runner_status(phase, latest))
 
     def write_termination_message(self, result: status.RunnerResult) -> None:
         if self.termination_path is None:
@@ -187,7 +181,6 @@ class Reporter:
         self,
         phase: constants.RunnerPhase,
         latest: status.Progress | None,
-        result: status.RunnerResult | None = None,
     ) -> status.RunnerStatus:
         return status.RunnerStatus(
             attempt=self.attempt,
@@ -195,7 +188,6 @@ class Reporter:
             phase=phase,
             progress=latest,
             updated_at=self.clock.now(),
-            result=result,
         )
 
     def _patch(self, runner: status.RunnerStatus) -> None:
@@ -217,10 +209,10 @@ class Reporter:
             "updatedAt": self.clock.now().isoformat().replace("+00:00", "Z"),
         }
         text = json.dumps(document, separators=(",", ":"))
-        key = progress_key(self.namespace, self.name)
+        key = contract.progress_key(self.namespace, self.name)
         try:
             self.redis.set(key, text, ex=self.redis_ttl)
-            self.redis.publish(PROGRESS_CHANNEL, key)  # the operator's relay reads the key
+            self.redis.publish(contract.PROGRESS_CHANNEL, key)  # the operator's relay reads the key
         except Exception as exc:  # noqa: BLE001 - Redis is optional
             log.warning("Redis progress update failed (carrying on): %s", _short(exc))
 

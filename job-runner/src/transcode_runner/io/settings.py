@@ -21,6 +21,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from transcode_api import contract
+
 MiB = 1024 * 1024
 CONFIG_FILE_ENV = "TRANSCODER_CONFIG_FILE"
 
@@ -147,7 +149,7 @@ class Settings(BaseSettings):
     """Minimum seconds between two Redis progress updates. Default 1, the seed's
     "updated every second" for the progress cache."""
 
-    redis_progress_ttl_seconds: int = 3600
+    redis_progress_ttl_seconds: int = contract.PROGRESS_TTL_SECONDS
     """TTL of the Redis progress key. Default 3600 s: a dead runner's progress
     expires within the hour."""
 

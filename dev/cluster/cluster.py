@@ -1,0 +1,106 @@
+"""A whole local cluster: the control plane plus the node agent, as one object.
+
+Used by the pytest fixtures (`dev.cluster.fixtures`), by `python -m dev.cluster`
+(`make cluster-up`, `make cluster-down`), by the demo and by the benchmarks.
+`LocalCluster.start()` builds or finds the binaries, starts the control plane,
+starts the node agent and waits until every Node is Ready and the `default`
+ServiceAccount exists; `stop()` stops every process it started, by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dev.cluster import controlplane
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LocalCluster:
+    workdir: Path = field(default_factory=controlplane.new_workdir)
+    simulate: float | None = None
+    agent_args: list[str] = field(default_factory=list)
+    cp: controlplane.ControlPlane | None = None
+    agent: subprocess.Popen[bytes] | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        assert self.cp is not None
+        return self.cp.kubeconfig
+
+    @property
+    def bin_dir(self) -> Path:
+        assert self.cp is not None
+        return self.cp.bin_dir
+
+    def kubectl_cmd(self, *args: str) -> list[str]:
+        return [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args]
+
+    def start(self, timeout: float = 180.0) -> LocalCluster:
+        bin_dir = controlplane.build_binaries()
+        self.cp = controlplane.ControlPlane(self.workdir, bin_dir).start()
+        self.start_agent()
+        self.wait_ready(timeout)
+        return self
+
+    def start_agent(self) -> None:
+        args = [sys.executable, "-m", "dev.cluster.nodeagent",
+                f"--kubeconfig={self.kubeconfig}", f"--workdir={self.workdir / 'node'}",
+                *self.agent_args]
+        if self.simulate is not None:
+            args.append(f"--simulate={self.simulate}")
+        log = open(self.workdir / "nodeagent.log", "ab")
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.agent = subprocess.Popen(args, cwd=REPO, env=env, stdout=log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.agent and self.agent.poll() is not None:
+                tail = (self.workdir / "nodeagent.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"node agent exited with {self.agent.returncode}:\n{tail}")
+            out = subprocess.run(self.kubectl_cmd("get", "nodes", "-o", "json"),
+                                 capture_output=True, text=True)
+            sa = subprocess.run(self.kubectl_cmd("get", "serviceaccount", "default", "-n",
+                                                 "default"), capture_output=True, text=True)
+            if out.returncode == 0 and sa.returncode == 0:
+                nodes = json.loads(out.stdout)["items"]
+                ready = [n for n in nodes if not any(
+                    t.get("key") == "node.kubernetes.io/not-ready"
+                    for t in n["spec"].get("taints", []))
+                    and any(c["type"] == "Ready" and c["status"] == "True"
+                            for c in n["status"].get("conditions", []))]
+                if nodes and len(ready) == len(nodes):
+                    return
+                last = f"{len(ready)}/{len(nodes)} nodes ready"
+            else:
+                last = out.stderr + sa.stderr
+            time.sleep(0.5)
+        raise TimeoutError(f"cluster not ready after {timeout}s: {last}")
+
+    def pids(self) -> dict[str, int]:
+        pids = dict(self.cp.pids()) if self.cp else {}
+        if self.agent:
+            pids["nodeagent"] = self.agent.pid
+        return pids
+
+    def stop(self) -> None:
+        # agent first: it kills the Pod processes it started
+        if self.agent:
+            controlplane.stop_pids({"nodeagent": self.agent.pid})
+            self.agent = None
+        if self.cp:
+            self.cp.stop()
+
+    def state(self) -> dict[str, object]:
+        return {"workdir": str(self.workdir), "kubeconfig": str(self.kubeconfig),
+                "bin_dir": str(self.bin_dir), "pids": self.pids()}

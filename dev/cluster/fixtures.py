@@ -1,0 +1,96 @@
+"""Pytest plugin: the `kube` session fixture, a real local cluster for e2e tests.
+
+Loaded from tests/conftest.py. The cluster (control plane + node agent) starts
+once per test session on first use and is stopped, every PID of it, when the
+session ends, also on Ctrl-C or a crash. Tests get a `Kube` handle: the
+kubeconfig path, a `kubernetes` ApiClient, a `kubectl()` runner for the real
+kubectl, and `namespace()` for a fresh namespace per test.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from dev.cluster import cluster
+from dev.services import procs
+
+
+@dataclass
+class Kube:
+    cluster: cluster.LocalCluster
+    api_client: client.ApiClient
+    namespaces: list[str] = field(default_factory=list)
+
+    @property
+    def kubeconfig(self) -> str:
+        return str(self.cluster.kubeconfig)
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.cluster.bin_dir
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(self.cluster.kubectl_cmd(*args), input=input, text=True,
+                             capture_output=True, timeout=timeout)
+        if check and out.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({out.returncode}):\n"
+                                 f"{out.stdout}\n{out.stderr}")
+        return out
+
+    def namespace(self, prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        client.CoreV1Api(self.api_client).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        self.namespaces.append(name)
+        wait_for(lambda: _has_default_sa(self.api_client, name), 60, f"default SA in {name}")
+        return name
+
+
+def _has_default_sa(api: client.ApiClient, ns: str) -> bool:
+    try:
+        client.CoreV1Api(api).read_namespaced_service_account("default", ns)
+        return True
+    except client.ApiException:
+        return False
+
+
+def wait_for(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
+    """Poll `pred` until it returns something truthy; fail with `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[cluster.LocalCluster]:
+    c = cluster.LocalCluster()
+    procs.on_exit(c.stop)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(local_cluster: cluster.LocalCluster) -> Iterator[Kube]:
+    cfg = client.Configuration()
+    config.load_kube_config(str(local_cluster.kubeconfig), client_configuration=cfg)
+    api = client.ApiClient(cfg)
+    yield Kube(local_cluster, api)
+    api.close()

@@ -1,0 +1,238 @@
+"""Node agent: makes the local control plane able to run Pods, the way a kubelet does.
+
+Started by `dev.cluster.fixtures` and `python -m dev.cluster up` as
+`python -m dev.cluster.nodeagent --kubeconfig ...`. It registers Nodes
+(`gpu-node-0` with `nvidia.com/gpu` capacity, GPU-feature-discovery labels and the
+usual `nvidia.com/gpu:NoSchedule` taint; `cpu-node-0` without a GPU), keeps their
+Leases and Ready condition fresh, watches the Pods the real scheduler binds to
+them and runs each one (see `dev.cluster.podruntime`), reporting Pod status as
+a kubelet does. `--simulate SECONDS` completes Pods after a delay without running
+anything, for scale benchmarks (the way kwok is used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+
+from dev.cluster import podruntime
+
+log = logging.getLogger("nodeagent")
+LEASE_NS = "kube-node-lease"
+K8S_VERSION = "v1.37.2"
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def node_manifest(name: str, gpus: int, cpu: str, memory: str, pods: str) -> dict[str, Any]:
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/instance-type": "local",
+    }
+    taints = []
+    capacity = {"cpu": cpu, "memory": memory, "pods": pods, "ephemeral-storage": "100Gi"}
+    if gpus:
+        labels.update({
+            "nvidia.com/gpu.present": "true",
+            "nvidia.com/gpu.count": str(gpus),
+            "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+            "nvidia.com/gpu.memory": "81559",
+            "nvidia.com/gpu.family": "hopper",
+            "nvidia.com/cuda.driver.major": "570",
+        })
+        taints.append({"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"})
+        capacity["nvidia.com/gpu"] = str(gpus)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"taints": taints} if taints else {},
+        "status": {"capacity": capacity, "allocatable": capacity},
+    }
+
+
+class NodeAgent:
+    def __init__(self, api: client.ApiClient, nodes: list[dict[str, Any]], workdir: Path,
+                 api_server: str, ca_pem: bytes, simulate: float | None) -> None:
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.coord = client.CoordinationV1Api(api)
+        self.nodes = {n["metadata"]["name"]: n for n in nodes}
+        self.stop = threading.Event()
+        self.pods: dict[str, podruntime.PodWorker] = {}
+        self.lock = threading.Lock()
+        self.ctx = podruntime.Context(
+            core=self.core, workdir=workdir, api_server=api_server, ca_pem=ca_pem,
+            simulate=simulate, patcher=ThreadPoolExecutor(max_workers=16),
+        )
+
+    # --- nodes -------------------------------------------------------------
+    def register(self) -> None:
+        for name, body in self.nodes.items():
+            try:
+                self.core.create_node(body)
+            except client.ApiException as exc:
+                if exc.status != 409:
+                    raise
+                self.core.patch_node(name, {"metadata": {"labels": body["metadata"]["labels"]},
+                                            "spec": body["spec"]})
+            self._node_status(name)
+            self._lease(name)
+
+    def _node_status(self, name: str) -> None:
+        ts = now().isoformat()
+        cond = lambda t, s, r, m: {  # noqa: E731
+            "type": t, "status": s, "reason": r, "message": m,
+            "lastHeartbeatTime": ts, "lastTransitionTime": ts}
+        body = self.nodes[name]["status"]
+        status = {
+            "capacity": body["capacity"], "allocatable": body["allocatable"],
+            "conditions": [
+                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "ok"),
+                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "ok"),
+                cond("PIDPressure", "False", "KubeletHasSufficientPID", "ok"),
+                cond("Ready", "True", "KubeletReady", "node agent is posting ready status"),
+            ],
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                          {"type": "Hostname", "address": name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": name, "systemUUID": name, "bootID": name,
+                "kernelVersion": "local", "osImage": "kube-transcoder node agent",
+                "containerRuntimeVersion": "process://local", "kubeletVersion": K8S_VERSION,
+                "kubeProxyVersion": K8S_VERSION, "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+        }
+        self.core.patch_node_status(name, {"status": status})
+
+    def _lease(self, name: str) -> None:
+        spec = {"holderIdentity": name, "leaseDurationSeconds": 40,
+                "renewTime": now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        try:
+            self.coord.patch_namespaced_lease(name, LEASE_NS, {"spec": spec})
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            self.coord.create_namespaced_lease(LEASE_NS, {
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": name, "namespace": LEASE_NS}, "spec": spec})
+
+    def heartbeat(self) -> None:
+        n = 0
+        while not self.stop.wait(10):
+            n += 1
+            for name in self.nodes:
+                try:
+                    self._lease(name)
+                    if n % 3 == 0:
+                        self._node_status(name)
+                except Exception:
+                    log.exception("heartbeat for %s failed", name)
+
+    # --- pods --------------------------------------------------------------
+    def watch_pods(self) -> None:
+        while not self.stop.is_set():
+            try:
+                listing = self.core.list_pod_for_all_namespaces()
+                for pod in listing.items:
+                    self.on_pod(pod)
+                rv = listing.metadata.resource_version
+                w = watch.Watch()
+                for ev in w.stream(self.core.list_pod_for_all_namespaces, resource_version=rv,
+                                   timeout_seconds=300, allow_watch_bookmarks=True):
+                    if self.stop.is_set():
+                        return
+                    if ev["type"] in ("ADDED", "MODIFIED"):
+                        self.on_pod(ev["object"])
+                    elif ev["type"] == "DELETED":
+                        self.on_deleted(ev["object"])
+            except client.ApiException as exc:
+                if exc.status != 410:
+                    log.warning("pod watch failed: %s", exc)
+                    time.sleep(1)
+            except Exception:
+                log.exception("pod watch crashed; re-listing")
+                time.sleep(1)
+
+    def on_pod(self, pod: Any) -> None:
+        if pod.spec.node_name not in self.nodes:
+            return
+        key = pod.metadata.uid
+        with self.lock:
+            worker = self.pods.get(key)
+            if worker is None:
+                if pod.metadata.deletion_timestamp is not None or pod.status.phase in (
+                        "Succeeded", "Failed"):
+                    if pod.metadata.deletion_timestamp is not None:
+                        podruntime.finalize_delete(self.core, pod)
+                    return
+                worker = podruntime.PodWorker(self.ctx, pod)
+                self.pods[key] = worker
+                threading.Thread(target=self._run, args=(key, worker), daemon=True).start()
+        if pod.metadata.deletion_timestamp is not None:
+            worker.request_delete(pod)
+
+    def _run(self, key: str, worker: podruntime.PodWorker) -> None:
+        try:
+            worker.run()
+        finally:
+            with self.lock:
+                if worker.deleted:
+                    self.pods.pop(key, None)
+
+    def on_deleted(self, pod: Any) -> None:
+        with self.lock:
+            worker = self.pods.pop(pod.metadata.uid, None)
+        if worker:
+            worker.kill_now()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kubeconfig", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--gpu-nodes", type=int, default=1)
+    ap.add_argument("--cpu-nodes", type=int, default=1)
+    ap.add_argument("--gpus-per-node", type=int, default=1)
+    ap.add_argument("--cpu", default="16")
+    ap.add_argument("--memory", default="64Gi")
+    ap.add_argument("--pods", default="110")
+    ap.add_argument("--simulate", type=float, default=None,
+                    help="complete Pods after this many seconds without running them")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    cfg = client.Configuration()
+    config.load_kube_config(args.kubeconfig, client_configuration=cfg)
+    cfg.connection_pool_maxsize = 32
+    api = client.ApiClient(cfg)
+    nodes = [node_manifest(f"gpu-node-{i}", args.gpus_per_node, args.cpu, args.memory, args.pods)
+             for i in range(args.gpu_nodes)]
+    nodes += [node_manifest(f"cpu-node-{i}", 0, args.cpu, args.memory, args.pods)
+              for i in range(args.cpu_nodes)]
+    ca_pem = Path(cfg.ssl_ca_cert).read_bytes()
+    agent = NodeAgent(api, nodes, Path(args.workdir), cfg.host, ca_pem, args.simulate)
+    agent.register()
+    threading.Thread(target=agent.heartbeat, daemon=True).start()
+    log.info("node agent ready: %s", ", ".join(agent.nodes))
+    try:
+        agent.watch_pods()
+    finally:
+        agent.stop.set()
+        podruntime.kill_all()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Runs the real operator (`transcode-operator`) as a local process against the local cluster.
+
+Imported by the e2e tests (tests/e2e, whose conftest.py turns it into the
+`operator` fixture) and by bench/operator_scale.py. `install_crd(kube)` applies
+the generated CRD (and the `nvidia` RuntimeClass GPU Pods name).
+`OperatorProcess(kube, namespace, log, settings).start()` starts
+`transcode-operator -n NAMESPACE` with `TRANSCODER_*` settings (nested ones as
+`runner__command=[...]`) and waits until its liveness endpoint answers;
+`.kill()` sends SIGKILL (the restart test), `.stop()` ends it. The operator's
+log goes to a file (`log_tail()` for failure reports).
+
+`fake_runner(...)` is the runner command the operator-focused tests use in
+place of `transcode-runner run`: a `python3 -c` program that writes a valid
+RunnerResult to /dev/termination-log and exits with the code chosen per
+attempt (`KT_FAKE_EXIT_CODES=75,0` fails the first attempt transiently) after
+sleeping `KT_FAKE_SLEEP` seconds (also per attempt: `60,1`); on SIGTERM it takes
+`KT_FAKE_TERM_DELAY` seconds to exit, as the runner does while it aborts uploads;
+with `KT_FAKE_PROGRESS=10,42` it reports those percentages through Redis first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from dev.cluster.fixtures import Kube, wait_for
+from dev.services import procs
+
+REPO = Path(__file__).resolve().parents[1]
+CRD = REPO / "crds" / "transcodejobs.kubetranscoder.io.yaml"
+GROUP, VERSION, PLURAL = "kubetranscoder.io", "v1alpha1", "transcodejobs"
+
+FAKE_RUNNER = r"""
+import json, os, pathlib, signal, sys, time
+def on_term(*_):  # like the runner: abort unfinished uploads, then exit
+    time.sleep(float(os.environ.get("KT_FAKE_TERM_DELAY", "0")))
+    sys.exit(143)
+signal.signal(signal.SIGTERM, on_term)
+spec = json.loads(os.environ["TRANSCODER_JOB_SPEC"])
+attempt = int(os.environ["TRANSCODER_ATTEMPT"])
+gpu = os.environ["TRANSCODER_GPU_REQUESTED"] == "true"
+codes = os.environ.get("KT_FAKE_EXIT_CODES", "0").split(",")
+code = int(codes[min(attempt - 1, len(codes) - 1)])
+sleeps = os.environ.get("KT_FAKE_SLEEP", "0").split(",")
+if os.environ.get("KT_FAKE_PROGRESS") and os.environ.get("TRANSCODER_REDIS_URL"):
+    import redis  # the runner's way: a key per job, its name published on kt:progress
+    r = redis.Redis.from_url(os.environ["TRANSCODER_REDIS_URL"])
+    key = "kt:progress:%s:%s" % (os.environ["TRANSCODER_JOB_NAMESPACE"],
+                                 os.environ["TRANSCODER_JOB_NAME"])
+    for percent in map(int, os.environ["KT_FAKE_PROGRESS"].split(",")):
+        r.set(key, json.dumps({"percent": percent, "fps": 60.0, "speed": 2.0}), ex=3600)
+        r.publish("kt:progress", key)
+        time.sleep(0.2)
+time.sleep(float(sleeps[min(attempt - 1, len(sleeps) - 1)]))
+encoder = "h264_nvenc" if gpu else "libx264"
+meta = {"gpuEnabled": gpu, "encoderUsed": encoder, "processingTimeSeconds": 1.5,
+        "processingSpeed": 2.5, "encoderTried": [encoder]}
+meta["gpuCodec" if gpu else "cpuCodec"] = encoder
+result = {"outcome": "Succeeded" if code == 0 else "Failed", "exitCode": code,
+          "message": f"fake runner attempt {attempt} exit {code}",
+          "outputs": [{"name": o["name"], "url": o["destination"], "bytes": 1000 + attempt,
+                       "codec": "h264", "encoder": encoder, "width": 1280, "height": 720}
+                      for o in spec["outputs"]] if code == 0 else [],
+          "metadata": meta}
+if code == 65:
+    result["reason"] = "SourceNotFound"
+    result["message"] = "source " + spec["source"] + " does not exist"
+pathlib.Path("/dev/termination-log").write_text(json.dumps(result))
+sys.exit(code)
+"""
+
+
+def fake_runner() -> list[str]:
+    """The fake runner as a container command (python3 from the node agent's PATH)."""
+    return ["python3", "-c", FAKE_RUNNER]
+
+
+def install_crd(kube: Kube) -> None:
+    """Apply the generated CRD and the `nvidia` RuntimeClass; wait until established."""
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    def established() -> bool:
+        crd = client.ApiextensionsV1Api(kube.api_client).read_custom_resource_definition(
+            "transcodejobs.kubetranscoder.io")
+        return any(c.type == "Established" and c.status == "True"
+                   for c in (crd.status and crd.status.conditions) or [])
+    wait_for(established, 60, "the TranscodeJob CRD to be established")
+    runtime_class = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                     "metadata": {"name": "nvidia"}, "handler": "nvidia"}
+    kube.kubectl("apply", "-f", "-", input=json.dumps(runtime_class))
+
+
+def _env_name(key: str) -> str:
+    return "TRANSCODER_" + key.upper()
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+@dataclass
+class OperatorProcess:
+    """One `transcode-operator` process serving one namespace ("" serves all)."""
+
+    kube: Kube
+    namespace: str
+    log_path: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    liveness_port: int = 0
+    kubeconfig: str | None = None
+    """Another identity's kubeconfig (the RBAC test); default: the cluster admin's."""
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSCODER_")}
+        env.update({"KUBECONFIG": self.kubeconfig or self.kube.kubeconfig, "PYTHONPATH": str(REPO),
+                    "TRANSCODER_HTTP__PORT": "0"})
+        env.update({_env_name(k): _env_value(v) for k, v in self.settings.items()})
+        return env
+
+    def start(self, timeout: float = 60) -> OperatorProcess:
+        self.liveness_port = procs.free_port()
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== start {time.strftime('%H:%M:%S')} =====\n".encode())
+        log.flush()
+        scope = ["-n", self.namespace] if self.namespace else []  # "": all namespaces
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "transcode_operator", "-v", *scope,
+             f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz"],
+            cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        wait_for(self.alive, timeout, "the operator's liveness endpoint")
+        return self
+
+    def alive(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise AssertionError(f"operator exited ({self.proc and self.proc.returncode}):\n"
+                                 + self.log_tail())
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no graceful shutdown (the restart test)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        procs.stop_process(self.proc, grace=15)
+        self.proc = None
+
+    def log_tail(self, n: int = 12000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return "(no log)"
+
+
+def custom(kube: Kube) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(kube.api_client)
+
+
+def core(kube: Kube) -> client.CoreV1Api:
+    return client.CoreV1Api(kube.api_client)
+
+
+def job_manifest(name: str, *, outputs: int = 1, **spec: Any) -> dict[str, Any]:
+    """A TranscodeJob with `outputs` h264 renditions; `spec` overrides fields."""
+    body: dict[str, Any] = {
+        "source": "s3://media-in/trailer.mov",
+        "outputs": [{"name": f"out{i}", "destination": f"s3://media-out/{name}/{i}.mp4",
+                     "video": {"codec": "h264", "resolution": "720p"}}
+                    for i in range(outputs)],
+    }
+    body.update(spec)
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TranscodeJob",
+            "metadata": {"name": name}, "spec": body}
+
+
+def apply_job(kube: Kube, namespace: str, manifest: dict[str, Any]) -> None:
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+
+def get_job(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(custom(kube).get_namespaced_custom_object(GROUP, VERSION, namespace,
+                                                              PLURAL, name))
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def wait_phase(kube: Kube, namespace: str, name: str, *phases: str,
+               timeout: float = 180) -> dict[str, Any]:
+    """The job once `status.phase` is one of `phases`."""
+    def check() -> dict[str, Any] | None:
+        job = get_job(kube, namespace, name)
+        phase = ((job or {}).get("status") or {}).get("phase")
+        return job if phase in phases else None
+    return wait_for(check, timeout, f"{namespace}/{name} to reach {'/'.join(phases)}")  # type: ignore[no-any-return]
+
+
+def pods_of(kube: Kube, namespace: str, name: str) -> list[client.V1Pod]:
+    items = core(kube).list_namespaced_pod(
+        namespace, label_selector=f"kubetranscoder.io/job={name}").items
+    return sorted(items, key=lambda p: int(p.metadata.labels["kubetranscoder.io/attempt"]))
+
+
+def conditions(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in (job.get("status") or {}).get("conditions", [])}
+
+
+def events_of(kube: Kube, namespace: str, name: str) -> list[tuple[str, str]]:
+    """(reason, message) of the Events on a job, oldest first."""
+    items = core(kube).list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=TranscodeJob"
+    ).items
+    items.sort(key=lambda e: (e.first_timestamp or e.event_time or e.metadata.creation_timestamp))
+    return [(e.reason, e.message) for e in items]
+
+
+def wait_event(kube: Kube, namespace: str, name: str, reason: str,
+               timeout: float = 30) -> list[tuple[str, str]]:
+    """All Events of the job, once one with `reason` exists."""
+    def check() -> list[tuple[str, str]] | None:
+        found = events_of(kube, namespace, name)
+        return found if any(r == reason for r, _ in found) else None
+    return wait_for(check, timeout, f"a {reason} Event on {namespace}/{name}")  # type: ignore[no-any-return]

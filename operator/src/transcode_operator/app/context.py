@@ -1,0 +1,133 @@
+"""The wiring of one operator process: build the collaborators, start and stop them.
+
+`app.handlers.startup` calls `start(settings)` once (inside kopf's event loop)
+and keeps the `Context` in kopf's memo; the handlers reach the informer and
+the controller's queue through it, and the first event handler starts the
+workers (kopf sets up its Event queue only after the startup activities, and
+the workers post Events); `app.handlers.cleanup` calls `stop`, which drains
+the workers first. `start` builds the control layer's `Deps` (API
+client, Event poster, metrics, informer, and the Redis helpers when a URL is
+set: relay, caches, limiter, locks, GPU status), the work queue and its fixed
+pool of workers, and the background tasks (relay, lock renewal, Redis health,
+GPU status, HTTP API). Redis is optional: without a URL the relay, caches and
+GPU status are off and the limiter and locks answer with their fail-open policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from transcode_operator.adapters import (
+    cache,
+    gpustatus,
+    httpapi,
+    kubeclient,
+    limits,
+    locks,
+    metrics,
+    poster,
+    redis_relay,
+    redisconn,
+)
+from transcode_operator.control import controller as controller_module
+from transcode_operator.control import deps as deps_module
+from transcode_operator.control import reconciler, workqueue
+from transcode_operator.domain import settings as settings_module
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """One operator process: the control layer's collaborators, the controller, tasks."""
+
+    deps: deps_module.Deps
+    controller: controller_module.Controller[tuple[str, str]]
+    health: redisconn.RedisHealth | None = None
+    redis: Any = None
+    gpu: gpustatus.GpuStatus | None = None
+    http: httpapi.ApiServer | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def load_job_view(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The HTTP API's job loader."""
+        body = await self.deps.api.get_job(namespace, name)
+        return httpapi.job_view(body) if body is not None else None
+
+
+def _limiter(cfg: settings_module.Settings, client: Any, health: redisconn.RedisHealth,
+             registry: metrics.Metrics) -> limits.NamespaceLimiter | None:
+    overrides = {
+        ns: limits.LimitPolicy(starts_per_minute=int(v.get("startsPerMinute", 0)),
+                               max_running=int(v.get("maxRunning", 0)))
+        for ns, v in cfg.limits.namespaces.items()}
+    policy = limits.LimitPolicy(cfg.limits.starts_per_minute, cfg.max_concurrent)
+    if policy.unlimited and all(p.unlimited for p in overrides.values()):
+        return None
+    return limits.NamespaceLimiter(client, policy=policy, overrides=overrides,
+                                   fail_open=cfg.limits.fail_open, health=health, metrics=registry)
+
+
+async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None,
+                post: poster.Poster | None = None) -> Context:
+    """Build the process's collaborators and start the workers and background tasks."""
+    registry = metrics.Metrics()
+    if api is None:
+        api_client = kubeclient.load_config(pool_size=cfg.kopf.api_workers)
+        api = kubeclient.KubeClient(api_client, workers=cfg.kopf.api_workers,
+                                    request_timeout=cfg.kopf.request_timeout_seconds)
+    d = deps_module.Deps(cfg=cfg, api=api, poster=post or poster.KopfPoster(), metrics=registry)
+    queue: workqueue.WorkQueue[tuple[str, str]] = workqueue.WorkQueue(
+        backoff_base=cfg.retry.error_backoff_base_seconds,
+        backoff_cap=cfg.retry.error_backoff_cap_seconds)
+    ctl = controller_module.Controller(queue, functools.partial(reconciler.turn, d), cfg.workers)
+    d.enqueue = ctl.enqueue
+    ctx = Context(deps=d, controller=ctl)
+    client, health = await redisconn.connect(
+        cfg.redis.url, registry, socket_timeout=cfg.redis.socket_timeout_seconds)
+    ctx.redis, ctx.health = client, health
+    d.limiter = _limiter(cfg, client, health, registry)
+    if cfg.locks.enabled:
+        d.locks = locks.OutputLocks(client, ttl=cfg.locks.ttl_seconds,
+                                    fail_open=cfg.locks.fail_open, health=health,
+                                    metrics=registry)
+        if client is not None:
+            ctx.tasks.append(asyncio.create_task(d.locks.keep_alive(), name="lock renewal"))
+    if client is not None:
+        d.relay = redis_relay.ProgressRelay(
+            client, d.relayed, health=health, metrics=registry,
+            interval=cfg.status.progress_interval_seconds)
+        d.job_cache = cache.JobStatusCache(client, health=health, metrics=registry)
+        ctx.gpu = gpustatus.GpuStatus(client, health=health, metrics=registry)
+        ctx.tasks += [asyncio.create_task(d.relay.run(), name="progress relay"),
+                      asyncio.create_task(health.watch(client), name="redis health"),
+                      asyncio.create_task(ctx.gpu.refresh_forever(), name="gpu status")]
+    if cfg.http.enabled:
+        app = httpapi.build_app(job_loader=ctx.load_job_view, metrics=registry,
+                                job_cache=d.job_cache, gpu_status=ctx.gpu, health=health)
+        ctx.http = await httpapi.start(app, cfg.http.host, cfg.http.port)
+    return ctx
+
+
+async def stop(ctx: Context) -> None:
+    """Drain the workers, stop background tasks, the HTTP API and the clients."""
+    await ctx.controller.stop(timeout=ctx.deps.cfg.shutdown_timeout_seconds)
+    for task in ctx.tasks:
+        task.cancel()
+    for task in ctx.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    ctx.tasks.clear()
+    if ctx.http is not None:
+        await ctx.http.stop()
+        ctx.http = None
+    await redisconn.close(ctx.redis)
+    ctx.redis = None
+    close = getattr(ctx.deps.api, "close", None)
+    if close is not None:
+        close()

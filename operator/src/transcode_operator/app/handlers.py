@@ -1,0 +1,112 @@
+"""The kopf handlers: they only record watch events and enqueue the job's key.
+
+`__main__` runs kopf with `REGISTRY`. kopf is this operator's watch client and
+nothing more: `job_event` and `pod_event` put each TranscodeJob and runner Pod
+event into the informer (`control.informer`) and enqueue `(namespace, name)`
+on the one work queue (`control.workqueue`), which a fixed pool of workers
+serves (`control.controller`); `login` finds the credentials; `startup` and
+`cleanup` start and stop the process's collaborators (`app.context`). There
+are no change-detecting handlers and no daemons, so kopf keeps no per-job
+task, builds no diff-base and writes nothing to the jobs; the finalizer
+(`kubetranscoder.io/finalizer`) is added and removed by the control layer
+itself (`domain.reconcile.finalize`).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import kopf
+
+from transcode_api import constants, contract
+from transcode_operator.app import context
+from transcode_operator.domain import settings as settings_module
+
+REGISTRY = kopf.OperatorRegistry()
+JOBS = (constants.GROUP, constants.VERSION, constants.PLURAL)
+POD_LABELS = {contract.JOB_UID_LABEL: kopf.PRESENT}
+logger = logging.getLogger(__name__)
+
+
+def configure(s: kopf.OperatorSettings, cfg: settings_module.Settings) -> None:
+    """kopf settings, each chosen on purpose (see the comments)."""
+    # kopf's own finalizer marker stays kopf's: kopf strips the finalizer it
+    # names from objects it has no deletion handlers for, so it must never be ours.
+    assert s.persistence.finalizer != constants.FINALIZER
+    # Only explicit Events (events.Reason); kopf's log lines are not posted.
+    s.posting.enabled = True
+    s.posting.loggers = False
+    s.posting.level = logging.getLevelName(cfg.kopf.posting_level)
+    s.posting.reporting_component = "kube-transcoder-operator"
+    s.posting.reporting_instance = socket.gethostname()
+    s.posting.event_name_prefix = "kube-transcoder-"
+    # Bounded requests; watches end server-side and are restarted when silent.
+    s.networking.request_timeout = cfg.kopf.request_timeout_seconds
+    s.networking.connect_timeout = cfg.kopf.connect_timeout_seconds
+    s.watching.connect_timeout = cfg.kopf.connect_timeout_seconds
+    s.watching.server_timeout = int(cfg.kopf.watch_server_timeout_seconds)  # ?timeoutSeconds=
+    s.watching.client_timeout = cfg.kopf.watch_server_timeout_seconds + 30
+    s.watching.inactivity_timeout = cfg.kopf.watch_inactivity_timeout_seconds
+    # kopf's per-object event workers exit after half a second without events (default
+    # 5 s): a burst of thousands of new jobs leaves no thousands of idle tasks behind.
+    s.queueing.idle_timeout = 0.5
+    # Watch only runner Pods (server-side label selector), not every Pod in the cluster,
+    # and list in pages, so a restart with thousands of jobs never holds one huge list.
+    s.watching.label_selectors["pods"] = contract.JOB_UID_LABEL
+    s.watching.chunk_size = 200
+
+
+@kopf.on.login(registry=REGISTRY)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Credentials as the `kubernetes` client finds them (in-cluster, else $KUBECONFIG)."""
+    return kopf.login_via_client(**kwargs)
+
+
+@kopf.on.startup(registry=REGISTRY)
+async def startup(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+    cfg = memo.get("cfg") or settings_module.load()
+    configure(settings, cfg)
+    memo.ctx = await context.start(cfg)
+    logger.info("kube-transcoder operator started (runner image %s, %d workers)",
+                cfg.runner.image, cfg.workers)
+
+
+@kopf.on.cleanup(registry=REGISTRY)
+async def cleanup(*, memo: Any, **_: Any) -> None:
+    if memo.get("ctx") is not None:
+        await context.stop(memo.ctx)
+
+
+@kopf.on.probe(id="queue", registry=REGISTRY)
+async def probe_queue(*, memo: Any, **_: Any) -> int:
+    """Keys waiting in the work queue (kopf's liveness answer carries it)."""
+    return len(memo.ctx.controller.queue) if memo.get("ctx") is not None else 0
+
+
+@kopf.on.event(*JOBS, registry=REGISTRY)
+async def job_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
+    ctx = memo.get("ctx")
+    if ctx is not None:
+        informer = ctx.deps.informer
+        key = informer.job_gone(body) if type == "DELETED" else informer.saw_job(body)
+        if key is not None:
+            _enqueue(ctx, key)
+
+
+@kopf.on.event("pods", labels=POD_LABELS, registry=REGISTRY)
+async def pod_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
+    ctx = memo.get("ctx")
+    if ctx is not None:
+        informer = ctx.deps.informer
+        key = informer.pod_gone(body) if type == "DELETED" else informer.saw_pod(body)
+        if key is not None:
+            _enqueue(ctx, key)
+
+
+def _enqueue(ctx: context.Context, key: tuple[str, str]) -> None:
+    # The workers start from the first event, inside kopf's event-handling context:
+    # kopf.event needs the Event queue kopf sets up only after the startup activities.
+    ctx.controller.start()
+    ctx.controller.enqueue(key)

@@ -1,0 +1,79 @@
+"""The collaborators the control layer works with, and what it remembers between turns.
+
+`app.context.start` builds one `Deps` per process (API client, Event poster,
+metrics, the informer, the optional Redis helpers, the clocks) and hands it to
+`control.observe` and `control.act`; unit tests build one around fakes.
+`Memory` holds the few facts a turn leaves for the key's next turn (gates to
+ask, a refused Pod, the time of the last status write, relayed progress);
+losing it in a restart costs at most one extra write.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from transcode_operator.adapters import (
+    cache,
+    kubeclient,
+    limits,
+    locks,
+    metrics,
+    poster,
+    redis_relay,
+)
+from transcode_operator.control import informer as informer_module
+from transcode_operator.domain import settings as settings_module
+
+Key = tuple[str, str]
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass
+class Memory:
+    """Facts of earlier turns, by job key (nothing a restart needs)."""
+
+    wants_gates: set[Key] = field(default_factory=set)
+    rejected: dict[Key, str] = field(default_factory=dict)
+    last_write: dict[Key, float] = field(default_factory=dict)
+    progress: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    holding: set[str] = field(default_factory=set)
+    """UIDs of jobs whose output locks this process holds (and renews)."""
+
+    def forget(self, key: Key) -> None:
+        self.wants_gates.discard(key)
+        self.rejected.pop(key, None)
+        self.last_write.pop(key, None)
+        self.progress.pop(key, None)
+
+
+@dataclass
+class Deps:
+    cfg: settings_module.Settings
+    api: kubeclient.Api
+    poster: poster.Poster
+    metrics: metrics.Metrics
+    informer: informer_module.Informer = field(default_factory=informer_module.Informer)
+    memory: Memory = field(default_factory=Memory)
+    limiter: limits.NamespaceLimiter | None = None
+    locks: locks.OutputLocks | None = None
+    relay: redis_relay.ProgressRelay | None = None
+    job_cache: cache.JobStatusCache | None = None
+    enqueue: Callable[[Key], None] = lambda key: None
+    now: Callable[[], datetime.datetime] = utcnow
+    monotonic: Callable[[], float] = time.monotonic
+
+    async def invalidate(self, namespace: str, name: str) -> None:
+        if self.job_cache is not None:
+            await self.job_cache.invalidate(namespace, name)
+
+    async def relayed(self, namespace: str, name: str, progress: dict[str, Any]) -> None:
+        """The relay's sink: keep the latest progress, let the job's worker write it."""
+        self.memory.progress[(namespace, name)] = progress
+        self.enqueue((namespace, name))

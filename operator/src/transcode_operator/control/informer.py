@@ -1,0 +1,141 @@
+"""The operator's view of the watched objects: TranscodeJobs and their runner Pods.
+
+The kopf handlers (`app.handlers`) put every watch event in here and then
+enqueue the job's key; the workers read from here (`control.observe`) and put
+the answers of their own writes back (`wrote_job`, `wrote_pod`), as client-go's
+mutation cache does: an object is replaced only by a newer resourceVersion, so
+a watch event that is older than our own write never rolls the view back, and
+the next queue turn after a write never repeats it. Jobs are kept slim
+(metadata without managedFields and annotations, spec, status); Pods as
+`domain.podstate.PodView`s, grouped by their job. The parsed spec is cached
+per job generation. Nothing here survives a restart, nor needs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from transcode_operator.domain import observation, podstate
+
+Key = tuple[str, str]
+KEPT_META = ("name", "namespace", "uid", "generation", "resourceVersion",
+             "deletionTimestamp", "finalizers", "creationTimestamp")
+
+
+def newer(candidate: str, than: str) -> bool:
+    """True when resourceVersion `candidate` is newer than `than` (etcd's are integers;
+    when either is not, any different value counts as newer)."""
+    if not than:
+        return bool(candidate)
+    if candidate.isdigit() and than.isdigit():
+        return int(candidate) > int(than)
+    return candidate != than
+
+
+def slim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the operator keeps of a job: no managedFields, annotations or labels."""
+    meta = body.get("metadata") or {}
+    return {"metadata": {k: meta[k] for k in KEPT_META if k in meta},
+            "spec": body.get("spec"), "status": body.get("status") or {}}
+
+
+def key_of(body: Mapping[str, Any]) -> Key:
+    meta = body.get("metadata") or {}
+    return str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+@dataclass
+class _Entry:
+    body: dict[str, Any]
+    spec: tuple[object, observation.SpecRead] | None = None
+
+
+@dataclass
+class Informer:
+    """Jobs by key, runner Pods by job key and Pod name."""
+
+    jobs: dict[Key, _Entry] = field(default_factory=dict)
+    pods: dict[Key, dict[str, podstate.PodView]] = field(default_factory=dict)
+    gone: dict[Key, str] = field(default_factory=dict)
+    """UIDs of jobs deleted since their key's last turn (metrics to drop)."""
+
+    # --- jobs ---------------------------------------------------------------------------
+    def saw_job(self, body: Mapping[str, Any]) -> Key | None:
+        """A watch event of a job (ADDED, MODIFIED or the initial listing); its key, or
+        None when it shows nothing new (the echo of our own write)."""
+        key = key_of(body)
+        return key if self._put(key, slim(body)) else None
+
+    def wrote_job(self, body: Mapping[str, Any]) -> None:
+        """The API server's answer to our own write of a job."""
+        self._put(key_of(body), slim(body))
+
+    def _put(self, key: Key, body: dict[str, Any]) -> bool:
+        entry = self.jobs.get(key)
+        rv = str(body["metadata"].get("resourceVersion", ""))
+        if entry is None or entry.body["metadata"].get("uid") != body["metadata"].get("uid"):
+            self.jobs[key] = _Entry(body)
+            return True
+        if newer(rv, str(entry.body["metadata"].get("resourceVersion", ""))):
+            entry.body = body
+            return True
+        return False
+
+    def job_gone(self, body: Mapping[str, Any]) -> Key:
+        """A DELETED watch event of a job."""
+        key = key_of(body)
+        entry = self.jobs.pop(key, None)
+        if entry is not None:
+            self.gone[key] = str(entry.body["metadata"].get("uid", ""))
+        return key
+
+    def job(self, key: Key) -> dict[str, Any] | None:
+        entry = self.jobs.get(key)
+        return entry.body if entry is not None else None
+
+    def spec_of(self, key: Key, parse: Any) -> observation.SpecRead:
+        """The job's parsed spec, parsed once per generation with `parse(spec)`."""
+        entry = self.jobs[key]
+        generation = entry.body["metadata"].get("generation")
+        if entry.spec is None or entry.spec[0] != generation or generation is None:
+            entry.spec = (generation, parse(entry.body.get("spec")))
+        return entry.spec[1]
+
+    # --- Pods ---------------------------------------------------------------------------
+    def saw_pod(self, raw: Mapping[str, Any]) -> Key | None:
+        """A watch event of a runner Pod; the key of its job, or None when it is no
+        job's Pod or changes nothing the plan decides on (`PodView.signature`)."""
+        view = podstate.view(raw)
+        if not view.job_name:
+            return None
+        before = self.pods.get((view.namespace, view.job_name), {}).get(view.name)
+        self.wrote_pod(view)
+        if before is not None and before.uid == view.uid \
+                and before.signature == view.signature:
+            return None
+        return view.namespace, view.job_name
+
+    def wrote_pod(self, view: podstate.PodView) -> None:
+        """A Pod as we created or read it ourselves (or as the watch showed it)."""
+        pods = self.pods.setdefault((view.namespace, view.job_name), {})
+        seen = pods.get(view.name)
+        if seen is None or seen.uid != view.uid or newer(view.resource_version,
+                                                           seen.resource_version):
+            pods[view.name] = view
+
+    def pod_gone(self, raw: Mapping[str, Any]) -> Key | None:
+        view = podstate.view(raw)
+        key = view.namespace, view.job_name
+        pods = self.pods.get(key)
+        if pods is not None and pods.get(view.name, view).uid == view.uid:
+            pods.pop(view.name, None)
+            if not pods:
+                del self.pods[key]
+        return key if view.job_name else None
+
+    def pods_of(self, key: Key, uid: str) -> tuple[podstate.PodView, ...]:
+        """The job's Pods (controlled by this incarnation, `uid`), by attempt."""
+        found = [p for p in self.pods.get(key, {}).values() if p.owner_uid == uid]
+        return tuple(sorted(found, key=lambda p: p.attempt))

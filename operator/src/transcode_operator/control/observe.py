@@ -1,0 +1,127 @@
+"""Gather one job's observation: the informer's view, the start gates, the relay.
+
+`control.reconciler.turn` calls `observe(deps, key)` first on every queue
+turn. It reads the job and its Pods from the informer; confirms with one GET
+a current attempt's Pod that the informer has not seen yet (after a restart
+the Pod watch may lag behind the job watch), and lists the job's Pods when it
+is being deleted, so the finalizer never lets a running Pod's job go; adds the
+relayed progress and what this process remembers (`deps.Memory`); and asks
+the start gates (credentials Secret, namespace limiter, output locks) when
+`domain.starts.needs_gates` says a Pod may start now (or the previous
+turn's plan asked for them). Nothing here writes to the API
+server; the limiter and lock answers are idempotent per job UID.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from transcode_api import constants, contract
+from transcode_api import spec as job_spec
+from transcode_api import status as job_status
+from transcode_operator.adapters import locks as locks_module
+from transcode_operator.control import deps as deps_module
+from transcode_operator.domain import (
+    builders,
+    conditions,
+    decisions,
+    errors,
+    observation,
+    podstate,
+    starts,
+)
+
+logger = logging.getLogger(__name__)
+Key = tuple[str, str]
+
+
+async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
+    """The observation of `key` now, or None when the job is gone."""
+    body = d.informer.job(key)
+    if body is None:
+        return None
+    meta = body["metadata"]
+    job = observation.job_ref(body)
+    spec, spec_error = d.informer.spec_of(key, observation.read_spec)
+    status = observation.read_status(body.get("status"))
+    deleting = bool(meta.get("deletionTimestamp"))
+    pods = d.informer.pods_of(key, job.uid)
+    if deleting:
+        listed = await d.api.list_pods(job.namespace, f"{contract.JOB_UID_LABEL}={job.uid}")
+        for raw in listed:
+            d.informer.wrote_pod(podstate.view(raw))
+        pods = d.informer.pods_of(key, job.uid)
+    elif status.phase not in conditions.TERMINAL:
+        pods = await _confirm_current(d, key, job, status, pods)
+    last = d.memory.last_write.get(key)
+    obs = observation.Observed(
+        job=job, generation=meta.get("generation"), spec=spec, spec_error=spec_error,
+        status=status, pods=pods, now=d.now(), relay_progress=d.relay is not None,
+        progress=_progress(d, key), deleting=deleting,
+        has_finalizer=constants.FINALIZER in (meta.get("finalizers") or ()),
+        rejected=d.memory.rejected.get(key),
+        since_write=None if last is None else d.monotonic() - last)
+    wanted = key in d.memory.wants_gates
+    d.memory.wants_gates.discard(key)
+    if spec is not None and not deleting and (wanted or starts.needs_gates(obs)):
+        obs = dataclasses.replace(obs, gate=await gates(d, job, spec))
+    return obs
+
+
+async def _confirm_current(d: deps_module.Deps, key: Key, job: builders.JobRef,
+                           status: job_status.TranscodeJobStatus,
+                           pods: tuple[podstate.PodView, ...]) -> tuple[podstate.PodView, ...]:
+    attempt = max([status.attempts or 0, *(p.attempt for p in pods)])
+    if not attempt or any(p.attempt == attempt for p in pods):
+        return pods
+    raw = await d.api.get_pod(job.namespace, builders.pod_name(job.name, attempt))
+    if raw is None:
+        return pods
+    d.informer.wrote_pod(podstate.view(raw))
+    return d.informer.pods_of(key, job.uid)
+
+
+def _progress(d: deps_module.Deps, key: Key) -> job_status.Progress | None:
+    raw = d.memory.progress.get(key)
+    if raw is None:
+        return None
+    try:
+        return job_status.Progress.model_validate(raw)
+    except ValueError:
+        return None
+
+
+def owner(job: builders.JobRef) -> locks_module.LockOwner:
+    return locks_module.LockOwner(token=job.uid, holder=f"{job.namespace}/{job.name}")
+
+
+async def gates(d: deps_module.Deps, job: builders.JobRef,
+                spec: job_spec.TranscodeJobSpec) -> observation.Gate:
+    """May a runner Pod start now? Secret present, namespace limits, output locks."""
+    ref = spec.storage.credentials_secret_ref
+    if ref is not None and d.cfg.status.check_credentials_secret:
+        try:
+            secret = await d.api.get_secret(job.namespace, ref.name)
+        except errors.Forbidden:
+            secret = {"data": {ref.access_key_id_key: "", ref.secret_access_key_key: ""}}
+            logger.warning("No RBAC to read Secrets; the kubelet will report missing keys")
+        problem = decisions.secret_problem(secret, ref, job.namespace)
+        if problem is not None:
+            return observation.Gate(False, problem[0], problem[1], fatal=True)
+    if d.limiter is not None:
+        decision = await d.limiter.acquire(job.namespace, job.uid)
+        if not decision.allowed:
+            return observation.Gate(False, "RateLimited",
+                                    f"namespace {job.namespace}: {decision.reason}; asking "
+                                    f"again in {decision.retry_after:.0f}s", decision.retry_after)
+    if d.locks is not None:
+        result = await d.locks.acquire([o.destination for o in spec.outputs], owner(job))
+        if not result.acquired:
+            if d.limiter is not None:
+                await d.limiter.release(job.namespace, job.uid)
+            held = "; ".join(f"{dest} by {o.holder}" for dest, o in sorted(result.held_by.items()))
+            return observation.Gate(False, "OutputLocked", f"output locked: {held}",
+                                    d.locks.retry_after)
+        d.memory.holding.add(job.uid)
+    return observation.OPEN

@@ -1,0 +1,47 @@
+"""The actions of one reconcile turn, as `domain.reconcile.plan` returns them.
+
+`control.act` carries a `Plan` out in this fixed order: add the finalizer,
+create the Pod, delete Pods, write the status (one merge patch), post the
+Events, then the bookkeeping (release or track the gates, metrics), delete the
+job (TTL) or remove the finalizer; and it re-adds the key after `requeue`
+seconds. A plan is plain data, so the unit tests read it directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transcode_api import status as job_status
+from transcode_operator.domain import builders, decisions, podstate
+from transcode_operator.domain import events as ev
+
+
+@dataclass
+class Plan:
+    """What to do now, and when to look again."""
+
+    status: job_status.TranscodeJobStatus | None = None
+    throttled: bool = False
+    """The status change is progress-like (phase Running/Uploading, progress): at most one
+    such write per progress interval."""
+    create: builders.PodRequest | None = None
+    gate: bool = False
+    """The create must pass the start gates (Secret check, rate limit, output locks)."""
+    ask_gates: bool = False
+    """Ask the start gates, then look again (their answer is in the next observation)."""
+    delete: list[podstate.PodView] = field(default_factory=list)
+    events: list[ev.Event] = field(default_factory=list)
+    release: bool = False
+    """Free the rate-limit slot and output locks; stop relaying progress."""
+    track: bool = False
+    """Relay this job's progress; hold (renew) its output locks."""
+    add_finalizer: bool = False
+    remove_finalizer: bool = False
+    delete_job: bool = False
+    requeue: float | None = None
+    finished: decisions.End | None = None
+    """The end that finished the job (for metrics), or None."""
+
+    def wake_in(self, seconds: float | None) -> None:
+        if seconds is not None and seconds > 0:
+            self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)

@@ -1,0 +1,103 @@
+"""What one reconcile turn knows about a job: the `Observed` record and its readers.
+
+`control.observe` builds an `Observed` from the informer (job and Pods), the
+start gates (credentials Secret, namespace limiter, output locks: `Gate`), the
+relayed progress and what this process did on earlier turns (a refused Pod,
+the time of its last status write); `domain.reconcile.plan` decides from it
+alone. `read_spec` and `read_status` turn the stored job into typed values,
+tolerating fields a newer CRD may add.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+
+from transcode_api import errors as api_errors
+from transcode_api import spec as job_spec
+from transcode_api import status as job_status
+from transcode_operator.domain import builders, podstate
+
+logger = logging.getLogger(__name__)
+SpecRead = tuple[job_spec.TranscodeJobSpec | None, str | None]
+"""(spec, None) or (None, the message naming what is wrong)."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The start gates' answer: ok, wait (Pending with a reason) or fail."""
+
+    ok: bool
+    reason: str = ""
+    message: str = ""
+    retry_after: float = 0.0
+    fatal: bool = False
+
+
+OPEN = Gate(True)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything `plan` looks at, read at one moment."""
+
+    job: builders.JobRef
+    generation: int | None
+    spec: job_spec.TranscodeJobSpec | None
+    spec_error: str | None
+    status: job_status.TranscodeJobStatus
+    pods: tuple[podstate.PodView, ...]
+    now: datetime.datetime
+    relay_progress: bool = False
+    """True when the Redis relay is the source of status.progress (else status.runner)."""
+    progress: job_status.Progress | None = None
+    """The relay's latest progress of the current attempt (with relay_progress)."""
+    gate: Gate | None = None
+    """The start gates' answer, when this turn asked them (None: not asked)."""
+    deleting: bool = False
+    has_finalizer: bool = True
+    rejected: str | None = None
+    """The API server's words when it refused this job's last Pod create (4xx)."""
+    since_write: float | None = None
+    """Seconds since this process last wrote the job's status (None: not yet)."""
+
+
+def job_ref(body: Mapping[str, Any]) -> builders.JobRef:
+    meta = body.get("metadata") or {}
+    return builders.JobRef(str(meta.get("namespace", "")), str(meta.get("name", "")),
+                           str(meta.get("uid", "")))
+
+
+def read_spec(data: Mapping[str, Any] | None) -> SpecRead:
+    """The typed spec, ignoring fields this operator does not know; or (None, message)."""
+    raw: Any = dict(data or {})
+    for _ in range(8):
+        try:
+            return job_spec.TranscodeJobSpec.model_validate(raw), None
+        except pydantic.ValidationError as exc:
+            extra = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
+            if not extra or len(extra) != len(exc.errors()):
+                return None, str(api_errors.SpecError.from_validation_error(exc, "spec"))
+            for loc in extra:
+                _drop(raw, list(loc))
+    return None, "invalid TranscodeJob spec: too many unknown fields"
+
+
+def _drop(data: Any, loc: list[Any]) -> None:
+    for part in loc[:-1]:
+        data = data[part]
+    if isinstance(data, dict):
+        data.pop(loc[-1], None)
+
+
+def read_status(data: Mapping[str, Any] | None) -> job_status.TranscodeJobStatus:
+    try:
+        return job_status.parse_status(data)
+    except api_errors.StatusError:
+        logger.warning("Ignoring a status that does not match the model: %s", data)
+        return job_status.TranscodeJobStatus()

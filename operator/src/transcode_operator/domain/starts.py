@@ -1,0 +1,126 @@
+"""Starting a runner Pod: which request, how the status records it, when to ask the gates.
+
+`domain.reconcile.plan` calls `start` for a first attempt, a retry, a resume or
+a scheduling fallback and `no_current_pod` when the current attempt has no
+Pod; `needs_gates` tells `control.observe` when a Pod may start, so that the
+observation carries the start gates' answer; `job_state`/`with_state` are the
+status helpers the whole state machine shares. Pure, like the rest of the domain.
+"""
+
+from __future__ import annotations
+
+from transcode_api import constants, provenance
+from transcode_api import spec as job_spec
+from transcode_api import status as job_status
+from transcode_operator.domain import (
+    actions,
+    builders,
+    conditions,
+    decisions,
+    observation,
+    podstate,
+)
+from transcode_operator.domain import events as ev
+from transcode_operator.domain import settings as settings_module
+
+P = constants.Phase
+S = constants.ConditionStatus
+R = ev.Reason
+GPU_UNSCHEDULABLE = constants.FallbackReason.GPU_UNSCHEDULABLE
+
+
+def job_state(obs: observation.Observed, phase: constants.Phase, reason: str, message: str = "", *,
+           gpu: conditions.GpuState | None = None,
+           suspended: bool = False) -> conditions.JobState:
+    return conditions.JobState(phase, reason, message, suspended, gpu)
+
+
+def with_state(obs: observation.Observed, state: conditions.JobState,
+          **fields: object) -> job_status.TranscodeJobStatus:
+    return conditions.apply_state(obs.status, state, obs.generation, obs.now, **fields)
+
+
+def active(pods: tuple[podstate.PodView, ...]) -> list[podstate.PodView]:
+    return [p for p in pods if p.active]
+
+
+# --- starting a Pod ----------------------------------------------------------------------
+def _gpu_state(request: builders.PodRequest, message: str = "") -> conditions.GpuState:
+    if request.gpu:
+        return conditions.GpuState(S.UNKNOWN, "GPURequested", "the runner Pod asked for a GPU")
+    if request.fallback_reason:
+        return conditions.GpuState(S.FALSE, request.fallback_reason, message)
+    return conditions.GpuState(S.FALSE, constants.FallbackReason.CPU_REQUESTED.value,
+                               "the job runs on the CPU (acceleration or encoders ask for it)")
+
+
+def start(obs: observation.Observed, request: builders.PodRequest, *extra: ev.Event,
+          fallback_message: str = "", reset_start: bool = False) -> actions.Plan:
+    """Create the Pod of `request.attempt` and record it (gated)."""
+    name = builders.pod_name(obs.job.name, request.attempt)
+    where = "GPU" if request.gpu else "CPU"
+    state = job_state(obs, P.SCHEDULING, "PodCreated",
+                   f"created runner Pod {name} (attempt {request.attempt}, {where})",
+                   gpu=_gpu_state(request, fallback_message))
+    fields: dict[str, object] = {"attempts": request.attempt, "pod_name": name,
+                                 "progress": None}
+    if obs.status.start_time is None or reset_start:
+        fields["start_time"] = conditions.now_utc(obs.now)
+    if request.fallback_reason == GPU_UNSCHEDULABLE:  # the one fallback the operator makes
+        fields["metadata"] = provenance.scheduling_fallback(obs.status.metadata, fallback_message)
+    return actions.Plan(status=with_state(obs, state, **fields), create=request, gate=True,
+                events=[*extra, ev.Event.normal(R.CREATED, state.message)])
+
+
+def _fallback_of(obs: observation.Observed) -> str | None:
+    """GPUUnschedulable when an earlier attempt fell back to the CPU (sticky for retries)."""
+    if any(p.fallback_reason == GPU_UNSCHEDULABLE for p in obs.pods):
+        return GPU_UNSCHEDULABLE.value
+    meta = obs.status.metadata
+    if meta is not None and meta.fallback_reason == GPU_UNSCHEDULABLE:
+        return GPU_UNSCHEDULABLE.value
+    return None
+
+
+def next_request(obs: observation.Observed, spec: job_spec.TranscodeJobSpec,
+                 cfg: settings_module.Settings, attempt: int) -> builders.PodRequest:
+    fallback = _fallback_of(obs)
+    gpu = decisions.wants_gpu(spec, cfg) and fallback is None
+    return builders.PodRequest(attempt, gpu, fallback if not gpu else None)
+
+
+def no_current_pod(obs: observation.Observed, spec: job_spec.TranscodeJobSpec,
+                    cfg: settings_module.Settings, attempt: int) -> actions.Plan:
+    request = next_request(obs, spec, cfg, attempt + 1)
+    if attempt == 0:
+        return start(obs, request)
+    if obs.status.reason == "Suspended":
+        return start(obs, request, ev.Event.normal(R.RESUMED, "resumed: starting a new attempt"),
+                     reset_start=True)
+    if obs.status.reason in ("RateLimited", "OutputLocked"):
+        return start(obs, request)
+    gone = builders.pod_name(obs.job.name, attempt)
+    return start(obs, request, ev.Event.warning(
+        R.DISRUPTED, f"runner Pod {gone} disappeared; starting attempt {attempt + 1} "
+                     "(not counted as a failure)"))
+
+
+def needs_gates(obs: observation.Observed) -> bool:
+    """Whether a Pod may start on this turn, so the observation should carry the start
+    gates' answer: no Pod runs for the current attempt and the job is not finished,
+    suspended or being deleted; or its GPU Pod's pending timeout may move it to the CPU.
+    A pure question about what to observe; `plan` alone decides."""
+    st, spec = obs.status, obs.spec
+    if obs.deleting or spec is None or spec.suspend or st.phase in conditions.TERMINAL:
+        return False
+    attempt = max([st.attempts or 0, *(p.attempt for p in obs.pods)])
+    current = next((p for p in obs.pods if p.attempt == attempt), None)
+    if current is None:
+        return True
+    if current.deleting:
+        return False
+    if current.ended:
+        return decisions.classify_end(current).kind in (decisions.EndKind.TRANSIENT,
+                                                         decisions.EndKind.DISRUPTED)
+    due = decisions.gpu_pending_due(current, spec, obs.now)
+    return due is not None and due <= 0 and spec.acceleration.allow_cpu_fallback
