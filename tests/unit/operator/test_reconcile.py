@@ -78,6 +78,26 @@ def test_success_records_outputs_metadata_and_finishes() -> None:
     assert p.release and p.finished is not None and _reasons(p) == ["Succeeded"]
 
 
+def test_output_notes_become_one_event_per_reason_naming_each_output() -> None:
+    outputs = [{"name": "720p", "url": "s3://media-out/720p.mp4", "bytes": 9,
+                "messages": ["NotUpscaled: source has 576 lines, 720p asked; kept 576",
+                             "DolbyVisionDropped: Dolby Vision metadata cannot be kept"]},
+               {"name": "1080p", "url": "s3://media-out/1080p.mp4", "bytes": 9,
+                "messages": ["NotUpscaled: source has 576 lines, 1080p asked; kept 576",
+                             "ToneMapped: HDR10 tone-mapped to SDR BT.709"]}]
+    p = _plan(h.observed(h.view(phase="Succeeded", exit_code=0,
+                                message=h.result(0, message="ok", outputs=outputs)),
+                         status=h.running_status()))
+    assert _reasons(p) == ["Succeeded", "NotUpscaled", "DolbyVisionDropped", "ToneMapped"]
+    by_reason = {e.reason: e for e in p.events}
+    assert by_reason["NotUpscaled"].type == "Warning"
+    assert by_reason["NotUpscaled"].message == (
+        "output 720p: source has 576 lines, 720p asked; kept 576; "
+        "output 1080p: source has 576 lines, 1080p asked; kept 576")
+    assert by_reason["DolbyVisionDropped"].type == "Warning"
+    assert by_reason["ToneMapped"].type == "Normal"  # what hdr: auto does on purpose
+
+
 def test_success_without_a_readable_report_still_succeeds() -> None:
     p = _plan(h.observed(h.view(phase="Succeeded", exit_code=0, message="garbage"),
                          status=h.running_status()))

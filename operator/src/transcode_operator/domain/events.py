@@ -3,13 +3,18 @@
 `domain.reconcile` puts `Event`s into its plan with one of the reasons below
 (each names one thing that happened: Created, FallbackToCPU, Retrying, …);
 `control.act` hands them to the poster (`adapters.poster`), which sends them
-through kopf's Event queue. Messages never contain Secret values.
+through kopf's Event queue; `output_notes` turns the notes a finished job's
+outputs carry (`NotUpscaled`, `ToneMapped`, `DolbyVisionDropped`, …) into one
+Event per note reason. Messages never contain Secret values.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from transcode_api import results
 
 
 class Reason(enum.StrEnum):
@@ -54,3 +59,27 @@ class Event:
     def warning(cls, reason: Reason | str, message: str) -> Event:
         return cls(WARNING, str(reason), message)
 
+
+
+# Output notes that describe what the default policy does on purpose: Normal, not Warning.
+EXPECTED_NOTES = frozenset({"ToneMapped", "AudioTracksNotSelected"})
+NOTE_MESSAGE_LIMIT = 1000  # an Event message is shown on one line by kubectl describe
+
+
+def output_notes(outputs: Iterable[results.OutputResult]) -> list[Event]:
+    """One Event per note reason found in the outputs' `messages` ("Reason: text"),
+    naming each output it concerns, in the order the reasons first appear."""
+    grouped: dict[str, list[str]] = {}
+    for out in outputs:
+        for note in out.messages or []:
+            reason, _, text = note.partition(": ")
+            if not reason.isalnum() or not text:
+                reason, text = "OutputNote", note
+            grouped.setdefault(reason, []).append(f"output {out.name}: {text}")
+    events = []
+    for reason, lines in grouped.items():
+        message = "; ".join(lines)
+        if len(message) > NOTE_MESSAGE_LIMIT:
+            message = message[:NOTE_MESSAGE_LIMIT - 1] + "…"
+        events.append(Event(NORMAL if reason in EXPECTED_NOTES else WARNING, reason, message))
+    return events

@@ -237,8 +237,9 @@ def succeed(obs: observation.Observed, pod: podstate.PodView, end: decisions.End
         fields["metadata"] = meta
     if pod.terminated and pod.terminated.finished_at:
         fields["completion_time"] = conditions.now_utc(pod.terminated.finished_at)
+    notes = ev.output_notes(result.outputs) if result is not None else []
     return actions.Plan(status=starts.with_state(obs, state, **fields), release=True, finished=end,
-                events=[ev.Event.normal(R.SUCCEEDED, message)])
+                        events=[ev.Event.normal(R.SUCCEEDED, message), *notes])
 
 
 def fail(obs: observation.Observed, reason: str, message: str, event_reason: ev.Reason, *,
