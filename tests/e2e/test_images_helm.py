@@ -6,12 +6,14 @@ node agent runs the operator Pod and the runner Pod as real podman containers
 (restricted: uid 65532, read-only root, no capabilities; what that looks like
 from inside is asserted by test_images_pod.py with the same security context).
 A GPU job applied from examples/ must reach Succeeded inside the runner
-container with the CPU fallback and its reason recorded.
+container with the CPU fallback and its reason recorded, and a portrait phone
+clip must come out upright, with its not-upscaled note in status and an Event.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from dev import corpus
 from dev import operators as opf
 from dev.cluster import helm
 from dev.cluster import podman_runtime as pr
@@ -104,3 +107,40 @@ def test_job_runs_in_the_runner_container_from_a_helm_install(
     assert meta["encoderUsed"] == "libx264"
     head = s3_server.client().head_object(Bucket="media-out", Key="images-helm/720p.mp4")
     assert head["ContentLength"] == status["outputs"][0]["bytes"]
+
+
+def test_portrait_phone_clip_comes_out_upright_and_says_it_was_not_upscaled(
+        kube: Kube, release_ns: str, s3_server: s3server.S3Server, tmp_path: Path) -> None:
+    """A phone clip (640x360 coded, rotation 90) asked for 720p, in the runner container:
+    the file is portrait 360x640 with no rotation left, and both `status.outputs[]` and
+    an Event say it was kept at the source size."""
+    source = corpus.rotated(tmp_path / "phone.mp4", 90, size="640x360")
+    s3 = s3_server.client()
+    s3.upload_file(str(source), "media-in", "images-helm/phone.mp4")
+    doc = {"apiVersion": "kubetranscoder.io/v1alpha1", "kind": "TranscodeJob",
+           "metadata": {"name": "phone"},
+           "spec": {"source": "s3://media-in/images-helm/phone.mp4",
+                    "storage": {"endpoint": s3_server.endpoint, "pathStyle": True,
+                                "credentialsSecretRef": {"name": "media-s3"}},
+                    "acceleration": {"mode": "cpu"},
+                    "outputs": [{"name": "720p",
+                                 "destination": "s3://media-out/images-helm/phone-720p.mp4",
+                                 "video": {"codec": "h264", "preset": "ultrafast",
+                                           "resolution": "720p"}}]}}
+    kube.kubectl("apply", "-n", release_ns, "-f", "-", input=json.dumps(doc))
+    status = wait_for(lambda: finished(kube, release_ns, "phone"), 420, "the job to finish",
+                      interval=0.5)
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=2)
+    out = status["outputs"][0]
+    assert (out["width"], out["height"]) == (360, 640)
+    assert any(m.startswith("NotUpscaled: ") for m in out["messages"]), out
+    events = opf.wait_event(kube, release_ns, "phone", "NotUpscaled")
+    assert any(r == "NotUpscaled" and "output 720p" in m for r, m in events), events
+    fetched = tmp_path / "out.mp4"
+    s3.download_file("media-out", "images-helm/phone-720p.mp4", str(fetched))
+    probe = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json",
+         str(fetched)], capture_output=True, text=True, check=True).stdout)["streams"][0]
+    assert (probe["width"], probe["height"]) == (360, 640)
+    assert not any("rotation" in sd for sd in probe.get("side_data_list", [])), probe
+    assert probe.get("tags", {}).get("rotate") in (None, "0"), probe
