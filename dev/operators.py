@@ -125,6 +125,9 @@ class OperatorProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSCODER_")}
         env.update({"KUBECONFIG": self.kubeconfig or self.kube.kubeconfig, "PYTHONPATH": str(REPO),
                     "TRANSCODER_HTTP__PORT": "0"})
+        # The test S3 and HTTP servers are on 127.0.0.1, which the runner's SSRF guard
+        # refuses unless the operator forwards an allowlist naming it.
+        env[_env_name("runner__network_allow")] = json.dumps(["127.0.0.1"])
         env.update({_env_name(k): _env_value(v) for k, v in self.settings.items()})
         return env
 

@@ -85,7 +85,9 @@ class Stack:
             "runner": {"image": "localhost/kube-transcoder-runner:dev",
                        "serviceAccountName": RUNNER_SA,
                        "imagePullPolicy": "IfNotPresent",
-                       "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}},
+                       "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                       # The local S3 is on 127.0.0.1, which the runner's SSRF guard refuses.
+                       "networkAllow": ["127.0.0.1"]},
             "http": {"host": "127.0.0.1", "port": procs.free_port()},
             "kopf": {"livenessEndpoint": f"http://127.0.0.1:{procs.free_port()}/healthz"},
         }

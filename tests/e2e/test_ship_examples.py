@@ -83,7 +83,9 @@ def release(kube: Kube, s3_server: s3server.S3Server, redis_server: redisserver.
     # The test cluster has no NVIDIA container runtime, hence no RuntimeClass "nvidia".
     cli.install(RELEASE, ns, {
         "operator": {"httpPort": http_port, "healthPort": health_port,
-                     "config": {"kopf": {"namespaces": [ns]}, "gpu": {"runtimeClassName": ""}}},
+                     # The test S3 is on 127.0.0.1: the runner's SSRF guard must allow it.
+                     "config": {"kopf": {"namespaces": [ns]}, "gpu": {"runtimeClassName": ""},
+                                "runner": {"networkAllow": ["127.0.0.1"]}}},
         "redis": {"externalUrl": redis_server.url_for(redisserver.DATABASES - 1)},
         "gpuProbe": {"enabled": True, "intervalSeconds": 2, "runtimeClassName": ""},
     })

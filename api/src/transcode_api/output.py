@@ -15,7 +15,7 @@ import re
 
 import pydantic
 
-from transcode_api import base, constants, trackspec, video
+from transcode_api import base, constants, trackspec, urls, video
 
 _WEBM_CODECS = (constants.Codec.AV1.value, constants.Codec.VP9.value)
 _WEBM_ENCODERS = tuple(e for e, c in constants.ENCODER_CODEC.items() if c in _WEBM_CODECS)
@@ -88,6 +88,7 @@ class OutputSpec(base.SpecModel):
             field="destination",
             check=lambda o: re.fullmatch(_S3_URL, o.destination) is not None,
         ),
+        *urls.DESTINATION_RULES,
         base.Rule(
             cel=(
                 "!has(self.container) || self.container != 'webm' || (has(self.video) && "

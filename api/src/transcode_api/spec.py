@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import pydantic
 
-from transcode_api import base, constants, errors, output, placement
+from transcode_api import base, constants, errors, output, placement, urls
 
 _S3_URL = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
 _HTTPS_URL = r"^https://[^/ ?#]+([/?#].*)?$"
@@ -95,6 +95,8 @@ class Storage(base.SpecModel):
             "credentials (IAM role for service accounts, instance profile)."
         ),
     )
+
+    __rules__ = urls.ENDPOINT_RULES
 
 
 class Acceleration(base.SpecModel):
@@ -277,6 +279,7 @@ class TranscodeJobSpec(base.SpecModel):
     )
 
     __rules__ = (
+        *urls.SOURCE_RULES,
         base.Rule(
             cel=f"self.source.matches('{_S3_URL}') || self.source.matches('{_HTTPS_URL}')",
             message="source must be an s3://bucket/key or https:// URL",

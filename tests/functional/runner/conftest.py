@@ -4,7 +4,8 @@ Sources are generated once per session with FFmpeg's lavfi (testsrc2 + sine),
 small and short so each test takes seconds. `run_job` runs `python -m
 transcode_runner run --spec FILE` in a child process against `s3_server` with
 an FFmpeg wrapper that logs every invocation (to count encoder processes), and
-returns the exit code, the result JSON it printed and the termination message.
+returns the exit code, the result JSON it printed and the termination message;
+its environment allows 127.0.0.1 through the runner's SSRF guard.
 `SlowProxy` is a throttling TCP relay in front of the S3 server, used to catch
 the runner in the middle of an upload.
 """
@@ -121,6 +122,8 @@ def runner_env(server: s3server.S3Server, tmp_path: Path, **extra: str) -> dict[
     env.update(
         TRANSCODER_SCRATCH_DIR=str(tmp_path / "scratch"),
         TRANSCODER_TERMINATION_MESSAGE_PATH=str(tmp_path / "termination-log"),
+        # The S3 server is on 127.0.0.1, which the SSRF guard refuses unless allowed.
+        TRANSCODER_NETWORK_ALLOW='["127.0.0.1"]',
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

@@ -61,6 +61,8 @@ class Case:
     py_message: str | None = None
     api_message: str | None = None
     rule: bool = True
+    secret: str | None = None
+    """A value that must not be echoed in either error (credentials in a URL)."""
 
     def spec(self) -> Spec:
         data = copy.deepcopy(valid_spec())
@@ -140,6 +142,19 @@ RULE_CASES = [
          "spec.outputs[0].container", "container webm needs video codec vp9 or av1"),
     Case("webm-with-aac", _both(_set("outputs.0.container", "webm"), _video(codec="vp9")),
          "spec.outputs[0].container", "container webm needs audio codec opus"),
+    # --- URL hygiene (issue 11 items 4 and 5): credentials refused without echo ---
+    Case("source-userinfo", _set("source", "https://viewer:Hunter2pw@cdn.example/in.mov"),
+         "spec.source", "source must not carry credentials", secret="Hunter2pw"),
+    Case("s3-source-userinfo", _set("source", "s3://AKIAX:Hunter2pw@media-in/in.mov"),
+         "spec.source", "source must not carry credentials", secret="Hunter2pw"),
+    Case("endpoint-userinfo", _set("storage.endpoint", "http://AKIAX:Hunter2pw@127.0.0.1:9000"),
+         "spec.storage.endpoint", "endpoint must not carry credentials", secret="Hunter2pw"),
+    Case("destination-query", _set("outputs.0.destination", "s3://media-out/trailer/720p.mp4?v=2"),
+         "spec.outputs[0].destination", "destination must not contain '?', '#'"),
+    Case("destination-fragment", _set("outputs.0.destination", "s3://media-out/720p.mp4#x"),
+         "spec.outputs[0].destination", "destination must not contain '?', '#'"),
+    Case("destination-empty-segment", _set("outputs.0.destination", "s3://media-out//720p.mp4"),
+         "spec.outputs[0].destination", "an empty path segment"),
     Case("source-ftp", _set("source", "ftp://media-in/trailer.mov"),
          "spec.source", "source must be an s3://bucket/key or https:// URL"),
     Case("source-plain-http", _set("source", "http://example.com/trailer.mov"),

@@ -154,7 +154,9 @@ def test_runner_has_ffmpeg_and_nvidia_env() -> None:
     assert "ffmpeg" in apt_packages(df.final)
     env = env_of(df.final)
     assert set(env["NVIDIA_DRIVER_CAPABILITIES"].split(",")) == {"compute", "utility", "video"}
-    assert env["NVIDIA_VISIBLE_DEVICES"] == "all"
+    # No NVIDIA_VISIBLE_DEVICES: the device plugin sets it for GPU Pods, the operator
+    # sets `void` for CPU Pods; an image default of `all` would hand CPU Pods every GPU.
+    assert "NVIDIA_VISIBLE_DEVICES" not in env
     assert env["PATH"].startswith("/opt/venv/bin:")
 
 

@@ -91,6 +91,27 @@ def test_cpu_pod_has_no_gpu_bits() -> None:
     assert contract.GPU_RESOURCE not in c["resources"].get("limits", {})
     assert "tolerations" not in p["spec"] and "runtimeClassName" not in p["spec"]
     assert "NVIDIA_DRIVER_CAPABILITIES" not in _env(p)
+    assert _env(p)["NVIDIA_VISIBLE_DEVICES"]["value"] == "void"  # no GPU, whatever the runtime
+
+
+def test_cpu_pod_never_gets_the_gpu_runtime_class() -> None:
+    cpu = builders.PodRequest(1, False)
+    p = builders.pod(h.JOB, h.spec(runtimeClassName="nvidia"), cpu, h.CFG)
+    assert "runtimeClassName" not in p["spec"]
+    assert _env(p)["NVIDIA_VISIBLE_DEVICES"]["value"] == "void"
+    p = builders.pod(h.JOB, h.spec(runtimeClassName="kata"), cpu, h.CFG)
+    assert p["spec"]["runtimeClassName"] == "kata"  # a sandbox runtime is the tenant's choice
+    gpu = builders.pod(h.JOB, h.spec(runtimeClassName="nvidia"), builders.PodRequest(1, True), h.CFG)
+    assert gpu["spec"]["runtimeClassName"] == "nvidia"
+
+
+def test_network_lists_reach_the_runner_only_when_set() -> None:
+    assert not {"TRANSCODER_NETWORK_ALLOW", "TRANSCODER_NETWORK_DENY"} & set(_env(_pod()))
+    cfg = settings_module.Settings(runner={"network_allow": ["127.0.0.1", "minio.media.svc"],
+                                           "network_deny": ["10.96.0.0/12"]})
+    env = _env(builders.pod(h.JOB, h.spec(), builders.PodRequest(1, False), cfg))
+    assert json.loads(env[contract.ENV_NETWORK_ALLOW]["value"]) == ["127.0.0.1", "minio.media.svc"]
+    assert json.loads(env[contract.ENV_NETWORK_DENY]["value"]) == ["10.96.0.0/12"]
 
 
 def test_runtime_class_setting_empty_means_none_and_spec_wins() -> None:

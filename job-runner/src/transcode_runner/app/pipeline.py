@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from transcode_api import constants, contract, provenance, spec, status
-from transcode_runner.domain import errors, graph, media, plan, progress, tracks
+from transcode_runner.domain import errors, graph, media, netpolicy, plan, progress, tracks
 from transcode_runner.io import (
     encode,
     mediaprobe,
+    netguard,
     nvdec,
     probe,
     report,
@@ -76,14 +77,16 @@ def run(job: spec.TranscodeJobSpec, ctx: Context) -> status.RunnerResult:
 
 def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.RunnerResult:
     cfg = ctx.settings
+    guard = netguard.Guard(_network_policy(cfg))
     mover = transfer.Transfer(
-        _s3(job, ctx),
+        _s3(job, ctx, guard),
         part_size=cfg.upload_part_size,
         concurrency=cfg.upload_concurrency,
         multipart_threshold=cfg.multipart_threshold,
         download_part_size=cfg.download_part_size,
         download_concurrency=cfg.download_concurrency,
         cancel=ctx.cancel,
+        urlopen=guard.open,
     )
     # The probe (NVML, `ffmpeg -encoders`, a test encode) runs while the source downloads.
     prober = _prober(job, ctx)
@@ -235,14 +238,22 @@ def _decode(job: spec.TranscodeJobSpec, ctx: Context, choices: Sequence[plan.Cho
     return decode
 
 
-def _s3(job: spec.TranscodeJobSpec, ctx: Context) -> Any:
+def _network_policy(cfg: settings.Settings) -> netpolicy.Policy:
+    try:
+        return netpolicy.policy(cfg.network_allow, cfg.network_deny)
+    except ValueError as exc:
+        raise errors.Internal(f"runner network settings: {exc}") from None
+
+
+def _s3(job: spec.TranscodeJobSpec, ctx: Context, guard: netguard.Guard) -> Any:
     urls = [job.source, *(o.destination for o in job.outputs)]
     if not any(url.startswith("s3://") for url in urls):
         return None
-    if ctx.s3_factory is not None:
-        return ctx.s3_factory(job.storage)
     cfg = ctx.settings
     endpoint = job.storage.endpoint or cfg.s3_endpoint
+    guard.check_endpoint(endpoint)  # before any request: the endpoint is tenant input too
+    if ctx.s3_factory is not None:
+        return ctx.s3_factory(job.storage)
     pool = max(cfg.upload_concurrency, cfg.download_concurrency) + 2
     region = job.storage.region or cfg.s3_region
     return transfer.make_s3_client(endpoint, region, pool, job.storage.path_style)

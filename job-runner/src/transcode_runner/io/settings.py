@@ -136,6 +136,18 @@ class Settings(BaseSettings):
     """S3 endpoint URL used when the spec names none (standalone runs). Default
     unset: AWS."""
 
+    # --- SSRF guard (io.netguard) ----------------------------------------------
+    network_allow: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices(contract.ENV_NETWORK_ALLOW))
+    """Hosts, IPs or CIDRs the runner may connect to although they are loopback,
+    link-local, private or otherwise non-public (in-cluster origins; the tests'
+    127.0.0.1). JSON list in `TRANSCODER_NETWORK_ALLOW`. Default: none."""
+
+    network_deny: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices(contract.ENV_NETWORK_DENY))
+    """Extra CIDRs refused like private ranges, such as the cluster's service CIDR
+    when it is public address space. JSON list in `TRANSCODER_NETWORK_DENY`. Default: none."""
+
     # --- report ------------------------------------------------------------------
     status_interval_seconds: float = 5.0
     """Minimum seconds between two progress patches of `status.runner`.

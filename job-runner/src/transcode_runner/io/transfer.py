@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from transcode_api import urls
 from transcode_runner.domain import errors
 from transcode_runner.io import checksums, s3upload
 
@@ -55,7 +56,7 @@ def parse(url: str) -> Location:
     if parts.scheme == "s3":
         key = parts.path.lstrip("/")
         if not parts.netloc or not key:
-            raise errors.BadInput(f"S3 URL needs a bucket and a key: {url}")
+            raise errors.BadInput(f"S3 URL needs a bucket and a key: {urls.redact(url)}")
         return Location("s3", bucket=parts.netloc, key=key, url=url)
     if parts.scheme in ("http", "https"):
         return Location(parts.scheme, url=url)
@@ -128,7 +129,7 @@ class Transfer:
         try:
             head = self.s3.head_object(Bucket=where.bucket, Key=where.key)
         except Exception as exc:
-            raise _s3_error(exc, f"source {where.url}") from exc
+            raise _s3_error(exc, f"source {urls.redact(where.url)}") from exc
         etag = head.get("ETag")
 
         def fetch(start: int, end: int) -> Iterable[bytes]:
@@ -141,7 +142,7 @@ class Transfer:
             except errors.RunnerError:
                 raise
             except Exception as exc:
-                raise _s3_error(exc, f"source {where.url}") from exc
+                raise _s3_error(exc, f"source {urls.redact(where.url)}") from exc
 
         return int(head["ContentLength"]), fetch
 
@@ -154,6 +155,8 @@ class Transfer:
                 length = head.headers.get("Content-Length")
                 size = int(length) if length and length.isdigit() else None
                 ranges = head.headers.get("Accept-Ranges", "").lower() == "bytes"
+        except errors.RunnerError:
+            raise
         except Exception as exc:
             raise _http_error(exc, url) from exc
 
@@ -163,7 +166,7 @@ class Transfer:
             try:
                 with self._urlopen(request, timeout=_HTTP_TIMEOUT) as response:
                     if headers and response.status != 206:
-                        raise errors.Transient(f"server ignored the byte range for {url}")
+                        raise errors.Transient(f"server ignored the byte range for {urls.redact(url)}")
                     while data := response.read(_CHUNK):
                         yield data
             except errors.RunnerError:
@@ -283,7 +286,7 @@ def _s3_error(exc: BaseException, what: str) -> errors.RunnerError:
 
 
 def _http_error(exc: BaseException, url: str) -> errors.RunnerError:
-    safe = urllib.parse.urlsplit(url)._replace(query="", fragment="").geturl()  # no signed tokens
+    safe = urls.redact(url)  # no userinfo, no signed tokens
     if isinstance(exc, urllib.error.HTTPError):
         if exc.code in (401, 403, 404, 410):
             return errors.BadInput(f"source {safe}: HTTP {exc.code}")

@@ -10,18 +10,23 @@ Pending with reason `OutputLocked`. A lock is a Redis key holding the owner
 the end of a job and its finalizer (`control.act`) call `release`, a compare-and-delete, so a job
 never frees a lock that expired and went to another job. Acquiring again with
 the same owner succeeds, so a restarted operator resumes its jobs. Without
-Redis the answer follows `fail_open`.
+Redis the answer follows `fail_open`. Locks are on `objects(spec)`, the
+canonical endpoint + bucket + key of each output (`transcode_api.urls`), so
+two spellings of one object share a lock; `refusal` words the wait without
+naming a job of another namespace.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from transcode_api import spec as job_spec
+from transcode_api import urls
 from transcode_operator.adapters import clocks, redisconn
 from transcode_operator.adapters import metrics as metrics_module
 
@@ -237,3 +242,19 @@ class OutputLocks:
 def _unique(destinations: Iterable[str]) -> tuple[str, ...]:
     """Destinations without duplicates, sorted (a stable key order for the scripts)."""
     return tuple(sorted({d.strip() for d in destinations if d and d.strip()}))
+
+
+def objects(spec: job_spec.TranscodeJobSpec) -> list[str]:
+    """What the job's locks are on: the canonical endpoint + bucket + key of each output."""
+    return [urls.canonical_destination(spec.storage.endpoint, o.destination)
+            for o in spec.outputs]
+
+
+def refusal(namespace: str, held_by: Mapping[str, LockOwner]) -> str:
+    """The OutputLocked message: names the other job only when it is in `namespace`."""
+    parts = []
+    for obj, other in sorted(held_by.items()):
+        same = other.holder.partition("/")[0] == namespace
+        parts.append(f"destination {obj} is in use by another job"
+                     + (f" ({other.holder})" if same else ""))
+    return "output locked: " + "; ".join(parts)

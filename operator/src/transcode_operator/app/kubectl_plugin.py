@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from transcode_api import constants
+from transcode_api import constants, urls
 from transcode_api import errors as api_errors
 from transcode_api import spec as job_spec
 
@@ -27,7 +27,7 @@ TERMINAL = (constants.Phase.SUCCEEDED.value, constants.Phase.FAILED.value)
 
 
 def _name_base(source: str) -> str:
-    stem = posixpath.basename(source.split("?", 1)[0]).rsplit(".", 1)[0].lower()
+    stem = posixpath.basename(urls.redact(source)).rsplit(".", 1)[0].lower()
     stem = re.sub(r"[^a-z0-9-]+", "-", stem).strip("-")[:40].strip("-")
     return stem or "transcode"
 

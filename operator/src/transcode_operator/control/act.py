@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from transcode_api import constants
+from transcode_operator.adapters import locks as locks_module
 from transcode_operator.control import deps as deps_module
 from transcode_operator.control import observe
 from transcode_operator.domain import actions, builders, conditions, errors, observation, podstate
@@ -136,7 +137,7 @@ async def _gates(d: deps_module.Deps, obs: observation.Observed, plan: actions.P
         if d.limiter is not None:
             await d.limiter.release(job.namespace, job.uid)
         if d.locks is not None and spec is not None:
-            await d.locks.release([o.destination for o in spec.outputs], observe.owner(job))
+            await d.locks.release(locks_module.objects(spec), observe.owner(job))
         d.memory.holding.discard(job.uid)
         d.memory.progress.pop((job.namespace, job.name), None)
         if d.relay is not None:
@@ -146,5 +147,5 @@ async def _gates(d: deps_module.Deps, obs: observation.Observed, plan: actions.P
             d.relay.track(job.namespace, job.name)
         if d.locks is not None and job.uid not in d.memory.holding:
             # after a restart: take our own locks again so that they are renewed
-            await d.locks.acquire([o.destination for o in spec.outputs], observe.owner(job))
+            await d.locks.acquire(locks_module.objects(spec), observe.owner(job))
             d.memory.holding.add(job.uid)

@@ -116,12 +116,12 @@ async def gates(d: deps_module.Deps, job: builders.JobRef,
                                     f"namespace {job.namespace}: {decision.reason}; asking "
                                     f"again in {decision.retry_after:.0f}s", decision.retry_after)
     if d.locks is not None:
-        result = await d.locks.acquire([o.destination for o in spec.outputs], owner(job))
+        result = await d.locks.acquire(locks_module.objects(spec), owner(job))
         if not result.acquired:
             if d.limiter is not None:
                 await d.limiter.release(job.namespace, job.uid)
-            held = "; ".join(f"{dest} by {o.holder}" for dest, o in sorted(result.held_by.items()))
-            return observation.Gate(False, "OutputLocked", f"output locked: {held}",
+            return observation.Gate(False, "OutputLocked",
+                                    locks_module.refusal(job.namespace, result.held_by),
                                     d.locks.retry_after)
         d.memory.holding.add(job.uid)
     return observation.OPEN

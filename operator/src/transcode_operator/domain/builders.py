@@ -8,12 +8,15 @@ tests check the manifest field by field. The Pod is `<job>-<attempt>`, owned
 by the job (controller ownerReference), carries the frozen spec and its hash,
 gets S3 credentials only as secretKeyRef env vars, and runs with the
 restricted security profile; GPU Pods add `nvidia.com/gpu: 1`, the GPU
-toleration, the driver capabilities and the RuntimeClass.
+toleration, the driver capabilities and the RuntimeClass, while CPU Pods get
+`NVIDIA_VISIBLE_DEVICES=void` and never the GPU RuntimeClass. The runner's
+SSRF allow and deny lists travel as `TRANSCODER_NETWORK_*` variables.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +121,12 @@ def env(job: JobRef, spec: job_spec.TranscodeJobSpec, attempt: int, gpu: bool,
     ]
     if cfg.redis.url:
         out.append({"name": contract.ENV_REDIS_URL, "value": cfg.redis.url})
+    if cfg.runner.network_allow:
+        out.append({"name": contract.ENV_NETWORK_ALLOW,
+                    "value": json.dumps(list(cfg.runner.network_allow))})
+    if cfg.runner.network_deny:
+        out.append({"name": contract.ENV_NETWORK_DENY,
+                    "value": json.dumps(list(cfg.runner.network_deny))})
     ref = spec.storage.credentials_secret_ref
     if ref is not None:
         out.append(_secret_env(contract.ENV_AWS_ACCESS_KEY_ID, ref, ref.access_key_id_key))
@@ -126,6 +135,9 @@ def env(job: JobRef, spec: job_spec.TranscodeJobSpec, attempt: int, gpu: bool,
     if gpu:
         out.append({"name": contract.ENV_NVIDIA_DRIVER_CAPABILITIES,
                     "value": contract.NVIDIA_DRIVER_CAPABILITIES})
+    else:  # whatever runtime the node uses, a CPU Pod sees no GPU
+        out.append({"name": contract.ENV_NVIDIA_VISIBLE_DEVICES,
+                    "value": contract.NVIDIA_NO_DEVICES})
     return out
 
 
@@ -171,7 +183,12 @@ def security_context() -> tuple[dict[str, Any], dict[str, Any]]:
 
 def runtime_class(spec: job_spec.TranscodeJobSpec, gpu: bool,
                   cfg: settings_module.Settings) -> str | None:
-    """The job's RuntimeClass, else the configured GPU one for GPU Pods, else none."""
+    """The job's RuntimeClass, else the configured GPU one for GPU Pods, else none.
+
+    A CPU Pod never gets the GPU RuntimeClass, not even when the job names it.
+    """
+    if not gpu and spec.runtime_class_name == cfg.gpu.runtime_class_name:
+        return None
     if spec.runtime_class_name:
         return spec.runtime_class_name
     if gpu and cfg.gpu.runtime_class_name:

@@ -70,6 +70,15 @@ class RunnerSettings(_Group):
     extra_env: dict[str, str] = pydantic.Field(default_factory=dict)
     """Literal environment variables added to every runner container (proxies, log
     level). Never put secrets here: they would be visible in the Pod spec. Default: none."""
+    network_allow: list[str] = pydantic.Field(default_factory=list)
+    """Hosts, IPs or CIDRs the runner's SSRF guard lets a source, redirect or
+    `storage.endpoint` reach although they are loopback, link-local, private or
+    otherwise non-public (in-cluster origins, a MinIO Service). Passed to the runner as
+    `TRANSCODER_NETWORK_ALLOW`. Default: none (public addresses only)."""
+    network_deny: list[str] = pydantic.Field(default_factory=list)
+    """Extra CIDRs the runner refuses like private ranges: list the cluster's Service
+    and Pod CIDRs when they are not private address space. Passed as
+    `TRANSCODER_NETWORK_DENY`. Default: none."""
 
 
 class GpuSettings(_Group):
