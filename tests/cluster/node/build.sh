@@ -53,7 +53,7 @@ if [ ! -s "$archive" ] && command -v podman >/dev/null; then
   cp "$bin/pause" "$ctx/pause"
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > "$ctx/Containerfile"
   podman build -q -t "registry.k8s.io/pause:$pause_tag" "$ctx" >&2
-  podman save --format oci-archive -o "$archive.tmp" "registry.k8s.io/pause:$pause_tag"
+  podman save -q --format oci-archive -o "$archive.tmp" "registry.k8s.io/pause:$pause_tag"
   mv "$archive.tmp" "$archive"
 fi
 echo "$bin"
