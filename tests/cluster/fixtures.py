@@ -4,7 +4,8 @@ Loaded from tests/conftest.py. The cluster (control plane + node agent) starts
 once per test session on first use and is stopped, every PID of it, when the
 session ends, also on Ctrl-C or a crash. Tests get a `Kube` handle: the
 kubeconfig path, a `kubernetes` ApiClient, a `kubectl()` runner for the real
-kubectl, and `namespace()` for a fresh namespace per test.
+kubectl, and `namespace()` for a fresh namespace per test. `kubelet_kube` is the
+same for a second cluster whose Nodes are real kubelets (`tests.cluster.kubelet`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from tests.cluster import cluster
+from tests.cluster import cluster, kubelet
 from tests.services import procs
 
 
@@ -93,4 +94,25 @@ def kube(local_cluster: cluster.LocalCluster) -> Iterator[Kube]:
     config.load_kube_config(str(local_cluster.kubeconfig), client_configuration=cfg)
     api = client.ApiClient(cfg)
     yield Kube(local_cluster, api)
+    api.close()
+
+
+# --- kubelet nodes (tests/cluster/kubelet.py): a cluster of real kubelet Nodes ---
+@pytest.fixture(scope="session")
+def kubelet_cluster() -> Iterator[cluster.LocalCluster]:
+    c = cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes())
+    procs.on_exit(c.stop)
+    try:
+        c.start(timeout=300)
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def kubelet_kube(kubelet_cluster: cluster.LocalCluster) -> Iterator[Kube]:
+    cfg = client.Configuration()
+    config.load_kube_config(str(kubelet_cluster.kubeconfig), client_configuration=cfg)
+    api = client.ApiClient(cfg)
+    yield Kube(kubelet_cluster, api)
     api.close()
