@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -78,9 +79,8 @@ class KubeletNode:
     def name(self) -> str:
         return self.spec.name
 
-    @property
-    def socket(self) -> Path:
-        return self.workdir / "containerd.sock"
+    socket = property(lambda self: self.workdir / "containerd.sock")
+    pod_logs = property(lambda self: self.workdir / "pod-logs")
 
     @property
     def cgroup_root(self) -> str:
@@ -90,10 +90,6 @@ class KubeletNode:
     def nvidia_runc_root(self) -> Path:
         """runc's state folder for containers of the `nvidia` handler (and only those)."""
         return self.workdir / "runc-nvidia"
-
-    @property
-    def pod_logs(self) -> Path:
-        return self.workdir / "pod-logs"
 
     def ctr(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(self.bin_dir / "ctr"), f"--address={self.socket}",
@@ -165,11 +161,15 @@ class KubeletNode:
                 "pids": {n: p.pid for n, p in self.procs.items()}}
 
     def stop(self) -> None:
-        teardown(self.state())
+        """Tear down; then drop the image store (about 1 GB), keeping configs and logs."""
+        left = teardown(self.state())
         for p in self.procs.values():
             with contextlib.suppress(Exception):
                 p.wait(timeout=10)
         self.procs.clear()
+        if not any(x.startswith("mount ") for x in left):  # never rmtree into a mount
+            for d in ("root", "state", "kubelet"):
+                shutil.rmtree(self.workdir / d, ignore_errors=True)
 
 
 def teardown(state: dict[str, Any]) -> list[str]:
