@@ -100,6 +100,9 @@ def kube(local_cluster: cluster.LocalCluster) -> Iterator[Kube]:
 # --- kubelet nodes (tests/cluster/kubelet.py): a cluster of real kubelet Nodes ---
 @pytest.fixture(scope="session")
 def kubelet_cluster() -> Iterator[cluster.LocalCluster]:
+    from tests.cluster import podman_runtime
+    if not podman_runtime.image_exists(podman_runtime.RUNNER_IMAGE):
+        podman_runtime.ensure_images()  # a fresh machine; never rebuild a store others use
     c = cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes())
     procs.on_exit(c.stop)
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,12 +27,13 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.cluster import nodeconfig
+from tests.cluster import nodeconfig, nodehost
 from tests.services import procs
 
 HERE = Path(__file__).resolve().parent
-PROJECT_IMAGES = ("localhost/kube-transcoder-runner:dev", "localhost/kube-transcoder-operator:dev",
-                  "localhost/debian:bookworm-slim")
+TAG = os.environ.get("KT_IMAGE_TAG", "dev")  # as deploy/containers/build-images.sh tags them
+PROJECT_IMAGES = (f"localhost/kube-transcoder-runner:{TAG}",
+                  f"localhost/kube-transcoder-operator:{TAG}", "localhost/debian:bookworm-slim")
 
 
 def save_images(folder: Path, images: tuple[str, ...] = PROJECT_IMAGES) -> list[Path]:
@@ -100,7 +100,7 @@ class KubeletNode:
         """Start containerd, import the pause image and `archives`, start the kubelet."""
         for d in ("root", "state", "cni", "kubelet", "pod-logs", "runc", "runc-nvidia"):
             (self.workdir / d).mkdir(parents=True, exist_ok=True)
-        _make_cgroup(self.cgroup_root)
+        nodehost.make_cgroup(self.cgroup_root)
         self._write_configs()
         wd = self.workdir
         self._spawn("containerd", [str(self.bin_dir / "containerd"),
@@ -168,8 +168,8 @@ class KubeletNode:
                 p.wait(timeout=10)
         self.procs.clear()
         if not any(x.startswith("mount ") for x in left):  # never rmtree into a mount
-            for d in ("root", "state", "kubelet"):
-                shutil.rmtree(self.workdir / d, ignore_errors=True)
+            subprocess.run(["rm", "-rf", "--one-file-system",  # faster than rmtree
+                            *(str(self.workdir / d) for d in ("root", "state", "kubelet"))])
 
 
 def teardown(state: dict[str, Any]) -> list[str]:
@@ -191,69 +191,11 @@ def teardown(state: dict[str, Any]) -> list[str]:
             subprocess.run([*ctr, "tasks", "delete", "--force", task], capture_output=True,
                            timeout=60)
         controlplane.stop_pids({"containerd": pids["containerd"]})
-    shims = {f"shim-{pid}": pid for pid in _pids_with_arg(f"-address\0{sock}\0")}
+    shims = {f"shim-{pid}": pid for pid in nodehost.pids_with_arg(f"-address\0{sock}\0")}
     controlplane.stop_pids(shims, grace=5)
-    left = _unmount_under(wd)
-    left += _remove_cgroup(state["cgroup_root"])
+    left = nodehost.unmount_under(wd)
+    left += nodehost.remove_cgroup(state["cgroup_root"])
     return left
-
-
-def _pids_with_arg(needle: str) -> list[int]:
-    """PIDs whose command line contains `needle` (NUL-separated): our node's shims."""
-    found = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            with contextlib.suppress(OSError):
-                if needle.encode() in (d / "cmdline").read_bytes():
-                    found.append(int(d.name))
-    return found
-
-
-def _unmount_under(folder: Path) -> list[str]:
-    """Unmount everything mounted at or below `folder`, deepest first."""
-    left = []
-    for _ in range(3):
-        points = [ln.split()[4].encode().decode("unicode_escape")
-                  for ln in Path("/proc/self/mountinfo").read_text().splitlines()]
-        mine = [p for p in points if p == str(folder) or p.startswith(f"{folder}/")]
-        if not mine:
-            return []
-        for p in reversed(mine):
-            if subprocess.run(["umount", p], capture_output=True).returncode != 0:
-                subprocess.run(["umount", "-l", p], capture_output=True)
-        left = mine
-    return [f"mount {p}" for p in left]
-
-
-def _v1_hierarchies(unified: bool = False) -> list[Path]:
-    kinds = (" - cgroup ", " - cgroup2 ") if unified else (" - cgroup ",)
-    return [Path(ln.split()[4]) for ln in Path("/proc/self/mountinfo").read_text().splitlines()
-            if any(k in ln for k in kinds)]
-
-
-def _make_cgroup(root: str) -> None:
-    """The kubelet's cgroupRoot, created in every v1 hierarchy (the kubelet checks it)."""
-    for h in _v1_hierarchies():
-        d = h / root.lstrip("/")
-        d.mkdir(exist_ok=True)
-        for f in ("cpuset.cpus", "cpuset.mems"):
-            if (h / f).exists() and not (d / f).read_text().strip():
-                (d / f).write_text((h / f).read_text())
-
-
-def _remove_cgroup(root: str) -> list[str]:
-    left = []
-    for h in _v1_hierarchies(unified=True):  # runc also makes it in the hybrid v2 tree
-        top = h / root.lstrip("/")
-        if not top.is_dir():
-            continue
-        for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError as exc:
-                left.append(f"cgroup {dirpath}: {exc.strerror}")
-    return left
-
 
 
 def start_nodes(workdir: Path, kubeconfig: Path, ca: Path, specs: list[NodeSpec],
@@ -292,8 +234,25 @@ def start_nodes(workdir: Path, kubeconfig: Path, ca: Path, specs: list[NodeSpec]
                     60, "nvidia.com/gpu in allocatable")
             with contextlib.suppress(client.ApiException):  # already there: fine
                 client.NodeV1Api(api).create_runtime_class(nodeconfig.RUNTIME_CLASS)
+            _loopback_apiserver(api, int(cfg.host.rsplit(":", 1)[1]), nodes[0])
     except BaseException:
         for node in nodes:
             node.stop()
         raise
     return nodes
+
+
+def _loopback_apiserver(api: client.ApiClient, port: int, node: KubeletNode) -> None:
+    """Install `nodeconfig.loopback_apiserver_policy`; wait until it mutates a Pod."""
+    from kubernetes import dynamic
+
+    dyn = dynamic.DynamicClient(api)
+    for obj in nodeconfig.loopback_apiserver_policy(port):
+        dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"]).create(body=obj)
+    probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kt-policy-probe"},
+             "spec": {"hostNetwork": True, "containers": [{"name": "c", "image": "probe"}]}}
+
+    def mutated() -> bool:
+        pod = client.CoreV1Api(api).create_namespaced_pod("default", probe, dry_run="All")
+        return any(e.name == "KUBERNETES_SERVICE_HOST" for e in pod.spec.containers[0].env or [])
+    node._wait(mutated, 60, "the loopback API server policy")

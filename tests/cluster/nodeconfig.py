@@ -99,3 +99,35 @@ def node_labels(gpus: int) -> str:
     if gpus:
         labels |= {**GPU_LABELS, "nvidia.com/gpu.count": str(gpus)}
     return ",".join(f"{k}={v}" for k, v in labels.items())
+
+
+def loopback_apiserver_policy(api_port: int) -> list[dict[str, Any]]:
+    """A MutatingAdmissionPolicy (+ binding): host-network Pods reach the API on loopback.
+
+    There is no kube-proxy: the `kubernetes` Service's ClusterIP that the kubelet puts
+    in KUBERNETES_SERVICE_HOST leads nowhere here, and from the host network a packet
+    to it would leave by the default route. Each container of a host-network Pod gets
+    KUBERNETES_SERVICE_HOST=127.0.0.1 and the API server's port instead, so in-cluster
+    clients (the runner's status patches) work and nothing goes off the machine.
+    """
+    env = ('[Object.spec.containers.env{name: "KUBERNETES_SERVICE_HOST", value: "127.0.0.1"},'
+           f' Object.spec.containers.env{{name: "KUBERNETES_SERVICE_PORT", value: "{api_port}"}}]')
+    name = "kt-loopback-apiserver"
+    return [{
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                "resources": ["pods"]}]},
+            "matchConditions": [{"name": "host-network", "expression":
+                                 "has(object.spec.hostNetwork) && object.spec.hostNetwork"}],
+            "failurePolicy": "Fail", "reinvocationPolicy": "IfNeeded",
+            "mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration": {
+                "expression": "Object{spec: Object.spec{containers: object.spec.containers.map("
+                              f"c, Object.spec.containers{{name: c.name, env: {env}}})}}}}"}}],
+        },
+    }, {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicyBinding",
+        "metadata": {"name": name}, "spec": {"policyName": name},
+    }]

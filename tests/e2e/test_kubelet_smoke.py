@@ -6,7 +6,8 @@ real container, on the host network (there is no pod network here). Each test
 checks something a user sees in Pod status or on disk: the restricted security
 context is enforced, the memory limit OOM-kills, the emptyDir `sizeLimit` evicts,
 a missing image backs off, the `nvidia` RuntimeClass reaches its own runtime
-handler, and deletion sends SIGTERM and then SIGKILL after the grace period.
+handler, deletion sends SIGTERM and then SIGKILL after the grace period, and a
+host-network Pod reaches the API server on loopback with its service-account token.
 If the kubelet cannot start here, every test fails with its log: nothing skips.
 """
 
@@ -22,7 +23,7 @@ from kubernetes import client
 from tests.cluster import kubelet, nodeconfig
 from tests.cluster.fixtures import Kube, wait_for
 
-RUNNER = "localhost/kube-transcoder-runner:dev"
+RUNNER = kubelet.PROJECT_IMAGES[0]
 RESTRICTED = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
               "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
               "seccompProfile": {"type": "RuntimeDefault"}}
@@ -204,3 +205,26 @@ def test_delete_sends_sigterm_then_sigkill_after_the_grace_period(
     after = ticks[-1] - term[0]
     # it kept running through the grace period, then stopped without any chance to log
     assert grace - 1.0 <= after <= grace + 3.0, f"last tick {after:.1f}s after SIGTERM"
+
+
+def test_host_network_pod_reaches_the_api_server_on_loopback(kubelet_kube: Kube) -> None:
+    ns = kubelet_kube.namespace()
+    core = client.CoreV1Api(kubelet_kube.api_client)
+    code = (
+        "import json, os, pathlib, ssl, urllib.error, urllib.request\n"
+        "sa = '/var/run/secrets/kubernetes.io/serviceaccount'\n"
+        "host, port = os.environ['KUBERNETES_SERVICE_HOST'], os.environ['KUBERNETES_SERVICE_PORT']\n"
+        "ctx = ssl.create_default_context(cafile=f'{sa}/ca.crt')\n"
+        "token = open(f'{sa}/token').read()\n"
+        "req = urllib.request.Request(f'https://{host}:{port}/api/v1/nodes',\n"
+        "                             headers={'Authorization': f'Bearer {token}'})\n"
+        "try:\n    urllib.request.urlopen(req, context=ctx, timeout=10); out = '200'\n"
+        "except urllib.error.HTTPError as e:\n    out = f'{e.code} {json.load(e)[\"message\"]}'\n"
+        "pathlib.Path('/dev/termination-log').write_text(f'{host} {out}')\n"
+    )
+    _run(kubelet_kube, ns, _pod("caller", code))
+    pod = wait_for(lambda: _ended(core, ns, "caller"), 120, "API caller to end")
+    assert pod.status.phase == "Succeeded", _why(kubelet_kube, ns, "caller")
+    # authenticated by its projected service-account token, refused by RBAC: it got there
+    assert pod.status.container_statuses[0].state.terminated.message.startswith(
+        f'127.0.0.1 403 nodes is forbidden: User "system:serviceaccount:{ns}:default"')
