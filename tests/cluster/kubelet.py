@@ -115,6 +115,7 @@ class KubeletNode:
             str(self.bin_dir / "kubelet"), f"--config={wd / 'kubelet.yaml'}",
             f"--kubeconfig={self.kubeconfig}", f"--hostname-override={self.name}",
             "--node-ip=127.0.0.1", f"--root-dir={wd / 'kubelet'}",
+            f"--cert-dir={wd / 'kubelet' / 'pki'}",
             f"--node-labels={nodeconfig.node_labels(self.spec.gpus)}", "--v=2"])
         return self
 
@@ -193,6 +194,7 @@ def teardown(state: dict[str, Any]) -> list[str]:
         controlplane.stop_pids({"containerd": pids["containerd"]})
     shims = {f"shim-{pid}": pid for pid in nodehost.pids_with_arg(f"-address\0{sock}\0")}
     controlplane.stop_pids(shims, grace=5)
+    nodehost.remove_log_links(wd)
     left = nodehost.unmount_under(wd)
     left += nodehost.remove_cgroup(state["cgroup_root"])
     return left

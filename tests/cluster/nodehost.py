@@ -4,7 +4,10 @@ Called by `tests.cluster.kubelet` when a node starts (its cgroup root, in every
 cgroup v1 hierarchy, since the kubelet checks that it exists) and when it is torn
 down: the containerd shims of that node only (found by its socket path on their
 command line), every mount under the node's temp folder (deepest first), and the
-cgroups the kubelet and runc made under that root (v1 and the hybrid v2 tree).
+cgroups the kubelet and runc made under that root (v1 and the hybrid v2 tree),
+and its links in /var/log/containers. Two paths stay shared by all kubelets on the
+machine (fixed in the kubelet): /var/log/containers and the device-plugin socket
+/var/lib/kubelet/device-plugins/kubelet.sock (no device plugin is used here).
 """
 
 from __future__ import annotations
@@ -70,3 +73,12 @@ def remove_cgroup(root: str) -> list[str]:
             except OSError as exc:
                 left.append(f"cgroup {dirpath}: {exc.strerror}")
     return left
+
+
+def remove_log_links(folder: Path, links: Path = Path("/var/log/containers")) -> None:
+    """The kubelet links every container log into /var/log/containers (a fixed path):
+    remove the links that point into `folder`, and only those."""
+    for link in links.glob("*.log") if links.is_dir() else []:
+        with contextlib.suppress(OSError):
+            if link.is_symlink() and os.readlink(link).startswith(f"{folder}/"):
+                link.unlink()
