@@ -10,6 +10,7 @@ same for a second cluster whose Nodes are real kubelets (`tests.cluster.kubelet`
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -79,7 +80,9 @@ def wait_for(pred: Callable[[], Any], timeout: float, what: str, interval: float
 
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[cluster.LocalCluster]:
-    c = cluster.LocalCluster()
+    # KT_NODES=kubelet: this cluster on real kubelet nodes too (the move of issue 16 item 3)
+    c = cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes()
+                             if os.environ.get("KT_NODES") == "kubelet" else [])
     procs.on_exit(c.stop)
     try:
         c.start()
