@@ -141,6 +141,8 @@ class KubeletNode:
         wd = self.workdir
         (wd / "containerd.toml").write_text(nodeconfig.containerd(wd, self.bin_dir))
         (wd / "cni" / "10-loopback.conflist").write_text(nodeconfig.cni_conflist())
+        (wd / "certs.d" / "_default").mkdir(parents=True, exist_ok=True)
+        (wd / "certs.d" / "_default" / "hosts.toml").write_text(nodeconfig.registry_hosts())
         (wd / "kubelet.yaml").write_text(json.dumps(nodeconfig.kubelet(
             wd, ca=self.ca, cgroup_root=self.cgroup_root, port=procs.free_port(),
             gpus=self.spec.gpus), indent=2))

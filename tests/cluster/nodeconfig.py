@@ -6,7 +6,8 @@ Choices, each forced by this kind of machine (cgroup v1 hybrid, root, no registr
 loopback only): containerd's CRI restricts `oom_score_adj` (runc cannot start a
 sandbox otherwise), the `nvidia` runtime handler is runc with its own state folder
 (there is no NVIDIA container runtime), the CNI conflist is loopback only (no pod
-network: test Pods use the host network), the kubelet runs cgroup v1 with cgroupfs
+network: test Pods use the host network), every image registry is a closed loopback
+port (no registry is reachable; images are imported), the kubelet runs cgroup v1 with cgroupfs
 under its own cgroup root, and eviction and image GC thresholds are set so that a
 busy shared disk never evicts or deletes the imported images.
 """
@@ -51,7 +52,8 @@ def containerd(wd: Path, bin_dir: Path) -> str:
         "plugins": {
             "'io.containerd.internal.v1.opt'": {"path": str(wd / "opt")},
             "'io.containerd.cri.v1.images'": {
-                "snapshotter": "overlayfs", "pinned_images": {"sandbox": PAUSE_IMAGE}},
+                "snapshotter": "overlayfs", "pinned_images": {"sandbox": PAUSE_IMAGE},
+                "registry": {"config_path": str(wd / "certs.d")}},
             "'io.containerd.cri.v1.runtime'": {
                 "restrict_oom_score_adj": True, "netns_mounts_under_state_dir": True,
                 "enable_unprivileged_ports": False, "enable_unprivileged_icmp": False,
@@ -63,6 +65,15 @@ def containerd(wd: Path, bin_dir: Path) -> str:
                 "stream_server_address": "127.0.0.1", "stream_server_port": "0"},
         },
     })
+
+
+LOOPBACK_REGISTRY = "127.0.0.1:9"
+
+
+def registry_hosts() -> str:
+    """certs.d/_default/hosts.toml: every registry is this closed loopback port, so a
+    pull of an image that was not imported fails at once and nothing leaves the machine."""
+    return f'server = "http://{LOOPBACK_REGISTRY}"\n'
 
 
 def cni_conflist() -> str:

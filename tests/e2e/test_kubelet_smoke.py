@@ -129,7 +129,7 @@ def test_emptydir_over_its_size_limit_is_evicted_by_the_kubelet(kubelet_kube: Ku
 def test_missing_image_goes_err_image_pull_then_image_pull_back_off(kubelet_kube: Kube) -> None:
     ns = kubelet_kube.namespace()
     core = client.CoreV1Api(kubelet_kube.api_client)
-    image = "127.0.0.1:9/kube-transcoder/missing:v0"  # loopback: nothing listens there
+    image = "ghcr.io/kube-transcoder/missing:v0"  # containerd sends every pull to loopback
 
     def waiting(reason: str) -> Any:
         pod = core.read_namespaced_pod("ghost", ns)
@@ -140,6 +140,8 @@ def test_missing_image_goes_err_image_pull_then_image_pull_back_off(kubelet_kube
     assert image in st.state.waiting.message
     events = core.list_namespaced_event(ns, field_selector="involvedObject.name=ghost").items
     assert any(e.message == "Error: ErrImagePull" for e in events), [e.message for e in events]
+    pulls = [e.message for e in events if e.reason == "Failed" and image in e.message]
+    assert pulls and all(f"dial tcp {nodeconfig.LOOPBACK_REGISTRY}" in m for m in pulls), pulls
     assert core.read_namespaced_pod("ghost", ns).status.phase == "Pending"
 
 
