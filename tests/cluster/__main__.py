@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from tests.cluster import cluster, controlplane, kubelet
@@ -59,6 +60,9 @@ def down(args: argparse.Namespace) -> int:
     agent = {"nodeagent": pids.pop("nodeagent")} if "nodeagent" in pids else {}
     controlplane.stop_pids(agent)
     controlplane.stop_pids(pids)
+    deadline = time.monotonic() + 5  # a SIGKILLed process may take a moment to be reaped
+    while any(controlplane._alive(p) for p in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
     left = [n for n, p in {**agent, **pids}.items() if controlplane._alive(p)] + left_over
     if not any(x.startswith("mount ") for x in left_over):  # never rmtree into a mount
         shutil.rmtree(state["workdir"], ignore_errors=True)
