@@ -32,8 +32,7 @@ from tests.services import procs
 
 HERE = Path(__file__).resolve().parent
 TAG = os.environ.get("KT_IMAGE_TAG", "dev")  # as deploy/containers/build-images.sh tags them
-PROJECT_IMAGES = (f"localhost/kube-transcoder-runner:{TAG}",
-                  f"localhost/kube-transcoder-operator:{TAG}", "localhost/debian:bookworm-slim")
+PROJECT_IMAGES = (f"localhost/kube-transcoder-runner:{TAG}", f"localhost/kube-transcoder-operator:{TAG}")
 
 
 def save_images(folder: Path, images: tuple[str, ...] = PROJECT_IMAGES) -> list[Path]:
