@@ -3,7 +3,9 @@
 Called by `make cluster-up` and `make cluster-down` (and the demo). `up` starts the
 control plane and node agent in the background, records their PIDs in a state
 file and prints the kubeconfig path; `down` stops exactly those PIDs and removes
-the cluster's temp folder.
+the cluster's temp folder. `up --kubelet` runs real kubelet nodes instead of the
+node agent (`dev.cluster.kubelet`); `down` then also kills their containers and
+unmounts what they mounted before removing the folder.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
-from dev.cluster import cluster, controlplane
+from dev.cluster import cluster, controlplane, kubelet
 
 STATE = Path(os.environ.get("KT_STATE_DIR", "/tmp/kube-transcoder")) / "cluster.json"
 
@@ -27,7 +30,8 @@ def up(args: argparse.Namespace) -> int:
             print(f"cluster already up\nexport KUBECONFIG={state['kubeconfig']}")
             return 0
         down(args)
-    c = cluster.LocalCluster(simulate=args.simulate)
+    c = cluster.LocalCluster(simulate=args.simulate,
+                             kubelet_nodes=kubelet.default_nodes() if args.kubelet else [])
     try:
         c.start()
     except BaseException:
@@ -48,11 +52,20 @@ def down(args: argparse.Namespace) -> int:
         return 0
     state = json.loads(STATE.read_text())
     pids = state["pids"]
+    left_over: list[str] = []
+    for node in state.get("kubelet_nodes", []):  # kubelet nodes first: containers, mounts
+        left_over += kubelet.teardown(node)
+        for name in node["pids"]:
+            pids.pop(f"{node['name']}/{name}", None)
     agent = {"nodeagent": pids.pop("nodeagent")} if "nodeagent" in pids else {}
     controlplane.stop_pids(agent)
     controlplane.stop_pids(pids)
-    left = [n for n, p in {**agent, **pids}.items() if controlplane._alive(p)]
-    shutil.rmtree(state["workdir"], ignore_errors=True)
+    deadline = time.monotonic() + 5  # a SIGKILLed process may take a moment to be reaped
+    while any(controlplane._alive(p) for p in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [n for n, p in {**agent, **pids}.items() if controlplane._alive(p)] + left_over
+    if not any(x.startswith("mount ") for x in left_over):  # never rmtree into a mount
+        shutil.rmtree(state["workdir"], ignore_errors=True)
     STATE.unlink()
     if left:
         print(f"still running: {left}", file=sys.stderr)
@@ -73,6 +86,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m dev.cluster")
     ap.add_argument("command", choices=["up", "down", "status"])
     ap.add_argument("--simulate", type=float, default=None)
+    ap.add_argument("--kubelet", action="store_true",
+                    help="real kubelet + containerd nodes instead of the node agent")
     args = ap.parse_args()
     return {"up": up, "down": down, "status": status}[args.command](args)
 

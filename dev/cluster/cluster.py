@@ -1,10 +1,12 @@
-"""A whole local cluster: the control plane plus the node agent, as one object.
+"""A whole local cluster: the control plane plus the node agent (or real kubelets), as one object.
 
 Used by the pytest fixtures (`dev.cluster.fixtures`), by `python -m dev.cluster`
 (`make cluster-up`, `make cluster-down`), by the demo and by the benchmarks.
 `LocalCluster.start()` builds or finds the binaries, starts the control plane,
 starts the node agent and waits until every Node is Ready and the `default`
 ServiceAccount exists; `stop()` stops every process it started, by PID.
+With `kubelet_nodes` (`dev.cluster.kubelet`), real kubelet + containerd nodes
+run instead of the node agent.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dev.cluster import controlplane
+from dev.cluster import controlplane, kubelet
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,6 +31,9 @@ class LocalCluster:
     agent_args: list[str] = field(default_factory=list)
     cp: controlplane.ControlPlane | None = None
     agent: subprocess.Popen[bytes] | None = None
+    # --- kubelet nodes (dev/cluster/kubelet.py): real kubelets instead of the agent ---
+    kubelet_nodes: list[kubelet.NodeSpec] = field(default_factory=list)
+    nodes: list[kubelet.KubeletNode] = field(default_factory=list)
 
     @property
     def kubeconfig(self) -> Path:
@@ -46,7 +51,11 @@ class LocalCluster:
     def start(self, timeout: float = 180.0) -> LocalCluster:
         bin_dir = controlplane.build_binaries()
         self.cp = controlplane.ControlPlane(self.workdir, bin_dir).start()
-        self.start_agent()
+        if self.kubelet_nodes:
+            self.nodes = kubelet.start_nodes(self.workdir, self.kubeconfig, self.cp.ca,
+                                             self.kubelet_nodes, timeout)
+        else:
+            self.start_agent()
         self.wait_ready(timeout)
         return self
 
@@ -91,6 +100,8 @@ class LocalCluster:
         pids = dict(self.cp.pids()) if self.cp else {}
         if self.agent:
             pids["nodeagent"] = self.agent.pid
+        for node in self.nodes:
+            pids.update({f"{node.name}/{n}": p for n, p in node.state()["pids"].items()})
         return pids
 
     def stop(self) -> None:
@@ -98,9 +109,13 @@ class LocalCluster:
         if self.agent:
             controlplane.stop_pids({"nodeagent": self.agent.pid})
             self.agent = None
+        for node in self.nodes:  # kubelet nodes: containers, PIDs, mounts, cgroups
+            node.stop()
+        self.nodes = []
         if self.cp:
             self.cp.stop()
 
     def state(self) -> dict[str, object]:
         return {"workdir": str(self.workdir), "kubeconfig": str(self.kubeconfig),
-                "bin_dir": str(self.bin_dir), "pids": self.pids()}
+                "bin_dir": str(self.bin_dir), "pids": self.pids(),
+                "kubelet_nodes": [n.state() for n in self.nodes]}

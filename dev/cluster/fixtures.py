@@ -4,11 +4,13 @@ Loaded from tests/conftest.py. The cluster (control plane + node agent) starts
 once per test session on first use and is stopped, every PID of it, when the
 session ends, also on Ctrl-C or a crash. Tests get a `Kube` handle: the
 kubeconfig path, a `kubernetes` ApiClient, a `kubectl()` runner for the real
-kubectl, and `namespace()` for a fresh namespace per test.
+kubectl, and `namespace()` for a fresh namespace per test. `kubelet_kube` is the
+same for a second cluster whose Nodes are real kubelets (`dev.cluster.kubelet`).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from dev.cluster import cluster
+from dev.cluster import cluster, kubelet
 from dev.services import procs
 
 
@@ -78,7 +80,9 @@ def wait_for(pred: Callable[[], Any], timeout: float, what: str, interval: float
 
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[cluster.LocalCluster]:
-    c = cluster.LocalCluster()
+    # KT_NODES=kubelet: this cluster on real kubelet nodes too (the move of issue 16 item 3)
+    c = cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes()
+                             if os.environ.get("KT_NODES") == "kubelet" else [])
     procs.on_exit(c.stop)
     try:
         c.start()
@@ -93,4 +97,28 @@ def kube(local_cluster: cluster.LocalCluster) -> Iterator[Kube]:
     config.load_kube_config(str(local_cluster.kubeconfig), client_configuration=cfg)
     api = client.ApiClient(cfg)
     yield Kube(local_cluster, api)
+    api.close()
+
+
+# --- kubelet nodes (dev/cluster/kubelet.py): a cluster of real kubelet Nodes ---
+@pytest.fixture(scope="session")
+def kubelet_cluster() -> Iterator[cluster.LocalCluster]:
+    from dev.cluster import podman_runtime
+    if not podman_runtime.image_exists(podman_runtime.RUNNER_IMAGE):
+        podman_runtime.ensure_images()  # a fresh machine; never rebuild a store others use
+    c = cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes())
+    procs.on_exit(c.stop)
+    try:
+        c.start(timeout=300)
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def kubelet_kube(kubelet_cluster: cluster.LocalCluster) -> Iterator[Kube]:
+    cfg = client.Configuration()
+    config.load_kube_config(str(kubelet_cluster.kubeconfig), client_configuration=cfg)
+    api = client.ApiClient(cfg)
+    yield Kube(kubelet_cluster, api)
     api.close()
