@@ -41,6 +41,7 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
             return 0.0  # refused: the next turn fails the job
         d.memory.progress.pop(key, None)  # relayed progress belongs to the attempt before
     for pod in plan.delete:
+        logger.info("Deleting runner Pod %s/%s", job.namespace, pod.name)
         await d.api.delete_pod(job.namespace, pod.name, uid=pod.uid)
     if plan.status is not None:
         patch = conditions.merge_patch(obs.status, plan.status)
@@ -72,6 +73,7 @@ async def _set_finalizer(d: deps_module.Deps, key: tuple[str, str], *, add: bool
     meta = body["metadata"]
     current = [f for f in meta.get("finalizers") or [] if f != constants.FINALIZER]
     wanted = [*current, constants.FINALIZER] if add else current
+    logger.info("%s the finalizer of %s/%s", "Adding" if add else "Removing", *key)
     patch = {"metadata": {"finalizers": wanted or None,
                           "resourceVersion": meta.get("resourceVersion")}}
     try:
