@@ -55,7 +55,8 @@ def test_same_destination_waits_for_the_output_lock(
     opf.apply_job(kube, ns, two)
     wait_for(lambda: _reason(kube, ns, "writer-b") == "OutputLocked", 60, "writer-b to wait")
     job = opf.get_job(kube, ns, "writer-b")
-    assert job is not None and f"by {ns}/writer-a" in job["status"]["message"]
+    assert job is not None and "is in use by another job" in job["status"]["message"]
+    assert f"({ns}/writer-a)" in job["status"]["message"]  # same namespace: named
     assert opf.pods_of(kube, ns, "writer-b") == []
     opf.wait_phase(kube, ns, "writer-a", "Succeeded")
     job = opf.wait_phase(kube, ns, "writer-b", "Succeeded", "Failed", timeout=120)
