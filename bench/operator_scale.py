@@ -85,6 +85,19 @@ def request_totals(kube: Kube) -> Counter[tuple[str, str, str]]:
     return totals
 
 
+def _items(list_call: Callable[..., Any]) -> list[dict[str, Any]]:
+    """Every item of a list call, in pages of 500 (one unpaged list of 10,000 Pods can
+    outlast the API server's request timeout on a loaded machine)."""
+    items: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = json.loads(list_call(limit=500, _continue=token, _preload_content=False).data)
+        items += page["items"]
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return items
+
+
 def create_all(make: Callable[[int], None], n: int, threads: int) -> None:
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(make, range(n)))
@@ -120,10 +133,10 @@ def batch_jobs_phase(kube: Kube, n: int, args: argparse.Namespace) -> dict[str, 
                                 "resources": SMALL}]}}}})
 
     def pods() -> int:
-        return len(json.loads(core.list_namespaced_pod(ns, _preload_content=False).data)["items"])
+        return len(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)))
 
     def finished() -> int:
-        items = json.loads(batch.list_namespaced_job(ns, _preload_content=False).data)["items"]
+        items = _items(lambda **kw: batch.list_namespaced_job(ns, **kw))
         return sum(1 for j in items if any(c["type"] == "Complete" and c["status"] == "True"
                                            for c in (j.get("status") or {}).get("conditions", [])))
 
@@ -182,11 +195,11 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
             opf.job_manifest(f"tj-{i}", acceleration={"mode": "cpu"}))
 
     def pods() -> int:
-        return len(json.loads(core.list_namespaced_pod(ns, _preload_content=False).data)["items"])
+        return len(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)))
 
     def finished() -> int:
-        items = json.loads(custom.list_namespaced_custom_object(
-            opf.GROUP, opf.VERSION, ns, opf.PLURAL, _preload_content=False).data)["items"]
+        items = _items(lambda **kw: custom.list_namespaced_custom_object(
+            opf.GROUP, opf.VERSION, ns, opf.PLURAL, **kw))
         return sum(1 for j in items if (j.get("status") or {}).get("phase") == "Succeeded")
 
     try:

@@ -5,8 +5,8 @@ generated from it by `transcode_api.crdgen`). The operator calls `parse_spec`
 on every object it sees (validating again, with the same paired rules as the
 CRD's CEL), `check_update` to mirror the immutability rule, and `to_json` to
 freeze the spec into the runner Pod's `TRANSCODER_JOB_SPEC`; the runner calls
-`TranscodeJobSpec.from_json` on that variable. `parse_duration` reads Go-style
-durations such as `2m` or `1h30s` (used by `gpuPendingTimeout`).
+`TranscodeJobSpec.from_json` on that variable. Its parts `storage` and
+`acceleration` live in modules of those names and are re-exported here.
 """
 
 from __future__ import annotations
@@ -17,146 +17,17 @@ from typing import Annotated, Any
 
 import pydantic
 
-from transcode_api import base, constants, errors, output, placement, urls
+from transcode_api import acceleration, base, constants, errors, output, placement, storage, urls
 
 _S3_URL = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
 _HTTPS_URL = r"^https://[^/ ?#]+([/?#].*)?$"
-_DURATION = r"^([0-9]+([.][0-9]+)?(ms|s|m|h))+$"
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-_MAX_GPU_PENDING_TIMEOUT = "24h"
 
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration (`90s`, `2m`, `1h30m`, `1.5h`, `500ms`).
-
-    Raises ValueError on anything else (units: ms, s, m, h; no sign, no spaces).
-    """
-    if not re.fullmatch(_DURATION, text):
-        raise ValueError(f"not a duration such as 90s, 2m or 1h30m: {text!r}")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-
-
-class CredentialsSecretRef(base.SpecModel):
-    """A Secret in the job's namespace holding the S3 access key pair."""
-
-    name: str = pydantic.Field(
-        max_length=253,
-        pattern=_DNS_SUBDOMAIN,
-        description=(
-            "Name of the Secret in the job's namespace. Its values reach the runner only "
-            "as secretKeyRef environment variables; they are never logged or copied."
-        ),
-    )
-    access_key_id_key: str = pydantic.Field(
-        default=constants.DEFAULT_ACCESS_KEY_ID_KEY,
-        max_length=253,
-        pattern=r"^[-._a-zA-Z0-9]+$",
-        description="Key in the Secret holding the access key ID. Default: AWS_ACCESS_KEY_ID.",
-    )
-    secret_access_key_key: str = pydantic.Field(
-        default=constants.DEFAULT_SECRET_ACCESS_KEY_KEY,
-        max_length=253,
-        pattern=r"^[-._a-zA-Z0-9]+$",
-        description="Key in the Secret holding the secret access key. Default: AWS_SECRET_ACCESS_KEY.",
-    )
-
-
-class Storage(base.SpecModel):
-    """The S3-compatible object store used for the source (s3://) and every output."""
-
-    endpoint: str | None = pydantic.Field(
-        default=None,
-        max_length=constants.MAX_URL_LENGTH,
-        pattern=r"^https?://[^/ ]+(/.*)?$",
-        description=(
-            "S3 endpoint URL (https://s3.example.internal, or http:// for a local "
-            "server). Omit for AWS S3."
-        ),
-    )
-    region: str | None = pydantic.Field(
-        default=None,
-        max_length=64,
-        pattern=r"^[a-z0-9-]+$",
-        description="Region name for request signing (us-east-1). Default: the SDK's default.",
-    )
-    path_style: bool = pydantic.Field(
-        default=False,
-        description=(
-            "Address buckets as endpoint/bucket/key instead of bucket.endpoint/key. "
-            "Most S3-compatible servers (MinIO and similar) need true. Default: false."
-        ),
-    )
-    credentials_secret_ref: CredentialsSecretRef | None = pydantic.Field(
-        default=None,
-        description=(
-            "Secret with the access key pair. Omit to use the runner's ambient "
-            "credentials (IAM role for service accounts, instance profile)."
-        ),
-    )
-
-    __rules__ = urls.ENDPOINT_RULES
-
-
-class Acceleration(base.SpecModel):
-    """Where the encode runs: GPU (NVENC), CPU, or decided at run time."""
-
-    mode: constants.AccelerationMode = pydantic.Field(
-        default=constants.AccelerationMode.AUTO,
-        description=(
-            "auto (default): use an NVIDIA GPU when one can be scheduled and passes the "
-            "probe, else the CPU. gpu: ask for a GPU (falls back to the CPU only when "
-            "allowCpuFallback). cpu: never ask for a GPU (fallback reason CPURequested)."
-        ),
-    )
-    allow_cpu_fallback: bool = pydantic.Field(
-        default=True,
-        description=(
-            "Run on the CPU when the GPU is unschedulable, unusable or fails mid-encode "
-            "(recorded in status.metadata.gpuFallback and fallbackReason). False: wait "
-            "for a GPU, or fail with the GPU's error. Default: true."
-        ),
-    )
-    gpu_pending_timeout: str = pydantic.Field(
-        default="2m",
-        max_length=32,
-        pattern=_DURATION,
-        description=(
-            "How long a GPU Pod may stay Unschedulable before the operator replaces it "
-            "with a CPU Pod (when fallback is allowed), as a duration such as 90s, 2m "
-            "or 1h (at most 24h). Default: 2m."
-        ),
-    )
-    min_free_gpu_memory_mib: int = pydantic.Field(
-        default=500,
-        alias="minFreeGpuMemoryMiB",
-        ge=0,
-        le=1_048_576,
-        description=(
-            "Free GPU memory in MiB the probe requires before using NVENC; less falls "
-            "back with reason InsufficientGPUMemory. Default: 500 (the seed's limit)."
-        ),
-    )
-
-    @property
-    def gpu_pending_timeout_seconds(self) -> float:
-        """`gpuPendingTimeout` in seconds."""
-        return parse_duration(self.gpu_pending_timeout)
-
-    __rules__ = (
-        base.Rule(
-            cel=(
-                "!has(self.gpuPendingTimeout) || "
-                f"!self.gpuPendingTimeout.matches('{_DURATION}') || "
-                f"duration(self.gpuPendingTimeout) <= duration('{_MAX_GPU_PENDING_TIMEOUT}')"
-            ),
-            message="gpuPendingTimeout must be at most 24h",
-            field="gpuPendingTimeout",
-            check=lambda a: parse_duration(a.gpu_pending_timeout)
-            <= parse_duration(_MAX_GPU_PENDING_TIMEOUT),
-        ),
-    )
+# Parts of the spec that live in their own modules, under their historical names here.
+CredentialsSecretRef = storage.CredentialsSecretRef
+Storage = storage.Storage
+Acceleration = acceleration.Acceleration
+parse_duration = acceleration.parse_duration
+_DNS_SUBDOMAIN = storage.DNS_SUBDOMAIN
 
 
 def _mode_is(mode: str) -> str:

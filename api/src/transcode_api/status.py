@@ -187,16 +187,16 @@ class RunnerResult(base.StatusModel):
 
 
 class RunnerStatus(base.StatusModel):
-    """`status.runner`: the only status field the runner writes, for its current attempt."""
+    """`status.runner`: the only status field the runner writes, for its current attempt.
+
+    Phase and progress only: the attempt's final `RunnerResult` travels in the
+    container's termination message, the one channel the operator reads."""
 
     attempt: int = pydantic.Field(ge=0, description="Attempt number this report belongs to (Pod <job>-<attempt>).")
     pod_name: str | None = pydantic.Field(default=None, description="Runner Pod writing this report.")
     phase: constants.RunnerPhase = pydantic.Field(description="Running, Uploading, Succeeded or Failed.")
     progress: Progress | None = pydantic.Field(default=None, description="Latest progress the runner wrote.")
     updated_at: Timestamp | None = pydantic.Field(default=None, description="When the runner last wrote this (RFC 3339).")
-    result: RunnerResult | None = pydantic.Field(
-        default=None, description="Final report of the attempt, once it ended."
-    )
 
 
 class TranscodeJobStatus(base.StatusModel):

@@ -20,8 +20,6 @@ from dev.services import s3server
 from tests.functional.runner import viewer
 from tests.functional.runner.conftest import Run, fetch
 
-MIN_SSIM = 0.90
-
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -68,7 +66,7 @@ def test_rotated_phone_clip_comes_out_upright_at_its_displayed_size(
         assert viewer.rotation(stream) == 0  # no stale rotation: players show it as stored
         assert viewer.displayed_aspect(stream) == pytest.approx(
             viewer.displayed_aspect(viewer.video(source)), rel=0.01)
-        assert viewer.ssim(source, out, source_frame=5, output_frame=5) >= MIN_SSIM
+        assert viewer.ssim(source, out, source_frame=5, output_frame=5) >= viewer.MIN_SSIM
         assert "messages" not in result  # 720p of a 720-line-wide clip is no upscale
 
 
@@ -81,7 +79,7 @@ def test_full_range_source_comes_out_limited_range_bt709(
     stream = viewer.video(out)
     assert (stream["pix_fmt"], stream["color_range"], stream["color_space"]) == (
         "yuv420p", "tv", "bt709")
-    assert viewer.ssim(source, out, source_frame=5, output_frame=5) >= MIN_SSIM
+    assert viewer.ssim(source, out, source_frame=5, output_frame=5) >= viewer.MIN_SSIM
 
 
 def test_anamorphic_sd_gets_square_pixels_and_is_not_upscaled(
@@ -95,7 +93,7 @@ def test_anamorphic_sd_gets_square_pixels_and_is_not_upscaled(
     assert (stream["width"], stream["height"]) == (854, 576)
     assert stream.get("sample_aspect_ratio", "1:1") in ("1:1", "0:1")
     assert viewer.displayed_aspect(stream) == pytest.approx(720 * 32 / 27 / 576, rel=0.01)
-    assert viewer.ssim(source, out, source_frame=10, output_frame=10) >= MIN_SSIM
+    assert viewer.ssim(source, out, source_frame=10, output_frame=10) >= viewer.MIN_SSIM
     assert run.result["outputs"][0]["messages"] == [
         "NotUpscaled: source has 576 lines, 720p asked; the output keeps the source size"]
     assert run.result["message"] == ("1 output(s) uploaded and verified; notes: out NotUpscaled "
@@ -111,7 +109,7 @@ def test_odd_sized_source_keeps_its_shape(
     stream = viewer.video(out)
     assert stream["width"] % 2 == 0 and stream["height"] % 2 == 0
     assert viewer.displayed_aspect(stream) == pytest.approx(641 / 361, rel=0.01)
-    assert viewer.ssim(source, out, source_frame=3, output_frame=3) >= MIN_SSIM
+    assert viewer.ssim(source, out, source_frame=3, output_frame=3) >= viewer.MIN_SSIM
 
 
 def test_4k_source_down_to_240p_and_144p_rungs(
@@ -132,6 +130,6 @@ def test_4k_source_down_to_240p_and_144p_rungs(
         out = fetch(s3_server, result["url"], tmp_path)
         stream = viewer.video(out)
         sizes[result["name"]] = (stream["width"], stream["height"])
-        assert viewer.ssim(source, out, source_frame=4, output_frame=4) >= MIN_SSIM
+        assert viewer.ssim(source, out, source_frame=4, output_frame=4) >= viewer.MIN_SSIM
         assert "messages" not in result
     assert sizes == {"240p": (426, 240), "144p": (256, 144)}

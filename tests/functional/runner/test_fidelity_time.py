@@ -20,8 +20,6 @@ from dev.services import s3server
 from tests.functional.runner import viewer
 from tests.functional.runner.conftest import Run, fetch
 
-MIN_SSIM = 0.90
-
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -63,7 +61,7 @@ def test_interlaced_source_comes_out_progressive_without_combing(
     # Output frame k shows the instant of its first field: truth frame 2k.
     deinterlaced = viewer.ssim(truth, out, source_frame=10, output_frame=5)
     woven = viewer.ssim(truth, source, source_frame=10, output_frame=5)
-    assert deinterlaced >= MIN_SSIM and deinterlaced > woven
+    assert deinterlaced >= viewer.MIN_SSIM and deinterlaced > woven
     assert (run.encodes[0][run.encodes[0].index("-filter_complex") + 1]
             .count(f"bwdif=mode=send_frame:parity={order}") == 1)
 
@@ -94,7 +92,7 @@ def test_variable_frame_rate_stays_variable_without_duplicated_frames(
     assert float(stream["duration"]) == pytest.approx(float(viewer.video(source)["duration"]),
                                                       abs=0.1)
     # The slow part is where it was: frame 40 at 1 + 10/12 s.
-    assert viewer.ssim(source, out, source_frame=40, output_frame=40) >= MIN_SSIM
+    assert viewer.ssim(source, out, source_frame=40, output_frame=40) >= viewer.MIN_SSIM
 
 
 def test_frame_rate_fixes_and_max_frame_rate_caps(

@@ -21,6 +21,7 @@ from typing import Any
 
 from tests.functional.runner.conftest import FFMPEG
 
+MIN_SSIM = 0.90  # the bar: one output frame vs FFmpeg's own rendering of the source
 _SSIM = re.compile(r"All:([0-9.]+)")
 _SINGLE = re.compile(r"Single frame detection:\s*TFF:\s*(\d+)\s*BFF:\s*(\d+)\s*Progressive:\s*(\d+)")
 
