@@ -34,9 +34,12 @@ from kubernetes import client
 
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs
+from transcode_api import contract
 
 REPO = Path(__file__).resolve().parents[1]
 CRD = REPO / "crds" / "transcodejobs.kubetranscoder.io.yaml"
+CREDENTIALS_LABELS = {contract.CREDENTIALS_LABEL: contract.CREDENTIALS_LABEL_VALUE}
+"""The labels a Secret needs before a job may use it as S3 credentials."""
 GROUP, VERSION, PLURAL = "kubetranscoder.io", "v1alpha1", "transcodejobs"
 
 FAKE_RUNNER = r"""

@@ -24,6 +24,7 @@ from kubernetes import client, config
 
 from dev.cluster import cluster, podman_runtime
 from dev.services import procs, redisserver, s3server
+from transcode_api import contract
 
 REPO = Path(__file__).resolve().parents[1]
 RUNNER_RBAC = REPO / "deploy/rbac/runner.yaml"
@@ -164,6 +165,8 @@ class Stack:
         self.kubectl("create", "secret", "generic", name, "-n", ns,
                      f"--from-literal=AWS_ACCESS_KEY_ID={self.s3.access_key}",
                      f"--from-literal=AWS_SECRET_ACCESS_KEY={self.s3.secret_key}")
+        self.kubectl("label", "secret", name, "-n", ns,  # the opt-in jobs need
+                     f"{contract.CREDENTIALS_LABEL}={contract.CREDENTIALS_LABEL_VALUE}")
 
     def get_job(self, ns: str, name: str) -> dict[str, Any]:
         assert self.api is not None

@@ -28,7 +28,7 @@ from dev.cluster import podman_runtime as pr
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs, redisserver, s3server
 from tests.e2e.test_ship_examples import PLACEHOLDER, finished, prepare_s3
-from transcode_api import constants
+from transcode_api import constants, contract
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = "kt-images"
@@ -50,6 +50,8 @@ def release_ns(kube: Kube, s3_server: s3server.S3Server, redis_server: redisserv
     kube.kubectl("create", "secret", "generic", "media-s3", "-n", ns,
                  f"--from-literal={constants.DEFAULT_ACCESS_KEY_ID_KEY}={s3_server.access_key}",
                  f"--from-literal={constants.DEFAULT_SECRET_ACCESS_KEY_KEY}={s3_server.secret_key}")
+    kube.kubectl("label", "secret", "media-s3", "-n", ns,
+                 f"{contract.CREDENTIALS_LABEL}={contract.CREDENTIALS_LABEL_VALUE}")
     cli = helm.Helm(kube.kubeconfig, tmp)
     redis_server.start()
     cli.install(RELEASE, ns, {

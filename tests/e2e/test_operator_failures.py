@@ -1,14 +1,17 @@
-"""Failed runs on the real control plane: retries with backoff, bad input, missing Secrets.
+"""Failed runs on the real control plane: retries with backoff, bad input, refused Secrets.
 
 The fake runner exits with the code chosen per attempt (`KT_FAKE_EXIT_CODES`),
 so these tests drive the operator's classification exactly as the real runner
 will: 75 retries with backoff up to backoffLimit, 65 fails at once, and a
-credentials Secret that is missing or lacks a key fails the job before any
-Pod is created, naming the Secret or key.
+credentials Secret that is missing, unlabelled or lacks a key fails the job
+`CredentialsNotAllowed` before any Pod is created, with one message that names
+the Secret and never tells which rule it broke.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from kubernetes import client
@@ -73,29 +76,56 @@ def test_bad_input_fails_at_once_with_the_runners_reason(kube: Kube, operator: A
     assert [p.metadata.name for p in opf.pods_of(kube, ns, "badinput")] == ["badinput-1"]
 
 
+def _refused(kube: Kube, ns: str, name: str, secret: str) -> dict[str, Any]:
+    """The job `name` failed CredentialsNotAllowed with the one message, before any Pod."""
+    job = opf.wait_phase(kube, ns, name, "Succeeded", "Failed")
+    status = job["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "CredentialsNotAllowed"), status
+    assert status["message"] == (
+        f'Secret "{secret}" cannot be used as S3 credentials: it must exist in this namespace, '
+        "carry the label kubetranscoder.io/credentials=true and hold the keys "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    assert opf.pods_of(kube, ns, name) == []
+    return job
+
+
 def test_missing_secret_fails_naming_it_without_creating_a_pod(kube: Kube, operator: Any) -> None:
     ns = kube.namespace("op")
     operator(ns, runner__command=opf.fake_runner())
     opf.apply_job(kube, ns, opf.job_manifest(
         "nocreds", storage={"credentialsSecretRef": {"name": "absent-s3"}}))
-    job = opf.wait_phase(kube, ns, "nocreds", "Succeeded", "Failed")
-    status = job["status"]
-    assert status["reason"] == "SecretNotFound"
-    assert 'Secret "absent-s3" not found' in status["message"]
-    assert opf.pods_of(kube, ns, "nocreds") == []
+    _refused(kube, ns, "nocreds", "absent-s3")
     assert any(r == "ConfigError" for r, _ in opf.wait_event(kube, ns, "nocreds", "ConfigError"))
 
 
-def test_missing_secret_key_fails_naming_the_key(kube: Kube, operator: Any) -> None:
+def test_missing_secret_key_fails_with_the_same_message(kube: Kube, operator: Any) -> None:
     ns = kube.namespace("op")
     operator(ns, runner__command=opf.fake_runner())
     opf.core(kube).create_namespaced_secret(ns, client.V1Secret(
-        metadata=client.V1ObjectMeta(name="half"), string_data={"AWS_ACCESS_KEY_ID": "AKIA"}))
+        metadata=client.V1ObjectMeta(name="half", labels=opf.CREDENTIALS_LABELS),
+        string_data={"AWS_ACCESS_KEY_ID": "AKIA"}))
     opf.apply_job(kube, ns, opf.job_manifest(
         "halfcreds", storage={"credentialsSecretRef": {"name": "half"}}))
-    job = opf.wait_phase(kube, ns, "halfcreds", "Succeeded", "Failed")
-    assert job["status"]["reason"] == "SecretKeyNotFound"
-    assert 'key "AWS_SECRET_ACCESS_KEY" not found in Secret "half"' in job["status"]["message"]
+    _refused(kube, ns, "halfcreds", "half")
+
+
+def test_unlabelled_secret_is_refused_without_a_pod_or_its_values(
+        kube: Kube, operator: Any) -> None:
+    ns = kube.namespace("op")
+    operator(ns, runner__command=opf.fake_runner())
+    values = {"AWS_ACCESS_KEY_ID": "AKIAUNLABELLED7q3z",
+              "AWS_SECRET_ACCESS_KEY": "n0t-f0r-j0bs-9x2w"}
+    opf.core(kube).create_namespaced_secret(ns, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="app-db"), string_data=values))
+    opf.apply_job(kube, ns, opf.job_manifest(
+        "borrowed", storage={"credentialsSecretRef": {"name": "app-db"}}))
+    job = _refused(kube, ns, "borrowed", "app-db")
+    events = opf.wait_event(kube, ns, "borrowed", "ConfigError")
+    seen = json.dumps(job["status"]) + json.dumps(events)
+    for value in values.values():
+        assert value not in seen
+        assert base64.b64encode(value.encode()).decode() not in seen
+    assert opf.pods_of(kube, ns, "borrowed") == []
 
 
 def test_secret_deleted_after_the_check_fails_from_the_pods_config_error(
@@ -108,6 +138,8 @@ def test_secret_deleted_after_the_check_fails_from_the_pods_config_error(
         "kubeletsays", storage={"credentialsSecretRef": {"name": "gone"}},
         acceleration={"mode": "cpu"}))
     job = opf.wait_phase(kube, ns, "kubeletsays", "Succeeded", "Failed")
-    assert job["status"]["reason"] == "SecretNotFound"
-    assert 'secret "gone" not found' in job["status"]["message"]
+    assert job["status"]["reason"] == "CredentialsNotAllowed"
+    assert job["status"]["message"].startswith(
+        'Secret "gone" cannot be used as S3 credentials: it must exist')
+    assert "not found" not in job["status"]["message"]
     assert job["status"]["attempts"] == 1

@@ -23,7 +23,7 @@ from dev.cluster.fixtures import Kube
 
 def _secret(kube: Kube, ns: str, name: str = "media-s3", **data: str) -> None:
     opf.core(kube).create_namespaced_secret(ns, client.V1Secret(
-        metadata=client.V1ObjectMeta(name=name),
+        metadata=client.V1ObjectMeta(name=name, labels=opf.CREDENTIALS_LABELS),
         string_data=data or {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}))
 
 

@@ -38,7 +38,7 @@ def test_operator_works_with_only_the_generated_cluster_role(
     kubeconfig = _operator_kubeconfig(kube, tmp_path / "operator.kubeconfig")
     ns = kube.namespace("rbac")
     opf.core(kube).create_namespaced_secret(ns, client.V1Secret(
-        metadata=client.V1ObjectMeta(name="media-s3"),
+        metadata=client.V1ObjectMeta(name="media-s3", labels=opf.CREDENTIALS_LABELS),
         string_data={"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}))
     op = operator(ns, kubeconfig=kubeconfig, runner__command=opf.fake_runner(),
                   runner__extra_env={"KT_FAKE_SLEEP": "1"})

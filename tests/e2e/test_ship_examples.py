@@ -5,9 +5,10 @@ operator serving only that namespace, on free host ports, with the session's
 real Redis as `redis.externalUrl`, the GPU probe DaemonSet on, and no
 RuntimeClass, which needs the NVIDIA container runtime). The session's
 real S3 server gets the buckets `media-in`/`media-out` and a generated 1080p
-source `s3://media-in/sample.mp4`; the Secret `media-s3` holds its keys. Each
-example is applied as a user would, with the `storage.endpoint` placeholder
-(`http://127.0.0.1:9000`) replaced by the server's address, and must reach
+source `s3://media-in/sample.mp4`; the Secret `media-s3`, labelled
+`kubetranscoder.io/credentials=true`, holds its keys. Each example is applied
+as a user would, with the `storage.endpoint` placeholder (`http://127.0.0.1:9000`)
+replaced by the server's address, and must reach
 Succeeded with every output uploaded and its checksum recorded. The GPU example
 runs on the GPU node, where no real GPU exists, so it must fall back to the CPU
 and say why.
@@ -28,7 +29,7 @@ from dev import media
 from dev.cluster import helm
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs, redisserver, s3server
-from transcode_api import constants
+from transcode_api import constants, contract
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -71,6 +72,8 @@ def release(kube: Kube, s3_server: s3server.S3Server, redis_server: redisserver.
     kube.kubectl("create", "secret", "generic", "media-s3", "-n", ns,
                  f"--from-literal={constants.DEFAULT_ACCESS_KEY_ID_KEY}={s3_server.access_key}",
                  f"--from-literal={constants.DEFAULT_SECRET_ACCESS_KEY_KEY}={s3_server.secret_key}")
+    kube.kubectl("label", "secret", "media-s3", "-n", ns,
+                 f"{contract.CREDENTIALS_LABEL}={contract.CREDENTIALS_LABEL_VALUE}")
     try:
         cli = helm.Helm(kube.kubeconfig, tmp)
     except RuntimeError as exc:

@@ -4,7 +4,8 @@ The two packages never import each other, so everything they must agree on is
 spelled here once: the runner Pod's environment variables (set by
 `transcode_operator.domain.builders`, read by the runner's settings and
 probe), its container name, labels and annotations, the exit codes the
-operator classifies a Pod's end by, and the Redis keys, channel and TTLs of
+operator classifies a Pod's end by, the label a tenant puts on a Secret to
+let jobs use it as S3 credentials, and the Redis keys, channel and TTLs of
 progress and GPU probes (the runner writes, the operator relays). The final
 result document is `transcode_api.status.RunnerResult`, and it travels one
 way only: as JSON in the runner container's termination message (at most
@@ -63,6 +64,9 @@ ACCELERATOR_GPU = "gpu"
 ACCELERATOR_CPU = "cpu"
 SPEC_HASH_ANNOTATION = f"{LABEL_PREFIX}/spec-hash"
 FALLBACK_ANNOTATION = f"{LABEL_PREFIX}/fallback-reason"
+CREDENTIALS_LABEL = f"{LABEL_PREFIX}/credentials"
+"""A Secret is used as S3 credentials only when it carries this label set to "true"."""
+CREDENTIALS_LABEL_VALUE = "true"
 
 # --- Redis (the runner and the probe DaemonSet write, the operator reads) ------
 PROGRESS_KEY = "kt:progress:{namespace}:{name}"

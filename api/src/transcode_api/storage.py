@@ -22,8 +22,10 @@ class CredentialsSecretRef(base.SpecModel):
         max_length=253,
         pattern=DNS_SUBDOMAIN,
         description=(
-            "Name of the Secret in the job's namespace. Its values reach the runner only "
-            "as secretKeyRef environment variables; they are never logged or copied."
+            "Name of the Secret in the job's namespace. It must carry the label "
+            "kubetranscoder.io/credentials=true (else the job fails with "
+            "CredentialsNotAllowed). Its values reach the runner only as secretKeyRef "
+            "environment variables; they are never logged or copied."
         ),
     )
     access_key_id_key: str = pydantic.Field(

@@ -1,4 +1,4 @@
-"""Pure decisions: GPU or CPU, how a Pod ended, backoff, timeouts, Secret checks."""
+"""Pure decisions: GPU or CPU, how a Pod ended, backoff, timeouts."""
 
 from __future__ import annotations
 
@@ -113,18 +113,6 @@ def test_deadline_and_ttl() -> None:
     assert decisions.deadline_due(h.spec(), h.ago(40), h.NOW) is None
     assert decisions.ttl_due(s, h.ago(60), h.NOW) == -10
     assert decisions.ttl_due(h.spec(), h.ago(60), h.NOW) is None
-
-
-def test_secret_problems_name_the_secret_or_key() -> None:
-    ref = h.spec(storage={"credentialsSecretRef": {"name": "s3"}}).storage.credentials_secret_ref
-    assert ref is not None
-    reason, message = decisions.secret_problem(None, ref, "media") or ("", "")
-    assert reason == "SecretNotFound" and 'Secret "s3" not found in namespace "media"' in message
-    reason, message = decisions.secret_problem(
-        {"data": {"AWS_ACCESS_KEY_ID": "eA=="}}, ref, "media") or ("", "")
-    assert reason == "SecretKeyNotFound" and 'key "AWS_SECRET_ACCESS_KEY"' in message
-    assert decisions.secret_problem({"data": {"AWS_ACCESS_KEY_ID": "eA==",
-                                              "AWS_SECRET_ACCESS_KEY": "eQ=="}}, ref, "m") is None
 
 
 def test_config_error_grace() -> None:

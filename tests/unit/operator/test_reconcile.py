@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.unit.operator import helpers as h
-from transcode_operator.domain import actions, observation, reconcile, starts
+from transcode_operator.domain import actions, credentials, observation, reconcile, starts
 from transcode_operator.domain import settings as settings_module
 
 
@@ -248,11 +250,30 @@ def test_older_active_pods_are_cleaned_up() -> None:
 
 
 def test_config_error_fails_after_the_grace_period() -> None:
-    stuck = h.view(waiting=("CreateContainerConfigError", 'secret "s3" not found'),
+    stuck = h.view(waiting=("CreateContainerConfigError", 'configmap "x" not found'),
                    created=h.ago(30), scheduled=True)
     p = _plan(h.observed(stuck, status=h.running_status(phase="Scheduling")))
-    assert p.status is not None and p.status.reason == "SecretNotFound"
-    assert 'secret "s3" not found' in (p.status.message or "")
+    assert p.status is not None and p.status.reason == "CreateContainerConfigError"
+    assert 'configmap "x" not found' in (p.status.message or "")
+    assert [d.name for d in p.delete] == ["trailer-1"]
+
+
+@pytest.mark.parametrize("kubelet", ['secret "s3" not found',
+                                     "couldn't find key AWS_SECRET_ACCESS_KEY in Secret m/s3"])
+def test_a_vanished_credentials_secret_fails_with_the_one_message(kubelet: str) -> None:
+    creds = h.spec(storage={"credentialsSecretRef": {"name": "s3"}})
+    ref = creds.storage.credentials_secret_ref
+    assert ref is not None
+    waiting = h.view(waiting=("CreateContainerConfigError", kubelet), created=h.ago(1),
+                     scheduled=True)
+    p = _plan(h.observed(waiting, s=creds, status=h.running_status(phase="Scheduling")))
+    assert p.status is not None and p.status.message == credentials.message(ref)
+    stuck = h.view(waiting=("CreateContainerConfigError", kubelet), created=h.ago(30),
+                   scheduled=True)
+    p = _plan(h.observed(stuck, s=creds, status=h.running_status(phase="Scheduling")))
+    assert p.status is not None and p.status.reason == "CredentialsNotAllowed"
+    assert p.status.message == credentials.message(ref)
+    assert [e.message for e in p.events] == [credentials.message(ref)]
     assert [d.name for d in p.delete] == ["trailer-1"]
 
 
@@ -291,7 +312,7 @@ def test_gated_start_waits_in_pending_and_announces_once() -> None:
     assert _reasons(p) == ["RateLimited"]
     again = h.observed(status={"phase": "Pending", "reason": "RateLimited"})
     assert _reasons(reconcile.gated(again, _plan(again), gate)) == []
-    fatal = reconcile.gated(obs, planned, observation.Gate(False, "SecretNotFound", "no", fatal=True))
+    fatal = reconcile.gated(obs, planned, observation.Gate(False, "CredentialsNotAllowed", "no", fatal=True))
     assert fatal.status is not None and fatal.status.phase == "Failed"
 
 

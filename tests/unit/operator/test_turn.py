@@ -137,14 +137,31 @@ def test_relayed_progress_is_written_by_the_worker_and_terminal_writes_are_not_t
     assert _events(d) == ["Created", "Succeeded"]
 
 
-def test_missing_secret_fails_before_any_pod() -> None:
+@pytest.mark.parametrize("labels", [None, {}, {"kubetranscoder.io/credentials": "false"}])
+def test_a_missing_or_unlabelled_secret_fails_before_any_pod(
+        labels: dict[str, str] | None) -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body(storage={"credentialsSecretRef": {"name": "s3"}}))
+    if labels is not None:
+        api.secrets[("media", "s3")] = {"metadata": {"name": "s3", "labels": labels}, "data": {
+            "AWS_ACCESS_KEY_ID": "QUtJQQ==", "AWS_SECRET_ACCESS_KEY": "czNjcjN0"}}
     d = fakes.deps_for(api)
     _turn(d, api)
     assert api.pods == {}
-    assert _status(api)["reason"] == "SecretNotFound"
+    assert _status(api)["reason"] == "CredentialsNotAllowed"
+    assert _status(api)["message"].startswith('Secret "s3" cannot be used as S3 credentials')
     assert _events(d) == ["ConfigError"]
+
+
+def test_a_labelled_secret_lets_the_pod_start() -> None:
+    api = fakes.FakeApi()
+    api.add_job(fakes.job_body(storage={"credentialsSecretRef": {"name": "s3"}}))
+    api.secrets[("media", "s3")] = {
+        "metadata": {"name": "s3", "labels": {"kubetranscoder.io/credentials": "true"}},
+        "data": {"AWS_ACCESS_KEY_ID": "QUtJQQ==", "AWS_SECRET_ACCESS_KEY": "czNjcjN0"}}
+    d = fakes.deps_for(api)
+    _turn(d, api)
+    assert list(api.pods) == [("media", "trailer-1")]
 
 
 def test_rate_limited_start_waits_and_locked_output_frees_the_slot() -> None:
@@ -203,3 +220,15 @@ def test_finalizer_stops_running_pods_then_releases_and_lets_the_job_go() -> Non
     _turn(d, api, watch=False)  # the Pod is gone now
     assert limiter.released == [h.JOB.uid]
     assert api.jobs[KEY]["metadata"].get("finalizers") is None
+
+
+def test_no_rbac_to_read_the_secret_refuses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = fakes.FakeApi()
+    api.add_job(fakes.job_body(storage={"credentialsSecretRef": {"name": "s3"}}))
+
+    async def forbidden(namespace: str, name: str) -> None:
+        raise errors.Forbidden(403, "Forbidden")
+    monkeypatch.setattr(api, "get_secret", forbidden)
+    d = fakes.deps_for(api)
+    _turn(d, api)
+    assert api.pods == {} and _status(api)["reason"] == "CredentialsNotAllowed"

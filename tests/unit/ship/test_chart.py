@@ -120,6 +120,8 @@ def test_defaults_render_what_a_user_installs(rendered: dict[str, list[dict[str,
         ("Deployment", "kt-kube-transcoder-redis"),
         ("Service", "kt-kube-transcoder-redis"),
         ("DaemonSet", "kt-kube-transcoder-gpu-probe"),
+        ("NetworkPolicy", "kt-kube-transcoder-operator"),
+        ("NetworkPolicy", "kt-kube-transcoder-redis"),
     ])
 
 

@@ -25,7 +25,7 @@ from transcode_operator.control import deps as deps_module
 from transcode_operator.domain import (
     builders,
     conditions,
-    decisions,
+    credentials,
     errors,
     observation,
     podstate,
@@ -98,15 +98,15 @@ def owner(job: builders.JobRef) -> locks_module.LockOwner:
 
 async def gates(d: deps_module.Deps, job: builders.JobRef,
                 spec: job_spec.TranscodeJobSpec) -> observation.Gate:
-    """May a runner Pod start now? Secret present, namespace limits, output locks."""
+    """May a runner Pod start now? Credentials Secret allowed, namespace limits, output locks."""
     ref = spec.storage.credentials_secret_ref
     if ref is not None and d.cfg.status.check_credentials_secret:
         try:
-            secret = await d.api.get_secret(job.namespace, ref.name)
+            secret = credentials.view(await d.api.get_secret(job.namespace, ref.name))
         except errors.Forbidden:
-            secret = {"data": {ref.access_key_id_key: "", ref.secret_access_key_key: ""}}
-            logger.warning("No RBAC to read Secrets; the kubelet will report missing keys")
-        problem = decisions.secret_problem(secret, ref, job.namespace)
+            secret = None  # the opt-in label cannot be checked: refuse, as for any other Secret
+            logger.warning("No RBAC to read Secrets; jobs naming a credentials Secret fail")
+        problem = credentials.problem(secret, ref)
         if problem is not None:
             return observation.Gate(False, problem[0], problem[1], fatal=True)
     if d.limiter is not None:

@@ -184,26 +184,3 @@ def config_error_due(pod: podstate.PodView, cfg: settings_module.Settings,
         return None
     created = pod.created or now
     return cfg.status.config_error_grace_seconds - seconds(now - created)
-
-
-def secret_problem(secret: dict[str, object] | None, ref: job_spec.CredentialsSecretRef,
-                   namespace: str) -> tuple[str, str] | None:
-    """(reason, message) when the credentials Secret or one of its keys is missing.
-
-    `secret` is the Secret as read (None: not found). Only key names are looked
-    at; values are never read into messages.
-    """
-    field = "spec.storage.credentialsSecretRef"
-    if secret is None:
-        return ("SecretNotFound",
-                f'Secret "{ref.name}" not found in namespace "{namespace}" ({field}.name)')
-    data = secret.get("data") or {}
-    string_data = secret.get("stringData") or {}
-    keys = set(data) | set(string_data) if isinstance(data, dict) and isinstance(
-        string_data, dict) else set()
-    for key, field_name in ((ref.access_key_id_key, "accessKeyIdKey"),
-                            (ref.secret_access_key_key, "secretAccessKeyKey")):
-        if key not in keys:
-            return ("SecretKeyNotFound",
-                    f'key "{key}" not found in Secret "{ref.name}" ({field}.{field_name})')
-    return None

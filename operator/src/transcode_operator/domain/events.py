@@ -34,7 +34,7 @@ class Reason(enum.StrEnum):
     RATE_LIMITED = "RateLimited"
     OUTPUT_LOCKED = "OutputLocked"
     INVALID_SPEC = "InvalidSpec"
-    CONFIG_ERROR = "ConfigError"  # missing Secret or key
+    CONFIG_ERROR = "ConfigError"  # credentials Secret not allowed, Pod config error
     TTL_EXPIRED = "TTLExpired"
     CLEANUP = "Cleanup"  # finalizer stopped the runner Pods
 

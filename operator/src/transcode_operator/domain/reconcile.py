@@ -24,6 +24,7 @@ from transcode_operator.domain import (
     actions,
     builders,
     conditions,
+    credentials,
     decisions,
     observation,
     podstate,
@@ -132,10 +133,11 @@ def _active_pod(obs: observation.Observed, spec: job_spec.TranscodeJobSpec, cfg:
                 pod: podstate.PodView) -> actions.Plan:
     config_due = decisions.config_error_due(pod, cfg, obs.now)
     if config_due is not None and config_due <= 0:
+        masked = credentials.kubelet_message(spec.storage.credentials_secret_ref, pod.config_error)
+        if masked is not None:
+            return fail(obs, credentials.REASON, masked, R.CONFIG_ERROR)
         message = f"runner Pod {pod.name} cannot start: {pod.config_error}"
-        reason = "SecretNotFound" if "secret" in (pod.config_error or "").lower() \
-            else "CreateContainerConfigError"
-        return fail(obs, reason, message, R.CONFIG_ERROR)
+        return fail(obs, "CreateContainerConfigError", message, R.CONFIG_ERROR)
     gpu_due = decisions.gpu_pending_due(pod, spec, obs.now)
     if gpu_due is not None and gpu_due <= 0:
         return _gpu_timeout(obs, spec, cfg, pod)
@@ -148,7 +150,9 @@ def _active_pod(obs: observation.Observed, spec: job_spec.TranscodeJobSpec, cfg:
             message = f"runner Pod {pod.name} is Unschedulable: {pod.unschedulable_message}"
         else:
             reason = "PodCreated"
-            message = pod.waiting_message or pod.waiting_reason or \
+            message = credentials.kubelet_message(spec.storage.credentials_secret_ref,
+                                                  pod.config_error) or \
+                pod.waiting_message or pod.waiting_reason or \
                 f"runner Pod {pod.name} is {'starting' if pod.scheduled else 'being scheduled'}"
         new = starts.with_state(obs, starts.job_state(obs, P.SCHEDULING, reason, message))
         if conditions.merge_patch(obs.status, new).keys() - {"message", "conditions"}:

@@ -112,10 +112,12 @@ class StatusSettings(_Group):
     Default: 5."""
     config_error_grace_seconds: float = pydantic.Field(default=15.0, ge=0)
     """How long a runner Pod may wait in CreateContainerConfigError (missing Secret or
-    key) before the job is Failed naming the problem. Default: 15."""
+    key) before the job is Failed (`CredentialsNotAllowed` for its Secret). Default: 15."""
     check_credentials_secret: bool = True
     """Read `spec.storage.credentialsSecretRef` before creating a Pod and fail the job
-    at once when the Secret or a key is missing (needs `get` on secrets). Default: true."""
+    at once (`CredentialsNotAllowed`) unless the Secret exists, carries the label
+    kubetranscoder.io/credentials=true and holds both keys (needs `get` on secrets).
+    false: no check at all, so any Secret in a job's namespace can be used. Default: true."""
 
 
 class RedisSettings(_Group):
