@@ -78,25 +78,48 @@ def wait_for(pred: Callable[[], Any], timeout: float, what: str, interval: float
         time.sleep(interval)
 
 
+def wait_pod_gone(core: client.CoreV1Api, namespace: str, name: str, timeout: float,
+                  what: str) -> None:
+    """Poll until the Pod object is gone from the API (404); fail with `what` after `timeout` s."""
+    def gone() -> bool:
+        try:
+            core.read_namespaced_pod(name, namespace)
+            return False
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+    wait_for(gone, timeout, what)
+
+
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[cluster.LocalCluster]:
     # KT_NODES=kubelet: this cluster on real kubelet nodes too (the move of issue 16 item 3)
-    c = cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes()
-                             if os.environ.get("KT_NODES") == "kubelet" else [])
+    yield from _running(cluster.LocalCluster(
+        kubelet_nodes=kubelet.default_nodes() if os.environ.get("KT_NODES") == "kubelet"
+        else []))
+
+
+@pytest.fixture(scope="session")
+def kube(local_cluster: cluster.LocalCluster) -> Iterator[Kube]:
+    yield from _client(local_cluster)
+
+
+def _running(c: cluster.LocalCluster, timeout: float = 180.0) -> Iterator[cluster.LocalCluster]:
+    """Start `c` for the session and stop it at the end (or at exit, if pytest dies)."""
     procs.on_exit(c.stop)
     try:
-        c.start()
+        c.start(timeout=timeout)
         yield c
     finally:
         c.stop()
 
 
-@pytest.fixture(scope="session")
-def kube(local_cluster: cluster.LocalCluster) -> Iterator[Kube]:
+def _client(c: cluster.LocalCluster) -> Iterator[Kube]:
     cfg = client.Configuration()
-    config.load_kube_config(str(local_cluster.kubeconfig), client_configuration=cfg)
+    config.load_kube_config(str(c.kubeconfig), client_configuration=cfg)
     api = client.ApiClient(cfg)
-    yield Kube(local_cluster, api)
+    yield Kube(c, api)
     api.close()
 
 
@@ -106,19 +129,9 @@ def kubelet_cluster() -> Iterator[cluster.LocalCluster]:
     from dev.cluster import podman_runtime
     if not podman_runtime.image_exists(podman_runtime.RUNNER_IMAGE):
         podman_runtime.ensure_images()  # a fresh machine; never rebuild a store others use
-    c = cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes())
-    procs.on_exit(c.stop)
-    try:
-        c.start(timeout=300)
-        yield c
-    finally:
-        c.stop()
+    yield from _running(cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes()), 300)
 
 
 @pytest.fixture(scope="session")
 def kubelet_kube(kubelet_cluster: cluster.LocalCluster) -> Iterator[Kube]:
-    cfg = client.Configuration()
-    config.load_kube_config(str(kubelet_cluster.kubeconfig), client_configuration=cfg)
-    api = client.ApiClient(cfg)
-    yield Kube(kubelet_cluster, api)
-    api.close()
+    yield from _client(kubelet_cluster)

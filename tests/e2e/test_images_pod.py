@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client
 
 from dev.cluster import podman_runtime as pr
-from dev.cluster.fixtures import Kube, wait_for
+from dev.cluster.fixtures import Kube, wait_for, wait_pod_gone
 from tests.e2e.test_images_run import SELF_PRELUDE
 
 INSIDE = SELF_PRELUDE + r"""
@@ -131,14 +131,7 @@ def test_pod_deletion_stops_the_container(kube: Kube, images: None) -> None:
     assert "never-in-ps-4c1d" not in cmdlines()  # env went through --env-file, not argv
     core.delete_namespaced_pod("sleeper", ns)
 
-    def gone() -> bool:
-        try:
-            core.read_namespaced_pod("sleeper", ns)
-            return False
-        except client.ApiException as exc:
-            return exc.status == 404
-
-    wait_for(gone, 60, "the deleted Pod to be removed")
+    wait_pod_gone(core, ns, "sleeper", 60, "the deleted Pod to be removed")
     assert pr.podman("container", "exists", name).returncode != 0
 
 

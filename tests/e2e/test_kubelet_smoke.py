@@ -21,7 +21,7 @@ from typing import Any
 from kubernetes import client
 
 from dev.cluster import kubelet, nodeconfig
-from dev.cluster.fixtures import Kube, wait_for
+from dev.cluster.fixtures import Kube, wait_for, wait_pod_gone
 
 RUNNER = kubelet.PROJECT_IMAGES[0]
 RESTRICTED = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
@@ -193,13 +193,7 @@ def test_delete_sends_sigterm_then_sigkill_after_the_grace_period(
     wait_for(lambda: marker.exists() and "TICK" in marker.read_text(), 120, "pod to start")
     core.delete_namespaced_pod("stubborn", ns)
 
-    def gone() -> bool:
-        try:
-            core.read_namespaced_pod("stubborn", ns)
-            return False
-        except client.ApiException as exc:
-            return exc.status == 404
-    wait_for(gone, 60, "pod deletion")
+    wait_pod_gone(core, ns, "stubborn", 60, "pod deletion")
     lines = [ln.split() for ln in marker.read_text().splitlines()]
     term = [float(t) for w, t in lines if w == "TERM"]
     ticks = [float(t) for w, t in lines if w == "TICK"]
