@@ -1,0 +1,119 @@
+"""Operator settings: a YAML file first, then `TRANSCODER_*` environment overrides.
+
+`__main__` calls `load()` once at startup and hands the `Settings` object to
+`app.context` (through kopf's memo), which passes it down to the Pod builders, the retry
+and fallback decisions, the work queue and its workers and the Redis helpers. The YAML file is
+named by `TRANSCODER_CONFIG` (the Helm chart mounts it from a ConfigMap);
+keys are camelCase as in a Helm values file (snake_case works too).
+Environment variables override it, in the seed's style: `TRANSCODER_ENABLEGPU`,
+`TRANSCODER_MAXCONCURRENT`, and `TRANSCODER_<GROUP>__<FIELD>` for grouped
+fields (`TRANSCODER_RUNNER__IMAGE`, `TRANSCODER_RETRY__BACKOFFBASESECONDS`);
+lists and maps are JSON (`TRANSCODER_RUNNER__COMMAND='["python3","-c","..."]'`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+from pydantic import alias_generators
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
+from transcode_operator.domain.settings.runner import GpuSettings, RunnerSettings
+from transcode_operator.domain.settings.serving import HttpSettings, KopfSettings
+from transcode_operator.domain.settings.timing import RetrySettings, StatusSettings
+
+CONFIG_ENV = "TRANSCODER_CONFIG"
+"""Environment variable naming the YAML settings file (optional)."""
+
+
+
+__all__ = [
+    "CONFIG_ENV", "GpuSettings", "HttpSettings", "KopfSettings", "LimitSettings",
+    "LockSettings", "RedisSettings", "RetrySettings", "RunnerSettings", "Settings",
+    "StatusSettings", "load",
+]
+
+
+class Settings(BaseSettings):
+    """Everything the operator can be told; every field has a safe default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRANSCODER_", env_nested_delimiter="__", case_sensitive=False,
+        extra="ignore", frozen=True, populate_by_name=True,
+    )
+
+    enable_gpu: bool = pydantic.Field(
+        default=True,
+        validation_alias=pydantic.AliasChoices("TRANSCODER_ENABLEGPU", "TRANSCODER_ENABLE_GPU"),
+    )
+    """The seed's `enableGPU`: false never asks for `nvidia.com/gpu` (every job runs on
+    the CPU, fallbackReason CPURequested is left to the runner). Default: true."""
+    max_concurrent: int = pydantic.Field(
+        default=0, ge=0,
+        validation_alias=pydantic.AliasChoices("TRANSCODER_MAXCONCURRENT",
+                                               "TRANSCODER_MAX_CONCURRENT"),
+    )
+    """The seed's `maxConcurrent`: running jobs allowed per namespace (Redis cap);
+    0 = unlimited. Default: 0."""
+    workers: int = pydantic.Field(default=32, ge=1, le=256)
+    """Workers serving the one work queue of job keys: at most this many jobs are
+    reconciled at once, and a job is never worked on by two at a time. Idle jobs cost
+    no worker, task or coroutine. A turn waits on the API server most of the time, so
+    this many turns overlap (bench/operator_scale.py: 8 workers created Pods half as fast
+    as 32). Default: 32."""
+    shutdown_timeout_seconds: float = pydantic.Field(default=10.0, gt=0)
+    """On SIGTERM the workers finish the keys already queued for at most this long;
+    what is left is picked up by the next operator (nothing is lost). Default: 10."""
+    runner: RunnerSettings = pydantic.Field(default_factory=RunnerSettings)
+    gpu: GpuSettings = pydantic.Field(default_factory=GpuSettings)
+    retry: RetrySettings = pydantic.Field(default_factory=RetrySettings)
+    status: StatusSettings = pydantic.Field(default_factory=StatusSettings)
+    redis: RedisSettings = pydantic.Field(default_factory=RedisSettings)
+    limits: LimitSettings = pydantic.Field(default_factory=LimitSettings)
+    locks: LockSettings = pydantic.Field(default_factory=LockSettings)
+    http: HttpSettings = pydantic.Field(default_factory=HttpSettings)
+    kopf: KopfSettings = pydantic.Field(default_factory=KopfSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest first: explicit arguments, then the environment, then the YAML file.
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the file named by TRANSCODER_CONFIG (missing variable: nothing)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_ENV)
+        if not path:
+            return {}
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: the settings file must hold a mapping")
+        # Top-level keys are camelCase in the file (enableGPU, maxConcurrent, runner);
+        # the groups accept camelCase themselves.
+        return {alias_generators.to_snake(str(k)): v for k, v in data.items()}
+
+
+def load(**overrides: Any) -> Settings:
+    """Settings from TRANSCODER_CONFIG's YAML, the environment and `overrides` (highest)."""
+    return Settings(**overrides)

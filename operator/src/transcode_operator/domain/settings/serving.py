@@ -1,0 +1,43 @@
+"""Settings of what the operator serves and how it talks to the API: its HTTP API and kopf."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+
+from transcode_operator.domain.settings.base import Group
+
+
+class HttpSettings(Group):
+    """The read-only HTTP API (GPU status, job status, /metrics, /healthz)."""
+
+    enabled: bool = True
+    """Serve the API. Default: true."""
+    host: str = "0.0.0.0"
+    """Listen address. Default: 0.0.0.0."""
+    port: int = pydantic.Field(default=8080, ge=0, le=65535)
+    """Listen port (0 picks a free one). Default: 8080."""
+
+
+class KopfSettings(Group):
+    """kopf's own behaviour, chosen on purpose (see app.handlers.configure)."""
+
+    liveness_endpoint: str | None = "http://0.0.0.0:8081/healthz"
+    """kopf's liveness probe URL (the Deployment's livenessProbe). Empty: off."""
+    request_timeout_seconds: float = pydantic.Field(default=30.0, gt=0)
+    """Timeout of one Kubernetes API request (kopf's and ours). Default: 30."""
+    connect_timeout_seconds: float = pydantic.Field(default=10.0, gt=0)
+    """TCP/TLS connect timeout to the API server. Default: 10."""
+    watch_server_timeout_seconds: int = pydantic.Field(default=300, gt=0)
+    """Server-side watch timeout: the API server ends each watch after this. Default: 300."""
+    watch_inactivity_timeout_seconds: float = pydantic.Field(default=600.0, gt=0)
+    """A watch that brings nothing (not even a bookmark) for this long is restarted,
+    which recovers from silently dropped connections. Default: 600."""
+    posting_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Lowest level of kopf.event() calls posted as Kubernetes Events. Default: INFO."""
+    namespaces: list[str] = pydantic.Field(default_factory=list)
+    """Namespaces to serve (globs allowed); empty: all namespaces. Default: all."""
+    api_workers: int = pydantic.Field(default=32, ge=1, le=256)
+    """Threads (and pooled connections) of the operator's own API client: as many as
+    `workers`, so that no turn waits for a thread. Default: 32."""
