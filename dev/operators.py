@@ -131,6 +131,11 @@ class OperatorProcess:
         # The test S3 and HTTP servers are on 127.0.0.1, which the runner's SSRF guard
         # refuses unless the operator forwards an allowlist naming it.
         env[_env_name("runner__network_allow")] = json.dumps(["127.0.0.1"])
+        # Leader election stays on (the Lease is in the served namespace), with short
+        # timings: an operator started after a SIGKILLed one acts within 4 s.
+        env.update({_env_name("leader_election__lease_duration_seconds"): "4",
+                    _env_name("leader_election__renew_deadline_seconds"): "3",
+                    _env_name("leader_election__retry_period_seconds"): "0.5"})
         env.update({_env_name(k): _env_value(v) for k, v in self.settings.items()})
         return env
 

@@ -40,8 +40,10 @@ def test_operator_works_with_only_the_generated_cluster_role(
     opf.core(kube).create_namespaced_secret(ns, client.V1Secret(
         metadata=client.V1ObjectMeta(name="media-s3", labels=opf.CREDENTIALS_LABELS),
         string_data={"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}))
+    # The leader Lease lives where the generated Role grants it: the operator's namespace.
     op = operator(ns, kubeconfig=kubeconfig, runner__command=opf.fake_runner(),
-                  runner__extra_env={"KT_FAKE_SLEEP": "1"})
+                  runner__extra_env={"KT_FAKE_SLEEP": "1"},
+                  leader_election__namespace="kube-transcoder")
     opf.apply_job(kube, ns, opf.job_manifest(
         "rbacjob", storage={"credentialsSecretRef": {"name": "media-s3"}}))
     job = opf.wait_phase(kube, ns, "rbacjob", "Succeeded", "Failed")

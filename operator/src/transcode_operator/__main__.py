@@ -2,9 +2,9 @@
 
 The console script and `python -m transcode_operator` call `main()`. It loads
 the settings (`TRANSCODER_CONFIG` YAML, then `TRANSCODER_*` variables),
-configures logging and runs kopf with `app.handlers.REGISTRY`: standalone (one
-replica, no peering objects), all namespaces unless some are named, with
-kopf's liveness endpoint. The Kubernetes connection comes from the in-cluster
+configures logging and runs kopf with `app.handlers.REGISTRY`: standalone (no
+kopf peering objects; replicas elect a leader on a Lease, see `adapters.leader`),
+all namespaces unless some are named, with kopf's liveness endpoint. The Kubernetes connection comes from the in-cluster
 service account, else $KUBECONFIG.
 """
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=args.liveness or cfg.kopf.liveness_endpoint or None,
-        memo=kopf.Memo(cfg=cfg),
+        memo=kopf.Memo(cfg=cfg, namespaces=namespaces),
     )
     return 0
 

@@ -17,14 +17,27 @@ def test_every_api_call_in_kubeclient_is_in_the_table() -> None:
     assert called == set(kubeclient.CALLS), called ^ set(kubeclient.CALLS)
 
 
-def test_operator_role_grants_every_need_and_nothing_more() -> None:
-    role = rbac.operator_cluster_role()["rules"]
-    for need in rbac.operator_needs():
-        assert rbac.allows(role, need), need
-    granted = {(r["apiGroups"][0], res, v) for r in role for res in r["resources"]
-               for v in r["verbs"]}
-    assert granted == rbac.operator_needs()
-    assert not any("*" in r["verbs"] or "*" in r["resources"] for r in role)
+def _granted(role: list[dict]) -> set[tuple[str, str, str]]:
+    return {(r["apiGroups"][0], res, v) for r in role for res in r["resources"]
+            for v in r["verbs"]}
+
+
+def test_operator_roles_grant_every_need_and_nothing_more() -> None:
+    cluster = rbac.operator_cluster_role()["rules"]
+    local = rbac.operator_role()["rules"]
+    assert _granted(cluster) | _granted(local) == rbac.operator_needs()
+    assert not any("*" in r["verbs"] or "*" in r["resources"] for r in cluster + local)
+
+
+def test_leader_leases_are_granted_only_in_the_operator_namespace() -> None:
+    # A cluster-wide `update leases` could take over kube-system's leader elections.
+    lease = ("coordination.k8s.io", "leases", "update")
+    assert not rbac.allows(rbac.operator_cluster_role()["rules"], lease)
+    role = rbac.operator_role("kube-transcoder")
+    assert role["kind"] == "Role" and role["metadata"]["namespace"] == "kube-transcoder"
+    assert rbac.allows(role["rules"], lease)
+    assert _granted(role["rules"]) == {("coordination.k8s.io", "leases", v)
+                                       for v in ("get", "create", "update")}
 
 
 def test_operator_role_covers_what_the_handlers_need() -> None:

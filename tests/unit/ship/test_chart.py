@@ -44,6 +44,8 @@ GATES: dict[str, dict[str, Any]] = {
     "no-redis": {"redis": {"enabled": False}, "gpuProbe": {"enabled": False}},
     "no-gpu-probe": {"gpuProbe": {"enabled": False}},
     "no-liveness": {"operator": {"livenessProbe": {"enabled": False}}},
+    "ha": {"operator": {"replicas": 2}},
+    "no-election": {"operator": {"config": {"leaderElection": {"enabled": False}}}},
 }
 WORKLOADS = ("Deployment", "DaemonSet")
 LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
@@ -111,6 +113,8 @@ def test_defaults_render_what_a_user_installs(rendered: dict[str, list[dict[str,
         ("ServiceAccount", "kt-kube-transcoder-operator"),
         ("ClusterRole", "kt-kube-transcoder-operator"),
         ("ClusterRoleBinding", "kt-kube-transcoder-operator"),
+        ("Role", "kt-kube-transcoder-operator"),
+        ("RoleBinding", "kt-kube-transcoder-operator"),
         ("ConfigMap", "kt-kube-transcoder-operator"),
         ("Deployment", "kt-kube-transcoder-operator"),
         ("Service", "kt-kube-transcoder-operator"),
@@ -127,7 +131,7 @@ def test_defaults_render_what_a_user_installs(rendered: dict[str, list[dict[str,
 
 # --- values schema -----------------------------------------------------------------
 @pytest.mark.parametrize("path", [
-    "colour", "crds.install", "operator.replicas", "operator.image.name",
+    "colour", "crds.install", "operator.replica", "operator.image.name",
     "operator.config.runner.image", "operator.config.http.port", "operator.config.workerCount",
     "operator.config.retry.maxRetries", "redis.auth", "gpuProbe.interval",
     "monitoring.serviceMonitor.namespace", "operator.podSecurityContext.runAsRoot",
@@ -228,9 +232,16 @@ def test_chart_crd_is_the_generated_crd(rendered: dict[str, list[dict[str, Any]]
 # --- the operator --------------------------------------------------------------------
 def test_operator_deployment(rendered: dict[str, list[dict[str, Any]]]) -> None:
     dep = one(rendered["defaults"], "Deployment", "-operator")
-    assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
+    # Leader election (on by default) makes a rolling update safe: one replica acts.
+    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     pod = dep["spec"]["template"]["spec"]
     c = pod["containers"][0]
+    fields = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+              for e in c["env"]}
+    assert fields["POD_NAME"] == "metadata.name"  # the replica's Lease identity
+    assert fields["POD_NAMESPACE"] == "metadata.namespace"  # the Lease's namespace
     assert c["command"] == ["transcode-operator"], "process-mode clusters need an explicit command"
     env = {e["name"]: e.get("value") for e in c["env"]}
     mount = next(m for m in c["volumeMounts"] if m["name"] == "config")
@@ -247,6 +258,18 @@ def test_operator_deployment(rendered: dict[str, list[dict[str, Any]]]) -> None:
     svc = one(rendered["defaults"], "Service", "-operator")
     assert svc["spec"]["ports"][0]["targetPort"] == "http"
     assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_replicas_need_leader_election(rendered: dict[str, list[dict[str, Any]]],
+                                      chart: Chart) -> None:
+    ha = one(rendered["ha"], "Deployment", "-operator")["spec"]
+    assert ha["replicas"] == 2 and ha["strategy"]["type"] == "RollingUpdate"
+    single = one(rendered["no-election"], "Deployment", "-operator")["spec"]
+    assert single["strategy"] == {"type": "Recreate"}  # never two acting operators
+    assert config_of(rendered["no-election"])["leaderElection"]["enabled"] is False
+    out = chart.template({"operator": {"replicas": 2, "config": {
+        "leaderElection": {"enabled": False}}}}, check=False)
+    assert out.returncode != 0 and "needs operator.config.leaderElection.enabled" in out.stderr
 
 
 def _camel(name: str) -> str:
@@ -329,7 +352,8 @@ def test_rbac_and_service_account_gates(rendered: dict[str, list[dict[str, Any]]
     dep = one(objs, "Deployment", "-operator")
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
     assert one(objs, "ClusterRoleBinding")["subjects"][0]["name"] == "ops"
-    assert one(objs, "RoleBinding")["subjects"][0]["name"] == "jobs"
+    assert one(objs, "RoleBinding", "-runner")["subjects"][0]["name"] == "jobs"
+    assert one(objs, "RoleBinding", "-operator")["subjects"][0]["name"] == "ops"
     assert config_of(objs)["runner"]["serviceAccountName"] == "jobs"
 
 
@@ -378,6 +402,9 @@ def test_monitoring_objects_come_from_deploy_monitoring(rendered: dict[str, list
 def test_operator_clusterrole_is_the_operators_own_table(
         rendered: dict[str, list[dict[str, Any]]]) -> None:
     role_rules = one(rendered["defaults"], "ClusterRole")["rules"]
-    assert role_rules == rbac.rules(rbac.operator_needs())
-    missing = [call for call in kubeclient.CALLS.values() if not rbac.allows(role_rules, call)]
+    assert role_rules == rbac.rules(rbac.cluster_needs())
+    lease_rules = one(rendered["defaults"], "Role", "-operator")["rules"]
+    assert lease_rules == rbac.rules(rbac.namespaced_needs())
+    missing = [call for call in kubeclient.CALLS.values()
+               if not rbac.allows(role_rules + lease_rules, call)]
     assert not missing, f"the operator calls these but the chart does not grant them: {missing}"

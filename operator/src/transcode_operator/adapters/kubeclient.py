@@ -2,7 +2,7 @@
 
 kopf only watches, through its own client; every write and read the control
 layer makes (create/read/list/delete runner Pods, patch the job's finalizers
-and status, read the credentials Secret, delete a job after its TTL) goes through
+and status, read the credentials Secret, delete a job after its TTL, hold the leader Lease) goes through
 `KubeClient`, which runs the official `kubernetes` client in a small thread
 pool, returns JSON as dicts, and raises `errors.ApiError` subclasses. Every
 verb/resource pair it uses is listed in `CALLS`, which `rbac` turns into the
@@ -40,7 +40,13 @@ CALLS: dict[str, tuple[str, str, str]] = {
     "patch_job": (constants.GROUP, constants.PLURAL, "patch"),
     "patch_job_status": (constants.GROUP, f"{constants.PLURAL}/status", "patch"),
     "get_secret": ("", "secrets", "get"),
+    "get_lease": ("coordination.k8s.io", "leases", "get"),
+    "create_lease": ("coordination.k8s.io", "leases", "create"),
+    "replace_lease": ("coordination.k8s.io", "leases", "update"),
 }
+NAMESPACED_CALLS = frozenset({"get_lease", "create_lease", "replace_lease"})
+"""Calls granted by a Role in the operator's own namespace, never cluster-wide (a
+cluster-wide `update leases` could take over kube-system's leader elections)."""
 
 
 class Api(Protocol):
@@ -89,6 +95,7 @@ class KubeClient:
         self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
         self.timeout = request_timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubeclient")
         self.calls: dict[str, int] = {}
@@ -179,3 +186,19 @@ class KubeClient:
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._maybe("get_secret", self.core.read_namespaced_secret, name, namespace)
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._maybe("get_lease", self.coordination.read_namespaced_lease,
+                                 name, namespace)
+
+    async def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "create_lease", self.coordination.create_namespaced_lease, namespace, body)
+        return result
+
+    async def replace_lease(self, namespace: str, name: str,
+                            body: dict[str, Any]) -> dict[str, Any]:
+        """Write the Lease if its resourceVersion is still `body`'s (else Conflict)."""
+        result: dict[str, Any] = await self._call(
+            "replace_lease", self.coordination.replace_namespaced_lease, name, namespace, body)
+        return result

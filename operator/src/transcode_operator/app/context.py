@@ -9,7 +9,9 @@ the workers first. `start` builds the control layer's `Deps` (API
 client, Event poster, metrics, informer, and the Redis helpers when a URL is
 set: relay, caches, limiter, locks, GPU status), the work queue and its fixed
 pool of workers, and the background tasks (relay, lock renewal, Redis health,
-GPU status, HTTP API). Redis is optional: without a URL the relay, caches and
+GPU status, HTTP API, leader election). Only the replica that holds the
+leader Lease (`adapters.leader`) runs the workers and the progress relay; the
+others keep their informer warm and take over from `lead`. Redis is optional: without a URL the relay, caches and
 GPU status are off and the limiter and locks answer with their fail-open policy.
 """
 
@@ -17,8 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
+import os
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +32,7 @@ from transcode_operator.adapters import (
     gpustatus,
     httpapi,
     kubeclient,
+    leader,
     limits,
     locks,
     metrics,
@@ -53,6 +59,33 @@ class Context:
     gpu: gpustatus.GpuStatus | None = None
     http: httpapi.ApiServer | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    elector: leader.LeaderElector | None = None
+    leading: bool = False
+    """Whether this replica acts (holds the Lease, or leader election is off)."""
+    events_context: contextvars.Context | None = None
+    """A copy of kopf's event-handling context (taken at the first watch event): the
+    workers run in it, since kopf.event needs the Event queue kopf keeps there."""
+
+    def start_workers(self) -> None:
+        """Start the workers once this replica leads and kopf can post Events."""
+        if self.leading and self.events_context is not None:
+            self.controller.start(self.events_context)
+
+    async def lead(self) -> None:
+        """Become the acting replica: the progress relay and the workers start."""
+        self.leading = True
+        if self.deps.relay is not None:
+            self.tasks.append(asyncio.create_task(self.deps.relay.run(), name="progress relay"))
+        self.start_workers()
+
+    async def abdicate(self) -> None:
+        """Leadership lost: stop acting at once and ask kopf to shut the process down."""
+        self.leading = False
+        await self.controller.stop(timeout=1.0)
+        for task in self.tasks:
+            if task.get_name() == "progress relay":
+                task.cancel()
+        os.kill(os.getpid(), signal.SIGTERM)
 
     async def load_job_view(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The HTTP API's job loader."""
@@ -74,8 +107,11 @@ def _limiter(cfg: settings_module.Settings, client: Any, health: redisconn.Redis
 
 
 async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None,
-                post: poster.Poster | None = None) -> Context:
-    """Build the process's collaborators and start the workers and background tasks."""
+                post: poster.Poster | None = None, *, identity: str = "",
+                namespaces: list[str] | None = None,
+                lease_api: leader.LeaseApi | None = None) -> Context:
+    """Build the process's collaborators and start the background tasks; the workers
+    and the relay start when this replica leads (at once without leader election)."""
     registry = metrics.Metrics()
     if api is None:
         api_client = kubeclient.load_config(pool_size=cfg.kopf.api_workers)
@@ -104,19 +140,32 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
             interval=cfg.status.progress_interval_seconds)
         d.job_cache = cache.JobStatusCache(client, health=health, metrics=registry)
         ctx.gpu = gpustatus.GpuStatus(client, health=health, metrics=registry)
-        ctx.tasks += [asyncio.create_task(d.relay.run(), name="progress relay"),
-                      asyncio.create_task(health.watch(client), name="redis health"),
+        ctx.tasks += [asyncio.create_task(health.watch(client), name="redis health"),
                       asyncio.create_task(ctx.gpu.refresh_forever(), name="gpu status")]
     if cfg.http.enabled:
         app = httpapi.build_app(job_loader=ctx.load_job_view, metrics=registry,
                                 job_cache=d.job_cache, gpu_status=ctx.gpu, health=health)
         ctx.http = await httpapi.start(app, cfg.http.host, cfg.http.port)
+    election = cfg.leader_election
+    if election.enabled:
+        lease_api = lease_api or (api if isinstance(api, kubeclient.KubeClient) else None)
+        if lease_api is None:
+            raise ValueError("leader election needs a Lease API (lease_api=...)")
+        ctx.elector = leader.LeaderElector(
+            lease_api, election, namespace=leader.lease_namespace(election, namespaces or []),
+            identity=identity or leader.identity(election),
+            on_started=ctx.lead, on_stopped=ctx.abdicate)
+        ctx.tasks.append(asyncio.create_task(ctx.elector.run(), name="leader election"))
+    else:
+        await ctx.lead()
     return ctx
 
 
 async def stop(ctx: Context) -> None:
     """Drain the workers, stop background tasks, the HTTP API and the clients."""
     await ctx.controller.stop(timeout=ctx.deps.cfg.shutdown_timeout_seconds)
+    if ctx.elector is not None:
+        await ctx.elector.release()
     for task in ctx.tasks:
         task.cancel()
     for task in ctx.tasks:

@@ -5,7 +5,8 @@ nothing more: `job_event` and `pod_event` put each TranscodeJob and runner Pod
 event into the informer (`control.informer`) and enqueue `(namespace, name)`
 on the one work queue (`control.workqueue`), which a fixed pool of workers
 serves (`control.controller`); `login` finds the credentials; `startup` and
-`cleanup` start and stop the process's collaborators (`app.context`). There
+`cleanup` start and stop the process's collaborators (`app.context`); the
+workers start only on the replica that leads (`adapters.leader`). There
 are no change-detecting handlers and no daemons, so kopf keeps no per-job
 task, builds no diff-base and writes nothing to the jobs; the finalizer
 (`kubetranscoder.io/finalizer`) is added and removed by the control layer
@@ -14,6 +15,7 @@ itself (`domain.reconcile.finalize`).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import socket
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 import kopf
 
 from transcode_api import constants, contract
+from transcode_operator.adapters import leader
 from transcode_operator.app import context
 from transcode_operator.domain import settings as settings_module
 
@@ -30,7 +33,8 @@ POD_LABELS = {contract.JOB_UID_LABEL: kopf.PRESENT}
 logger = logging.getLogger(__name__)
 
 
-def configure(s: kopf.OperatorSettings, cfg: settings_module.Settings) -> None:
+def configure(s: kopf.OperatorSettings, cfg: settings_module.Settings,
+              identity: str = "") -> None:
     """kopf settings, each chosen on purpose (see the comments)."""
     # kopf's own finalizer marker stays kopf's: kopf strips the finalizer it
     # names from objects it has no deletion handlers for, so it must never be ours.
@@ -40,7 +44,7 @@ def configure(s: kopf.OperatorSettings, cfg: settings_module.Settings) -> None:
     s.posting.loggers = False
     s.posting.level = logging.getLevelName(cfg.kopf.posting_level)
     s.posting.reporting_component = "kube-transcoder-operator"
-    s.posting.reporting_instance = socket.gethostname()
+    s.posting.reporting_instance = identity or socket.gethostname()  # the leader's name
     s.posting.event_name_prefix = "kube-transcoder-"
     # Bounded requests; watches end server-side and are restarted when silent.
     s.networking.request_timeout = cfg.kopf.request_timeout_seconds
@@ -67,8 +71,10 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup(registry=REGISTRY)
 async def startup(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     cfg = memo.get("cfg") or settings_module.load()
-    configure(settings, cfg)
-    memo.ctx = await context.start(cfg)
+    identity = leader.identity(cfg.leader_election)
+    configure(settings, cfg, identity)
+    memo.ctx = await context.start(cfg, identity=identity,
+                                   namespaces=list(memo.get("namespaces") or []))
     logger.info("kube-transcoder operator started (runner image %s, %d workers)",
                 cfg.runner.image, cfg.workers)
 
@@ -106,7 +112,10 @@ async def pod_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -
 
 
 def _enqueue(ctx: context.Context, key: tuple[str, str]) -> None:
-    # The workers start from the first event, inside kopf's event-handling context:
-    # kopf.event needs the Event queue kopf sets up only after the startup activities.
-    ctx.controller.start()
+    # The workers run in a copy of kopf's event-handling context (taken here, at the
+    # first event): kopf.event needs the Event queue kopf sets up after the startup
+    # activities. They start here, or later when this replica becomes the leader.
+    if ctx.events_context is None:
+        ctx.events_context = contextvars.copy_context()
+    ctx.start_workers()
     ctx.controller.enqueue(key)

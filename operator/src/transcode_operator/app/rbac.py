@@ -3,7 +3,9 @@
 `OPERATOR_NEEDS` is the table of (API group, resource, verb) the operator
 uses: every call of `kubeclient.CALLS`, plus what kopf does with our handlers
 (watch jobs and runner Pods, post Events, discover the CRD). `operator_cluster_role()` and
-`runner_cluster_role()` turn it into ClusterRoles; `python -m
+`runner_cluster_role()` turn it into ClusterRoles, except the leader Lease calls
+(`kubeclient.NAMESPACED_CALLS`), which `operator_role()` grants in the operator's
+namespace only; `python -m
 transcode_operator.app.rbac --out deploy/rbac` writes deploy/rbac/*.yaml, which the
 Helm chart and kustomize manifests copy. A unit test checks that the files
 are current and that every API call in `kubeclient` is in the table.
@@ -59,6 +61,16 @@ def operator_needs() -> set[Need]:
     return set(kubeclient.CALLS.values()) | set(KOPF_NEEDS) | set(OWNER_NEEDS)
 
 
+def namespaced_needs() -> set[Need]:
+    """What only a Role in the operator's own namespace grants (the leader Lease)."""
+    return {kubeclient.CALLS[name] for name in kubeclient.NAMESPACED_CALLS}
+
+
+def cluster_needs() -> set[Need]:
+    """What the operator's ClusterRole grants: everything else."""
+    return operator_needs() - namespaced_needs()
+
+
 def rules(needs: set[Need]) -> list[dict[str, Any]]:
     """PolicyRules grouping verbs by (group, resource), in a stable order."""
     verbs: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -89,7 +101,13 @@ def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
 
 def operator_cluster_role() -> dict[str, Any]:
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": _meta(OPERATOR_ROLE), "rules": rules(operator_needs())}
+            "metadata": _meta(OPERATOR_ROLE), "rules": rules(cluster_needs())}
+
+
+def operator_role(namespace: str = DEFAULT_NAMESPACE) -> dict[str, Any]:
+    """The Role for the leader Lease, in the operator's namespace only."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": _meta(OPERATOR_ROLE, namespace), "rules": rules(namespaced_needs())}
 
 
 def runner_cluster_role() -> dict[str, Any]:
@@ -98,13 +116,19 @@ def runner_cluster_role() -> dict[str, Any]:
 
 
 def operator_objects(namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
-    """ServiceAccount, ClusterRole and ClusterRoleBinding of the operator."""
+    """ServiceAccount, ClusterRole + ClusterRoleBinding and Role + RoleBinding."""
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(OPERATOR_ROLE, namespace)},
         operator_cluster_role(),
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
          "metadata": _meta(OPERATOR_ROLE),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": OPERATOR_ROLE},
+         "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_ROLE, "namespace": namespace}]},
+        operator_role(namespace),
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": _meta(OPERATOR_ROLE, namespace),
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                      "name": OPERATOR_ROLE},
          "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_ROLE, "namespace": namespace}]},
     ]

@@ -13,6 +13,7 @@ workers finish what is queued (bounded by a timeout, then cancels them).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -37,11 +38,12 @@ class Controller(Generic[K]):
     def enqueue(self, key: K) -> None:
         self.queue.add(key)
 
-    def start(self) -> None:
-        """Start the workers (once; later calls do nothing)."""
+    def start(self, context: contextvars.Context | None = None) -> None:
+        """Start the workers (once; later calls do nothing), in `context` if given (the
+        workers then see its context variables, such as kopf's Event queue)."""
         if self._tasks:
             return
-        self._tasks = [asyncio.create_task(self._work(), name=f"worker-{i}")
+        self._tasks = [asyncio.create_task(self._work(), name=f"worker-{i}", context=context)
                        for i in range(self.workers)]
 
     async def _work(self) -> None:

@@ -26,6 +26,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from transcode_operator.domain.settings.leader import LeaderElectionSettings
 from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
 from transcode_operator.domain.settings.runner import GpuSettings, RunnerSettings
 from transcode_operator.domain.settings.serving import HttpSettings, KopfSettings
@@ -37,7 +38,8 @@ CONFIG_ENV = "TRANSCODER_CONFIG"
 
 
 __all__ = [
-    "CONFIG_ENV", "GpuSettings", "HttpSettings", "KopfSettings", "LimitSettings",
+    "CONFIG_ENV", "GpuSettings", "HttpSettings", "KopfSettings", "LeaderElectionSettings",
+    "LimitSettings",
     "LockSettings", "RedisSettings", "RetrySettings", "RunnerSettings", "Settings",
     "StatusSettings", "load",
 ]
@@ -82,6 +84,8 @@ class Settings(BaseSettings):
     locks: LockSettings = pydantic.Field(default_factory=LockSettings)
     http: HttpSettings = pydantic.Field(default_factory=HttpSettings)
     kopf: KopfSettings = pydantic.Field(default_factory=KopfSettings)
+    leader_election: LeaderElectionSettings = pydantic.Field(
+        default_factory=LeaderElectionSettings)
 
     @classmethod
     def settings_customise_sources(
