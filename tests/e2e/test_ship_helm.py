@@ -67,12 +67,15 @@ def test_values(namespace: str, http_port: int, health_port: int) -> dict[str, A
 test_values.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
-def can_i(kube: Kube, namespace: str, sa: str, verb: str, resource: str) -> bool:
-    """`kubectl auth can-i` as a ServiceAccount; `resource` may name a subresource (jobs/status)."""
+def can_i(kube: Kube, namespace: str, sa: str, verb: str, resource: str,
+          sa_namespace: str | None = None) -> bool:
+    """`kubectl auth can-i` as a ServiceAccount (of `sa_namespace`, default `namespace`);
+    `resource` may name a subresource (jobs/status)."""
     resource, _, sub = resource.partition("/")
     extra = [f"--subresource={sub}"] if sub else []
     out = kube.kubectl("auth", "can-i", verb, resource, *extra, "-n", namespace,
-                       f"--as=system:serviceaccount:{namespace}:{sa}", check=False)
+                       f"--as=system:serviceaccount:{sa_namespace or namespace}:{sa}",
+                       check=False)
     return out.stdout.strip() == "yes"
 
 
@@ -91,7 +94,7 @@ def test_helm_install_runs_the_operator_and_uninstall_cleans_up(kube: Kube, helm
     try:
         dep = json.loads(kube.kubectl("get", "deployment", f"{RELEASE}-kube-transcoder-operator",
                                       "-n", ns, "-o", "json").stdout)
-        assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "Recreate"
+        assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "RollingUpdate"
         assert dep["status"].get("readyReplicas") == 1
         # The operator process started from the chart's command and settings file:
         wait_for(lambda: http_ok(health_port, "/healthz"), 90, "kopf liveness endpoint")
@@ -104,6 +107,14 @@ def test_helm_install_runs_the_operator_and_uninstall_cleans_up(kube: Kube, helm
         for verb, resource in (("create", "pods"), ("delete", "pods"), ("watch", "transcodejobs"),
                                ("patch", "transcodejobs/status"), ("get", "secrets")):
             assert can_i(kube, ns, operator_sa, verb, resource), f"operator cannot {verb} {resource}"
+        # The leader Lease: in the release namespace, and nowhere else (kube-system's).
+        assert can_i(kube, ns, operator_sa, "update", "leases.coordination.k8s.io")
+        assert not can_i(kube, "kube-system", operator_sa, "update",
+                         "leases.coordination.k8s.io", sa_namespace=ns)
+        wait_for(lambda: kube.kubectl("get", "lease", "kube-transcoder-operator", "-n", ns,
+                                      "-o", "jsonpath={.spec.holderIdentity}",
+                                      check=False).stdout.startswith(f"{RELEASE}-"),
+                 60, "the operator Pod to hold the leader Lease")
         assert can_i(kube, ns, runner_sa, "patch", "transcodejobs/status")
         assert can_i(kube, ns, runner_sa, "get", "transcodejobs")
         for verb, resource in (("patch", "transcodejobs"), ("delete", "transcodejobs"),
