@@ -59,9 +59,11 @@ def pod(attempt: int = 1, *, gpu: bool = False, phase: str = "Pending",
         waiting: tuple[str, str] | None = None, deleting: bool = False,
         disruption: str | None = None, fallback: str | None = None,
         owner_uid: str = JOB.uid, rv: str = "10", term_reason: str | None = None,
-        s: job_spec.TranscodeJobSpec | None = None) -> dict[str, Any]:
+        s: job_spec.TranscodeJobSpec | None = None, status_message: str = "",
+        memory_factor: float = 1.0) -> dict[str, Any]:
     """A raw runner Pod of JOB as the API server would return it."""
-    manifest = builders.pod(JOB, s or spec(), builders.PodRequest(attempt, gpu, fallback), CFG)
+    manifest = builders.pod(JOB, s or spec(),
+                            builders.PodRequest(attempt, gpu, fallback, memory_factor), CFG)
     meta = manifest["metadata"]
     meta.update(uid=f"pod-uid-{attempt}", resourceVersion=rv,
                 creationTimestamp=stamp(created or ago(30)))
@@ -91,6 +93,8 @@ def pod(attempt: int = 1, *, gpu: bool = False, phase: str = "Pending",
         status["containerStatuses"] = [{"name": contract.CONTAINER_NAME, "state": state}]
     if reason:
         status["reason"] = reason
+    if status_message:
+        status["message"] = status_message
     if disruption:
         status["conditions"].append({"type": "DisruptionTarget", "status": "True",
                                      "reason": disruption})

@@ -2,8 +2,10 @@
 
 `control.reconciler.turn` calls `act(deps, obs, plan)` with the observation it
 planned from. The order never changes: add the finalizer; create the Pod (a
-409 for a Pod of ours is adopted; a 4xx refusal is remembered and the key
-requeued, so the next turn's plan fails the job with the API server's words);
+409 for a Pod of ours is adopted; a ResourceQuota refusal is remembered with its
+time, so the next turns wait Pending `QuotaExceeded` and then try again; another
+4xx refusal is remembered and the key requeued, so the next turn's plan fails the
+job with the API server's words);
 delete Pods; one status merge patch; post the Events; metrics; release or hold
 the gates; delete the job (TTL) or remove the finalizer. Every answer of a
 write goes into the informer, so the next turn sees it even before the watch.
@@ -18,7 +20,15 @@ from transcode_api import constants
 from transcode_operator.adapters import locks as locks_module
 from transcode_operator.control import deps as deps_module
 from transcode_operator.control import observe
-from transcode_operator.domain import actions, builders, conditions, errors, observation, podstate
+from transcode_operator.domain import (
+    actions,
+    builders,
+    conditions,
+    errors,
+    failurepolicy,
+    observation,
+    podstate,
+)
 
 logger = logging.getLogger(__name__)
 REFUSED = (400, 403, 422)
@@ -38,7 +48,7 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
         d.memory.wants_gates.add(key)
     if plan.create is not None and obs.spec is not None:
         if not await _create(d, key, job, builders.pod(job, obs.spec, plan.create, d.cfg)):
-            return 0.0  # refused: the next turn fails the job
+            return 0.0  # refused: the next turn fails the job or waits for quota
         d.memory.progress.pop(key, None)  # relayed progress belongs to the attempt before
     for pod in plan.delete:
         logger.info("Deleting runner Pod %s/%s", job.namespace, pod.name)
@@ -101,9 +111,13 @@ async def _create(d: deps_module.Deps, key: tuple[str, str], job: builders.JobRe
     except errors.ApiError as exc:
         if exc.transient or exc.status not in REFUSED:
             raise
-        d.memory.rejected[key] = (f"the API server refused the runner Pod: "
-                                  f"{exc.message or exc.reason}")
+        words = exc.message or exc.reason
+        if exc.status == 403 and failurepolicy.quota_refusal(words):
+            d.memory.quota[key] = (words, d.monotonic())  # the next turns wait, then retry
+            return False
+        d.memory.rejected[key] = f"the API server refused the runner Pod: {words}"
         return False
+    d.memory.quota.pop(key, None)
     d.informer.wrote_pod(podstate.view(created))
     return True
 

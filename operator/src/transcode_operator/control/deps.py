@@ -41,6 +41,8 @@ class Memory:
 
     wants_gates: set[Key] = field(default_factory=set)
     rejected: dict[Key, str] = field(default_factory=dict)
+    quota: dict[Key, tuple[str, float]] = field(default_factory=dict)
+    """The API server's ResourceQuota refusal of a job's Pod, and when (monotonic)."""
     last_write: dict[Key, float] = field(default_factory=dict)
     progress: dict[Key, dict[str, Any]] = field(default_factory=dict)
     holding: set[str] = field(default_factory=set)
@@ -49,6 +51,7 @@ class Memory:
     def forget(self, key: Key) -> None:
         self.wants_gates.discard(key)
         self.rejected.pop(key, None)
+        self.quota.pop(key, None)
         self.last_write.pop(key, None)
         self.progress.pop(key, None)
 

@@ -55,12 +55,14 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
     elif status.phase not in conditions.TERMINAL:
         pods = await _confirm_current(d, key, job, status, pods)
     last = d.memory.last_write.get(key)
+    quota = d.memory.quota.get(key)
     obs = observation.Observed(
         job=job, generation=meta.get("generation"), spec=spec, spec_error=spec_error,
         status=status, pods=pods, now=d.now(), relay_progress=d.relay is not None,
         progress=_progress(d, key), deleting=deleting,
         has_finalizer=constants.FINALIZER in (meta.get("finalizers") or ()),
         rejected=d.memory.rejected.get(key),
+        quota=None if quota is None else (quota[0], d.monotonic() - quota[1]),
         since_write=None if last is None else d.monotonic() - last)
     wanted = key in d.memory.wants_gates
     d.memory.wants_gates.discard(key)

@@ -22,6 +22,7 @@ from typing import Any
 
 from transcode_api import constants, contract
 from transcode_api import spec as job_spec
+from transcode_operator.domain import failurepolicy
 from transcode_operator.domain import settings as settings_module
 
 SCRATCH_VOLUME = "scratch"
@@ -47,6 +48,8 @@ class PodRequest:
     attempt: int
     gpu: bool
     fallback_reason: str | None = None
+    memory_factor: float = 1.0
+    """Memory limit multiplier after OOMKilled attempts (failurepolicy.memory_factor)."""
 
 
 def _short_hash(text: str, n: int = 8) -> str:
@@ -212,7 +215,8 @@ def pod(job: JobRef, spec: job_spec.TranscodeJobSpec, request: PodRequest,
         "imagePullPolicy": cfg.runner.image_pull_policy,
         "command": list(cfg.runner.command),
         "env": env(job, spec, request.attempt, request.gpu, cfg),
-        "resources": resources(spec, request.gpu, cfg),
+        "resources": failurepolicy.scaled_resources(resources(spec, request.gpu, cfg),
+                                                    request.memory_factor),
         "securityContext": container_sc,
         "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_PATH}],
         "terminationMessagePath": "/dev/termination-log",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from transcode_api import constants, contract, output
 from transcode_api import spec as job_spec
 from transcode_api import status as job_status
-from transcode_operator.domain import podstate
+from transcode_operator.domain import failurepolicy, podstate
 from transcode_operator.domain import settings as settings_module
 
 
@@ -125,10 +125,11 @@ def counted_failures(pods: Iterable[podstate.PodView]) -> int:
     """Failures that count against backoffLimit: ended Pods classified TRANSIENT.
 
     Pods the operator deleted on purpose (suspend, fallback, deadline) carry a
-    deletionTimestamp and never count; disruptions never count.
+    deletionTimestamp and never count; disruptions and OOMKilled runners (the
+    failure policy's own budgets) never count.
     """
     return sum(1 for p in pods if p.ended and not p.deleting
-               and classify_end(p).kind is EndKind.TRANSIENT)
+               and classify_end(p).kind is EndKind.TRANSIENT and not failurepolicy.oom_killed(p))
 
 
 def backoff_delay(failures: int, cfg: settings_module.Settings) -> float:

@@ -37,6 +37,12 @@ class Reason(enum.StrEnum):
     CONFIG_ERROR = "ConfigError"  # credentials Secret not allowed, Pod config error
     TTL_EXPIRED = "TTLExpired"
     CLEANUP = "Cleanup"  # finalizer stopped the runner Pods
+    TOO_MANY_DISRUPTIONS = "TooManyDisruptions"  # failurePolicy.maxDisruptions exceeded
+    SOURCE_TOO_LARGE = "SourceTooLarge"  # evicted for overflowing scratch storage
+    OUT_OF_MEMORY = "OutOfMemory"  # OOMKilled after failurePolicy.oomRetries raises
+    OOM_RETRY = "OOMKilled"  # OOMKilled: retried with a raised memory limit
+    IMAGE_PULL_FAILED = "ImagePullFailed"  # image not pulled within imagePullTimeout
+    QUOTA_EXCEEDED = "QuotaExceeded"  # a ResourceQuota refused the Pod: waiting
 
 
 NORMAL = "Normal"

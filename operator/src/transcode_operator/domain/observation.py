@@ -62,6 +62,9 @@ class Observed:
     deleting: bool = False
     has_finalizer: bool = True
     rejected: str | None = None
+    quota: tuple[str, float] | None = None
+    """A ResourceQuota refused the last Pod create: (the API server's message, seconds
+    since). None: no refusal since the last Pod was created."""
     """The API server's words when it refused this job's last Pod create (4xx)."""
     since_write: float | None = None
     """Seconds since this process last wrote the job's status (None: not yet)."""

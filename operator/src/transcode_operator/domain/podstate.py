@@ -61,6 +61,8 @@ class PodView:
     waiting_message: str | None
     terminated: Termination | None
     disruption: str | None
+    status_message: str = ""
+    """The Pod's status.message (the kubelet's words for an eviction)."""
 
     @property
     def active(self) -> bool:
@@ -183,5 +185,6 @@ def view(pod: Mapping[str, Any]) -> PodView:
         waiting_message=waiting.get("message"),
         terminated=termination,
         disruption=_disruption(status),
+        status_message=str(status.get("message") or ""),
     )
 

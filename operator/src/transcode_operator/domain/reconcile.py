@@ -17,7 +17,7 @@ next turn's observation has them.
 
 from __future__ import annotations
 
-from transcode_api import constants, provenance
+from transcode_api import constants
 from transcode_api import spec as job_spec
 from transcode_api import status as job_status
 from transcode_operator.domain import (
@@ -26,7 +26,9 @@ from transcode_operator.domain import (
     conditions,
     credentials,
     decisions,
+    failurepolicy,
     observation,
+    outcomes,
     podstate,
     starts,
 )
@@ -47,6 +49,10 @@ def plan(obs: observation.Observed, cfg: settings_module.Settings) -> actions.Pl
     if obs.deleting:
         return finalize(obs)
     result = _decide(obs, cfg)
+    if result.create is not None and obs.quota is not None:
+        wait = cfg.failure_policy.quota_retry_seconds - obs.quota[1]
+        if wait > 0:
+            return _quota_wait(obs, obs.quota[0], wait)
     if result.create is not None and result.gate:
         if obs.gate is None:  # ask the gates; this turn does nothing else
             result = actions.Plan(ask_gates=True, requeue=0.0)
@@ -64,11 +70,11 @@ def plan(obs: observation.Observed, cfg: settings_module.Settings) -> actions.Pl
 def _decide(obs: observation.Observed, cfg: settings_module.Settings) -> actions.Plan:
     st = obs.status
     if obs.rejected is not None and st.phase not in conditions.TERMINAL:
-        return fail(obs, "PodRejected", obs.rejected, R.FAILED)
+        return outcomes.fail(obs, "PodRejected", obs.rejected, R.FAILED)
     if obs.spec is None:
         if st.phase == P.FAILED:
             return actions.Plan(delete=starts.active(obs.pods))
-        return fail(obs, "InvalidSpec", obs.spec_error or "the spec cannot be read", R.INVALID_SPEC)
+        return outcomes.fail(obs, "InvalidSpec", obs.spec_error or "the spec cannot be read", R.INVALID_SPEC)
     spec = obs.spec
     if st.phase in conditions.TERMINAL:
         return _finished(obs, spec)
@@ -79,7 +85,7 @@ def _decide(obs: observation.Observed, cfg: settings_module.Settings) -> actions
     deadline = None if spec.suspend else decisions.deadline_due(spec, st.start_time, obs.now)
     if deadline is not None and deadline <= 0:
         message = f"the job ran longer than activeDeadlineSeconds={spec.active_deadline_seconds}"
-        return fail(obs, "DeadlineExceeded", message, R.DEADLINE_EXCEEDED)
+        return outcomes.fail(obs, "DeadlineExceeded", message, R.DEADLINE_EXCEEDED)
     if spec.suspend:
         result = _suspended(obs)
     elif current is None:
@@ -87,7 +93,7 @@ def _decide(obs: observation.Observed, cfg: settings_module.Settings) -> actions
     elif current.deleting:
         result = actions.Plan(requeue=WAIT_DELETING)
     elif current.ended:
-        result = _ended(obs, spec, cfg, current)
+        result = outcomes.ended(obs, spec, cfg, current)
     else:
         result = _active_pod(obs, spec, cfg, current)
     result.delete.extend(p for p in stale if p not in result.delete)
@@ -119,12 +125,23 @@ def _recorded(obs: observation.Observed, status: job_status.TranscodeJobStatus,
 def gated(obs: observation.Observed, planned: actions.Plan, gate: observation.Gate) -> actions.Plan:
     """`planned` (a start) after the gates refused it: wait in Pending, or fail."""
     if gate.fatal:
-        return fail(obs, gate.reason, gate.message, R.CONFIG_ERROR)
+        return outcomes.fail(obs, gate.reason, gate.message, R.CONFIG_ERROR)
     state = starts.job_state(obs, P.PENDING, gate.reason, gate.message)
     result = actions.Plan(status=starts.with_state(obs, state), delete=planned.delete, requeue=gate.retry_after)
     if obs.status.reason != gate.reason:
         reason = R.RATE_LIMITED if gate.reason == "RateLimited" else R.OUTPUT_LOCKED
         result.events.append(ev.Event.normal(reason, gate.message))
+    return result
+
+
+def _quota_wait(obs: observation.Observed, words: str, wait: float) -> actions.Plan:
+    """A ResourceQuota refused the Pod: stay Pending and try again after `wait` s."""
+    message = f"waiting for quota: the API server refused the runner Pod: {words}"
+    state = starts.job_state(obs, P.PENDING, "QuotaExceeded", message)
+    result = actions.Plan(status=starts.with_state(obs, state), requeue=wait,
+                          add_finalizer=not obs.has_finalizer)
+    if obs.status.reason != "QuotaExceeded":
+        result.events.append(ev.Event.warning(R.QUOTA_EXCEEDED, message))
     return result
 
 
@@ -135,14 +152,21 @@ def _active_pod(obs: observation.Observed, spec: job_spec.TranscodeJobSpec, cfg:
     if config_due is not None and config_due <= 0:
         masked = credentials.kubelet_message(spec.storage.credentials_secret_ref, pod.config_error)
         if masked is not None:
-            return fail(obs, credentials.REASON, masked, R.CONFIG_ERROR)
+            return outcomes.fail(obs, credentials.REASON, masked, R.CONFIG_ERROR)
         message = f"runner Pod {pod.name} cannot start: {pod.config_error}"
-        return fail(obs, "CreateContainerConfigError", message, R.CONFIG_ERROR)
+        return outcomes.fail(obs, "CreateContainerConfigError", message, R.CONFIG_ERROR)
+    pull_due = failurepolicy.image_pull_due(pod, cfg.failure_policy, obs.now)
+    if pull_due is not None and pull_due <= 0:
+        message = (f"runner Pod {pod.name} could not pull its image for "
+                   f"{cfg.failure_policy.image_pull_timeout_seconds:g}s: "
+                   f"{pod.waiting_message or pod.waiting_reason}")
+        return outcomes.fail(obs, "ImagePullFailed", message, R.IMAGE_PULL_FAILED)
     gpu_due = decisions.gpu_pending_due(pod, spec, obs.now)
     if gpu_due is not None and gpu_due <= 0:
         return _gpu_timeout(obs, spec, cfg, pod)
     result = actions.Plan(track=pod.phase == "Running")
     result.wake_in(config_due)
+    result.wake_in(pull_due)
     result.wake_in(gpu_due)
     if pod.phase != "Running":
         if pod.unschedulable_message:
@@ -189,74 +213,6 @@ def _gpu_timeout(obs: observation.Observed, spec: job_spec.TranscodeJobSpec, cfg
     if obs.status.reason != "GPUUnschedulable":
         result.events.append(ev.Event.warning(R.GPU_UNSCHEDULABLE, message))
     return result
-
-
-# --- Pods that ended ---------------------------------------------------------------------
-def _ended(obs: observation.Observed, spec: job_spec.TranscodeJobSpec, cfg: settings_module.Settings,
-           pod: podstate.PodView) -> actions.Plan:
-    end = decisions.classify_end(pod)
-    if end.kind is decisions.EndKind.SUCCEEDED:
-        return succeed(obs, pod, end)
-    if end.kind is decisions.EndKind.BAD_INPUT:
-        return fail(obs, end.reason, end.message, R.FAILED, end=end)
-    request = builders.PodRequest(pod.attempt + 1, pod.gpu,
-                                  None if pod.gpu else pod.fallback_reason)
-    if end.kind is decisions.EndKind.DISRUPTED:
-        return starts.start(obs, request, ev.Event.warning(
-            R.DISRUPTED, f"{end.message}; starting attempt {request.attempt} "
-                         "(not counted as a failure)"))
-    failures = decisions.counted_failures(obs.pods)
-    if failures > spec.backoff_limit:
-        message = (f"{failures} failed attempts exceed backoffLimit={spec.backoff_limit}; "
-                   f"last: {end.message}")
-        return fail(obs, "BackoffLimitExceeded", message, R.BACKOFF_LIMIT_EXCEEDED, end=end)
-    delay = decisions.backoff_delay(failures, cfg)
-    finished = pod.terminated.finished_at if pod.terminated else None
-    wait = delay - decisions.seconds(obs.now - (finished or obs.now))
-    notice = ev.Event.warning(R.RETRYING, f"{end.message}; retry {failures} of "
-                                          f"{spec.backoff_limit} after {delay:g}s backoff")
-    announced = obs.status.reason == "Retrying"
-    if wait > 0:
-        state = starts.job_state(obs, P.PENDING, "Retrying", notice.message)
-        return actions.Plan(status=starts.with_state(obs, state), requeue=wait,
-                    events=[] if announced else [notice])
-    return starts.start(obs, request, *([] if announced else [notice]))
-
-
-def succeed(obs: observation.Observed, pod: podstate.PodView, end: decisions.End) -> actions.Plan:
-    result = end.result
-    meta = result.metadata if result and result.metadata else None
-    if pod.fallback_reason == GPU_UNSCHEDULABLE:
-        prior = obs.status.metadata
-        meta = provenance.scheduling_fallback(meta, prior.fallback_message if prior else None)
-    message = end.message if result else \
-        f"runner Pod {pod.name} exited 0 without a readable result in its termination message"
-    state = starts.job_state(obs, P.SUCCEEDED, "TranscodeSucceeded", message,
-                   gpu=conditions.gpu_state_for_result(meta))
-    progress = (obs.status.progress or job_status.Progress()).model_copy(update={"percent": 100})
-    fields: dict[str, object] = {"progress": progress, "pod_name": pod.name}
-    if result is not None:
-        fields["outputs"] = list(result.outputs)
-    if meta is not None:
-        fields["metadata"] = meta
-    if pod.terminated and pod.terminated.finished_at:
-        fields["completion_time"] = conditions.now_utc(pod.terminated.finished_at)
-    notes = ev.output_notes(result.outputs) if result is not None else []
-    return actions.Plan(status=starts.with_state(obs, state, **fields), release=True, finished=end,
-                        events=[ev.Event.normal(R.SUCCEEDED, message), *notes])
-
-
-def fail(obs: observation.Observed, reason: str, message: str, event_reason: ev.Reason, *,
-         end: decisions.End | None = None) -> actions.Plan:
-    """End the job Failed: stop its Pods, free its slot and locks, say why."""
-    reason = conditions.reason_word(reason, "Failed")
-    state = starts.job_state(obs, P.FAILED, reason, message)
-    fields: dict[str, object] = {}
-    if end is not None and end.result is not None and end.result.metadata is not None:
-        fields["metadata"] = end.result.metadata
-    finished = end or decisions.End(decisions.EndKind.BAD_INPUT, reason, message, None, None)
-    return actions.Plan(status=starts.with_state(obs, state, **fields), delete=starts.active(obs.pods), release=True,
-                finished=finished, events=[ev.Event.warning(event_reason, message)])
 
 
 def _suspended(obs: observation.Observed) -> actions.Plan:

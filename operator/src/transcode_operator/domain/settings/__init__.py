@@ -26,6 +26,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from transcode_operator.domain.settings.failure import FailurePolicySettings
 from transcode_operator.domain.settings.leader import LeaderElectionSettings
 from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
 from transcode_operator.domain.settings.runner import GpuSettings, RunnerSettings
@@ -38,10 +39,9 @@ CONFIG_ENV = "TRANSCODER_CONFIG"
 
 
 __all__ = [
-    "CONFIG_ENV", "GpuSettings", "HttpSettings", "KopfSettings", "LeaderElectionSettings",
-    "LimitSettings",
-    "LockSettings", "RedisSettings", "RetrySettings", "RunnerSettings", "Settings",
-    "StatusSettings", "load",
+    "CONFIG_ENV", "FailurePolicySettings", "GpuSettings", "HttpSettings", "KopfSettings",
+    "LeaderElectionSettings", "LimitSettings", "LockSettings", "RedisSettings",
+    "RetrySettings", "RunnerSettings", "Settings", "StatusSettings", "load",
 ]
 
 
@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     kopf: KopfSettings = pydantic.Field(default_factory=KopfSettings)
     leader_election: LeaderElectionSettings = pydantic.Field(
         default_factory=LeaderElectionSettings)
+    failure_policy: FailurePolicySettings = pydantic.Field(
+        default_factory=FailurePolicySettings)
 
     @classmethod
     def settings_customise_sources(
