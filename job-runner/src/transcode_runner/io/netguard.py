@@ -45,6 +45,19 @@ class Response:
     def read(self, amount: int | None = None) -> bytes:
         return self._response.read(amount)
 
+    def read1(self, amount: int = -1) -> bytes:
+        """What one read of the socket brings (the stall watchdog counts it at once)."""
+        return self._response.read1(amount)
+
+    def abort(self) -> None:
+        """Shut the socket down from another thread: a blocked read returns now."""
+        sock = self._conn.sock
+        if sock is not None:
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def close(self) -> None:
         self._response.close()
         self._conn.close()
