@@ -147,11 +147,11 @@ class TlsOrigin:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+            def do_HEAD(self) -> None:
                 origin.note("HEAD", self)
                 self.send_error(405, "HEAD not allowed (a presigned GET URL)")
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 origin.serve(self, origin.note("GET", self))
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -10,7 +10,8 @@ second DNS answer cannot swap the address between check and connect), and
 follows at most `MAX_REDIRECTS` redirects, each checked the same way and never
 from https to http. A refusal raises `errors.BadInput` (exit 65) with reason
 `SourceNotAllowed` (`EndpointNotAllowed` for the S3 endpoint), naming the host
-and why, never the URL's userinfo or query.
+and why, never the URL's userinfo or query. `Response.abort` shuts its socket down
+from another thread (the stall watchdog's way to end a blocked read).
 """
 
 from __future__ import annotations
