@@ -186,6 +186,15 @@ class RunnerResult(base.StatusModel):
 
 
 
+class OpenUpload(base.StatusModel):
+    """A multipart upload this job's runner created and has not completed or aborted yet."""
+
+    bucket: str = pydantic.Field(max_length=255, description="Destination bucket.")
+    key: str = pydantic.Field(max_length=1024, description="Destination key.")
+    upload_id: str = pydantic.Field(
+        max_length=1024, description="The UploadId S3 answered to CreateMultipartUpload.")
+
+
 class RunnerStatus(base.StatusModel):
     """`status.runner`: the only status field the runner writes, for its current attempt.
 
@@ -197,6 +206,10 @@ class RunnerStatus(base.StatusModel):
     phase: constants.RunnerPhase = pydantic.Field(description="Running, Uploading, Succeeded or Failed.")
     progress: Progress | None = pydantic.Field(default=None, description="Latest progress the runner wrote.")
     updated_at: Timestamp | None = pydantic.Field(default=None, description="When the runner last wrote this (RFC 3339).")
+    open_uploads: list[OpenUpload] | None = pydantic.Field(
+        default=None, max_length=constants.MAX_OUTPUTS,
+        description="Multipart uploads the runner created and has not finished: the next attempt "
+        "aborts exactly these (and no one else's) before it starts.")
 
 
 class TranscodeJobStatus(base.StatusModel):

@@ -99,20 +99,21 @@ class FakeResponse(io.BytesIO):
 
 def test_https_source_uses_range_requests(tmp_path: Path) -> None:
     data = b"0123456789" * 1000
-    seen: list[str | None] = []
+    seen: list[tuple[str, str | None]] = []
 
     def urlopen(request: Any, timeout: float) -> FakeResponse:
-        if request.get_method() == "HEAD":
-            return FakeResponse(b"", 200, {"Content-Length": str(len(data)),
-                                           "Accept-Ranges": "bytes"})
+        assert request.get_method() == "GET"  # never HEAD: presigned URLs refuse it
         wanted = request.get_header("Range")
-        seen.append(wanted)
+        seen.append((wanted, request.get_header("If-range")))
         start, end = (int(x) for x in wanted.removeprefix("bytes=").split("-"))
-        return FakeResponse(data[start:end + 1], 206, {})
+        return FakeResponse(data[start:end + 1], 206, {
+            "Content-Range": f"bytes {start}-{end}/{len(data)}", "ETag": '"v1"'})
 
     mover = transfer.Transfer(None, download_part_size=4096, urlopen=urlopen)
     path = mover.download("https://cdn.example/clip.mp4?token=secret", tmp_path)
-    assert path.read_bytes() == data and len(seen) == 3
+    assert path.read_bytes() == data
+    assert seen[0] == ("bytes=0-0", None) and len(seen) == 4
+    assert all(pinned == '"v1"' for _, pinned in seen[1:])
 
 
 def test_https_errors_hide_the_query_string(tmp_path: Path) -> None:

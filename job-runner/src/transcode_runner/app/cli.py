@@ -30,7 +30,7 @@ import pydantic
 from transcode_api import constants, contract, status
 from transcode_runner.app import pipeline
 from transcode_runner.domain import errors, progress
-from transcode_runner.io import gpu, jobfile, probe, report, seams, settings
+from transcode_runner.io import gpu, jobfile, ledger, probe, report, seams, settings
 
 log = logging.getLogger("transcode_runner")
 
@@ -97,11 +97,13 @@ def _run(args: argparse.Namespace) -> int:
         return _finish(pipeline.fail(exc, reporter))
     name = cfg.job_name or job.name
     namespace = cfg.job_namespace or job.namespace
+    sink = None if standalone else _sink(cfg)
     reporter = report.Reporter(
         clock,
         attempt=cfg.attempt,
         pod_name=cfg.pod_name,
-        sink=None if standalone else _sink(cfg),
+        sink=sink,
+        open_uploads=_inherited_uploads(sink),  # before the first patch, which carries them
         redis=_redis(cfg.redis_url),
         namespace=namespace,
         name=name,
@@ -118,8 +120,24 @@ def _run(args: argparse.Namespace) -> int:
         cancel=cancel,
         environ=dict(os.environ),
         on_progress=_Bar(sys.stderr) if sys.stderr.isatty() else None,
+        # In a Pod the ledger is status.runner (the next Pod reads it); standalone, a file.
+        uploads=(ledger.StatusLedger(reporter) if sink is not None
+                 else ledger.FileLedger(cfg.scratch_dir / ledger.FILE_NAME)),
     )
     return _finish(pipeline.run(job.spec, ctx))
+
+
+def _inherited_uploads(sink: report.StatusSink | None) -> list[status.OpenUpload] | None:
+    """The previous attempt's unfinished multipart uploads from `status.runner`."""
+    read = getattr(sink, "open_uploads", None)
+    if read is None:
+        return None
+    try:
+        return list(read()) or None
+    except Exception as exc:  # noqa: BLE001 - without it only a killed attempt's leftovers stay
+        log.warning("cannot read status.runner.openUploads (a killed attempt's multipart "
+                    "uploads stay open): %s", errors.one_line(str(exc)))
+        return None
 
 
 def _finish(result: status.RunnerResult) -> int:

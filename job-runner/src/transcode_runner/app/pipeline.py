@@ -23,6 +23,7 @@ from transcode_api import constants, contract, provenance, spec, status
 from transcode_runner.domain import errors, graph, media, netpolicy, plan, progress, tracks
 from transcode_runner.io import (
     encode,
+    ledger,
     mediaprobe,
     netguard,
     nvdec,
@@ -53,6 +54,8 @@ class Context:
     environ: Mapping[str, str] = field(default_factory=dict)
     on_progress: Callable[[progress.Progress], None] | None = None
     """Extra progress listener (the terminal progress bar)."""
+    uploads: ledger.Store = field(default_factory=ledger.Memory)
+    """Where the UploadIds of this job's multipart uploads are recorded (`ledger`)."""
 
 
 def run(job: spec.TranscodeJobSpec, ctx: Context) -> status.RunnerResult:
@@ -87,7 +90,12 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
         download_concurrency=cfg.download_concurrency,
         cancel=ctx.cancel,
         urlopen=guard.open,
+        stall_seconds=cfg.transfer_stall_seconds,
+        stall_min_bytes=cfg.transfer_stall_min_bytes,
+        book=ledger.Book(ctx.uploads),
     )
+    # A killed attempt's multipart uploads (recorded by it, so ours alone) go first.
+    mover.abort_leftovers(o.destination for o in job.outputs)
     # The probe (NVML, `ffmpeg -encoders`, a test encode) runs while the source downloads.
     prober = _prober(job, ctx)
     with futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as pool:
@@ -256,7 +264,8 @@ def _s3(job: spec.TranscodeJobSpec, ctx: Context, guard: netguard.Guard) -> Any:
         return ctx.s3_factory(job.storage)
     pool = max(cfg.upload_concurrency, cfg.download_concurrency) + 2
     region = job.storage.region or cfg.s3_region
-    return transfer.make_s3_client(endpoint, region, pool, job.storage.path_style)
+    return transfer.make_s3_client(endpoint, region, pool, job.storage.path_style,
+                                   cfg.s3_max_attempts, cfg.s3_retry_mode)
 
 
 def fail(exc: errors.RunnerError, reporter: report.Reporter) -> status.RunnerResult:

@@ -65,6 +65,18 @@ class EncodeFailed(RunnerError):
         self.stalled = stalled
 
 
+class SourceStalled(Transient):
+    """The source delivered too few bytes for the stall deadline (a hung or trickling server)."""
+
+    reason = "SourceStalled"
+
+
+class SourceChanged(Transient):
+    """The source changed between two ranged reads: the parts would splice two versions."""
+
+    reason = "SourceChanged"
+
+
 class IntegrityError(Transient):
     """An uploaded object does not match the local file (checksum or size)."""
 

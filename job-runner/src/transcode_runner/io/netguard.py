@@ -10,7 +10,8 @@ second DNS answer cannot swap the address between check and connect), and
 follows at most `MAX_REDIRECTS` redirects, each checked the same way and never
 from https to http. A refusal raises `errors.BadInput` (exit 65) with reason
 `SourceNotAllowed` (`EndpointNotAllowed` for the S3 endpoint), naming the host
-and why, never the URL's userinfo or query.
+and why, never the URL's userinfo or query. `Response.abort` shuts its socket down
+from another thread (the stall watchdog's way to end a blocked read).
 """
 
 from __future__ import annotations
@@ -44,6 +45,19 @@ class Response:
 
     def read(self, amount: int | None = None) -> bytes:
         return self._response.read(amount)
+
+    def read1(self, amount: int = -1) -> bytes:
+        """What one read of the socket brings (the stall watchdog counts it at once)."""
+        return self._response.read1(amount)
+
+    def abort(self) -> None:
+        """Shut the socket down from another thread: a blocked read returns now."""
+        sock = self._conn.sock
+        if sock is not None:
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self._response.close()

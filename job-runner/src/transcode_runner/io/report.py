@@ -8,7 +8,9 @@ itself goes only, as JSON of at most 4 KiB, to the termination-message file,
 which the operator reads from the ended Pod (`transcode_api.contract`). Progress also goes to Redis
 (key `kt:progress:{namespace}:{name}` with a TTL, then the key's name PUBLISHed
 on `kt:progress`)
-when a client is given. Every sink is optional and no sink failure stops the
+when a client is given. `record_uploads` patches `status.runner.openUploads`
+at once (the multipart-upload ledger) and every patch carries it; the next
+attempt reads it back with `KubeStatusSink.open_uploads`. Every sink is optional and no sink failure stops the
 runner: failures are logged and the next report tries again.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -72,6 +75,15 @@ class KubeStatusSink:
                                    "changed): not reporting to it") from exc
             self._call(body, "application/merge-patch+json")
 
+    def open_uploads(self) -> list[status.OpenUpload]:
+        """`status.runner.openUploads` as the previous attempt left it (for `ledger`)."""
+        current = self._api.get_namespaced_custom_object(
+            constants.GROUP, constants.VERSION, self.namespace, constants.PLURAL, self.name)
+        if self.uid is not None and current.get("metadata", {}).get("uid") != self.uid:
+            return []  # another TranscodeJob under the same name: its uploads are not ours
+        runner = (current.get("status") or {}).get("runner") or {}
+        return [status.OpenUpload.model_validate(item) for item in runner.get("openUploads") or []]
+
     def _call(self, body: Any, content_type: str) -> None:
         self._api.patch_namespaced_custom_object_status(
             constants.GROUP,
@@ -103,8 +115,11 @@ class Reporter:
         redis_interval: float = 1.0,
         redis_ttl: int = contract.PROGRESS_TTL_SECONDS,
         termination_path: Path | None = None,
+        open_uploads: list[status.OpenUpload] | None = None,
     ) -> None:
         self.clock = clock
+        self.open_uploads = open_uploads  # the upload ledger (`ledger.StatusLedger`)
+        self._patch_lock = threading.Lock()
         self.attempt, self.pod_name = attempt, pod_name
         self.sink, self.redis = sink, redis
         self.namespace, self.name = namespace, name
@@ -190,12 +205,23 @@ class Reporter:
             updated_at=self.clock.now(),
         )
 
-    def _patch(self, runner: status.RunnerStatus) -> None:
+    def record_uploads(self, entries: list[status.OpenUpload]) -> bool:
+        """Patch the upload ledger now, regardless of the throttle; True once it is stored."""
+        self.open_uploads = list(entries)
+        if self.sink is None:
+            return False
+        return self._patch(self._runner_status(self._phase, self._latest))
+
+    def _patch(self, runner: status.RunnerStatus) -> bool:
         assert self.sink is not None
-        try:
-            self.sink.patch({"status": {"runner": runner.to_dict()}})
-        except Exception as exc:  # noqa: BLE001 - the operator also reads the termination message
-            log.warning("status patch failed (carrying on): %s", _short(exc))
+        with self._patch_lock:  # one patch at a time, each with the ledger as it is now
+            runner = runner.model_copy(update={"open_uploads": self.open_uploads})
+            try:
+                self.sink.patch({"status": {"runner": runner.to_dict()}})
+                return True
+            except Exception as exc:  # noqa: BLE001 - the operator also reads the termination message
+                log.warning("status patch failed (carrying on): %s", _short(exc))
+                return False
 
     def _publish(self, latest: status.Progress) -> None:
         if not (self.namespace and self.name):

@@ -4,10 +4,13 @@
 manager sends parts in parallel (part size, concurrency and multipart threshold
 from the settings) with CRC32 checksums, so a server that supports checksums
 checks every part. Afterwards the object's checksum (or, failing that, its ETag)
-is compared with one computed from the local file by `checksums`. On any error,
-a mismatch, or `cancel` being set, the multipart upload is aborted, a
-mismatching object deleted, and open uploads for the key are listed and
-aborted, so the destination holds either the verified object or nothing.
+is compared with one computed from the local file by `checksums`. The UploadId
+of every multipart upload is recorded in the attempt's `ledger.Book` as soon as
+S3 answers CreateMultipartUpload, before any part is sent, and forgotten once
+completed. On any error, a mismatch, or `cancel` being set, the uploads this
+attempt recorded for the key are aborted (never another writer's) and a
+mismatching object deleted, so the destination holds either the verified
+object or nothing; what a SIGKILL leaves open, the next attempt aborts.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from transcode_runner.domain import errors
-from transcode_runner.io import checksums
+from transcode_runner.io import checksums, ledger
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ def upload(
     key: str,
     knobs: Knobs,
     cancel: threading.Event,
+    book: ledger.Book,
     content_type: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Uploaded:
@@ -82,6 +86,7 @@ def upload(
         extra["ContentType"] = content_type
     manager = TransferManager(s3, config)
     completed = False
+    forget = _record_creations(s3, book, bucket, key)
     try:
         future = manager.upload(
             str(path), bucket, key, extra_args=extra, subscribers=_subscribers(progress)
@@ -97,16 +102,37 @@ def upload(
                 raise errors.Cancelled(f"upload of {url} cancelled") from exc
             raise _classify(exc, url) from exc
         completed = True
+        book.remove(e.upload_id for e in book.entries((bucket, key)))  # completed: nothing open
         if cancel.is_set():
             raise errors.Cancelled(f"upload of {url} cancelled")
         return verify(s3, path, bucket, key, url, size, part_size if multipart else None)
     except BaseException as exc:
         manager.shutdown(cancel=True)
         if not completed or isinstance(exc, errors.IntegrityError):
-            _clean(s3, bucket, key, delete_object=completed)
+            _clean(s3, bucket, key, book, delete_object=completed)
         raise
     finally:
         manager.shutdown()
+        forget()
+
+
+def _record_creations(s3: Any, book: ledger.Book, bucket: str, key: str) -> Callable[[], None]:
+    """Record the UploadId of every CreateMultipartUpload of `key` in `book` before its
+    first part is sent (botocore's after-call event); returns the unregister function."""
+    events = getattr(getattr(s3, "meta", None), "events", None)
+    if events is None:
+        return lambda: None
+    event = "after-call.s3.CreateMultipartUpload"
+    unique = f"kube-transcoder-ledger-{id(book)}-{bucket}/{key}"
+
+    def created(parsed: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        answer = parsed or {}
+        upload_id = answer.get("UploadId")
+        if upload_id and answer.get("Key", key) == key and answer.get("Bucket", bucket) == bucket:
+            book.add(bucket, key, str(upload_id))
+
+    events.register(event, created, unique_id=unique)
+    return lambda: events.unregister(event, unique_id=unique)
 
 
 def _subscribers(progress: Callable[[int], None] | None) -> list[Any]:
@@ -158,25 +184,24 @@ def verify(
     return Uploaded(url, size, remote_etag, "md5-etag", "etag")
 
 
-def _clean(s3: Any, bucket: str, key: str, delete_object: bool) -> None:
-    """Abort every open multipart upload of `key`; delete the object if asked."""
+def _clean(s3: Any, bucket: str, key: str, book: ledger.Book, delete_object: bool) -> None:
+    """Abort the multipart uploads of `key` this attempt created (never anyone else's);
+    delete the object if asked."""
     try:
         if delete_object:
             s3.delete_object(Bucket=bucket, Key=key)
-        for upload_id in open_uploads(s3, bucket, key):
-            log.info("aborting multipart upload %s of s3://%s/%s", upload_id, bucket, key)
-            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
     except Exception as exc:  # noqa: BLE001 - cleanup must not mask the original error
         log.warning("cleanup of s3://%s/%s failed: %s", bucket, key, errors.one_line(str(exc)))
-
-
-def open_uploads(s3: Any, bucket: str, key: str) -> list[str]:
-    """Upload IDs of unfinished multipart uploads of exactly `key`."""
-    found: list[str] = []
-    paginator = s3.get_paginator("list_multipart_uploads")
-    for page in paginator.paginate(Bucket=bucket, Prefix=key):
-        found += [u["UploadId"] for u in page.get("Uploads", []) if u.get("Key") == key]
-    return found
+    for entry in book.entries((bucket, key)):
+        try:
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=entry.upload_id)
+            log.info("aborted multipart upload %s of s3://%s/%s", entry.upload_id, bucket, key)
+        except Exception as exc:  # noqa: BLE001 - the next attempt aborts what stays recorded
+            if not ledger.gone(exc):
+                log.warning("abort of s3://%s/%s upload %s failed (the next attempt retries): "
+                            "%s", bucket, key, entry.upload_id, errors.one_line(str(exc)))
+                continue
+        book.remove([entry.upload_id])
 
 
 def _classify(exc: BaseException, url: str) -> errors.RunnerError:

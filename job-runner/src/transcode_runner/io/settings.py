@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import (
@@ -124,6 +125,24 @@ class Settings(BaseSettings):
 
     download_concurrency: int = 8
     """Ranged GETs in flight at once. Default 8."""
+
+    transfer_stall_seconds: float = Field(default=60.0, gt=0)
+    """Seconds a source download may go without `transfer_stall_min_bytes` of
+    progress (all its parts together) before the attempt fails as transient
+    `SourceStalled` (exit 75). Also the socket timeout of https sources.
+    Default 60: a server that trickles a byte now and then cannot hold the Pod."""
+
+    transfer_stall_min_bytes: int = Field(default=64 * 1024, ge=1)
+    """Bytes that count as progress for the stall deadline. Default 64 KiB."""
+
+    s3_max_attempts: int = Field(default=5, ge=1, le=20)
+    """Attempts per S3 request, the first included (botocore `total_max_attempts`):
+    503 SlowDown, 500/502/504, throttling codes and connection errors are retried
+    with exponential backoff and jitter. Default 5."""
+
+    s3_retry_mode: Literal["standard", "adaptive"] = "standard"
+    """botocore retry mode: `standard`, or `adaptive` (also rate-limits the client
+    after throttling answers). Default `standard`."""
 
     s3_region: str = Field(
         default="us-east-1",

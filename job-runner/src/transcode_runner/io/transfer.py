@@ -1,15 +1,17 @@
 """Move the source in and the outputs out: ranged parallel download, verified multipart upload.
 
-`pipeline` calls `Transfer.download(url, path)` for the source (s3://, https://
-or a local path) and `Transfer.upload(path, url)` per output (s3:// or a local
-path). Downloads fetch byte ranges in parallel and write them at their offsets.
-Uploads go through boto3's transfer manager with the seed's knobs (10 MiB parts,
-10 in flight, multipart from 10 MiB) and CRC32 checksums, then compare the
-server's checksum (or, without checksum support, its ETag) with the local file.
-Any failure or cancellation aborts the multipart upload and removes a
-mismatching object: nothing partial is left at the destination. The S3 client
-is injected; `make_s3_client` builds the real one.
-"""
+`pipeline` calls `Transfer.abort_leftovers` first (the multipart uploads an
+earlier, killed attempt recorded in the `ledger`), then `Transfer.download(url,
+path)` for the source (s3://, https:// or a local path) and `Transfer.upload(path,
+url)` per output (s3:// or a local path). Downloads fetch byte ranges in
+parallel, pinned to one version of the source (S3 `IfMatch`; `If-Range` for
+https, see `httpsource`), and write them at their offsets, under a stall
+deadline for the whole download (`stall`). Uploads go through boto3's transfer
+manager (`s3upload`) with the seed's knobs (10 MiB parts, 10 in flight,
+multipart from 10 MiB) and CRC32 checksums, then compare the server's checksum
+(or its ETag) with the local file; a failure aborts the attempt's own multipart
+upload: nothing partial is left at the destination. The S3 client is injected;
+`make_s3_client` builds the real one with botocore's retries."""
 
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ import logging
 import os
 import shutil
 import threading
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -28,12 +29,11 @@ from typing import Any
 
 from transcode_api import urls
 from transcode_runner.domain import errors
-from transcode_runner.io import checksums, s3upload
+from transcode_runner.io import checksums, httpsource, ledger, s3upload, stall
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1024 * 1024
-_HTTP_TIMEOUT = 60.0
+_S3_READ = 64 * 1024  # one read of an S3 body: the stall watchdog counts it at once
 Fetch = Callable[[int, int], Iterable[bytes]]
 Progress = Callable[[int], None]
 
@@ -67,15 +67,17 @@ def parse(url: str) -> Location:
     raise errors.BadInput(f"unsupported URL scheme {parts.scheme!r} (use s3://, https:// or a path)")
 
 
-def make_s3_client(endpoint: str | None, region: str, pool: int, path_style: bool) -> Any:
-    """A boto3 S3 client with standard retries and enough pooled connections."""
+def make_s3_client(endpoint: str | None, region: str, pool: int, path_style: bool,
+                   max_attempts: int = 5, retry_mode: str = "standard") -> Any:
+    """A boto3 S3 client with botocore retries (503 SlowDown, 5xx, throttling, connection
+    errors; `max_attempts` in all) and enough pooled connections."""
     import boto3
     from botocore.config import Config
 
     config = Config(
         region_name=region,
         max_pool_connections=pool,
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": retry_mode, "total_max_attempts": max_attempts},
         s3={"addressing_style": "path" if path_style else "auto"},
         connect_timeout=10,
         read_timeout=60,
@@ -97,6 +99,9 @@ class Transfer:
         download_concurrency: int = 8,
         cancel: threading.Event | None = None,
         urlopen: Callable[..., Any] = urllib.request.urlopen,
+        stall_seconds: float = 60.0,
+        stall_min_bytes: int = 64 * 1024,
+        book: ledger.Book | None = None,
     ) -> None:
         self.s3 = s3
         self.part_size = part_size
@@ -106,6 +111,8 @@ class Transfer:
         self.download_concurrency = download_concurrency
         self.cancel = cancel or threading.Event()
         self._urlopen = urlopen
+        self.stall_seconds, self.stall_min_bytes = stall_seconds, stall_min_bytes
+        self.book = book or ledger.Book(ledger.Memory())
 
     # --- download ----------------------------------------------------------------
     def download(self, url: str, scratch: Path, progress: Progress | None = None) -> Path:
@@ -117,15 +124,24 @@ class Transfer:
                 raise errors.BadInput(f"source file not found: {where.path}")
             return where.path
         target = scratch / ("source" + _suffix(url))
-        if where.scheme == "s3":
-            size, fetch = self._s3_source(where)
-        else:
-            size, fetch = self._http_source(where.url)
-        _ranged(size, fetch, target, self.download_part_size, self.download_concurrency,
-                self.cancel, progress)
+        with stall.Watch(urls.redact(url), self.stall_seconds, self.stall_min_bytes) as watch:
+            size: int | None
+            if where.scheme == "s3":
+                size, part = self._s3_source(where, watch)
+                stream = None
+            else:
+                source = httpsource.open_source(self._urlopen, where.url, self.stall_seconds)
+                size, stream = source.size, lambda: source.stream(
+                    self._urlopen, self.stall_seconds, watch)
+
+                def part(a: int, b: int) -> Iterable[bytes]:
+                    return source.part(self._urlopen, self.stall_seconds, watch, a, b)
+
+            _ranged(size, part, stream, target, self.download_part_size,
+                    self.download_concurrency, (self.cancel,), progress)
         return target
 
-    def _s3_source(self, where: Location) -> tuple[int | None, Fetch]:
+    def _s3_source(self, where: Location, watch: stall.Watch) -> tuple[int, Fetch]:
         try:
             head = self.s3.head_object(Bucket=where.bucket, Key=where.key)
         except Exception as exc:
@@ -133,12 +149,13 @@ class Transfer:
         etag = head.get("ETag")
 
         def fetch(start: int, end: int) -> Iterable[bytes]:
-            extra = {"IfMatch": etag} if etag else {}
+            extra = {"IfMatch": etag} if etag else {}  # pinned to the version HEAD saw
             try:
                 body = self.s3.get_object(
                     Bucket=where.bucket, Key=where.key, Range=f"bytes={start}-{end}", **extra
                 )["Body"]
-                yield from body.iter_chunks(_CHUNK)
+                with body:
+                    yield from watch.chunks(body, lambda: body.read(_S3_READ))
             except errors.RunnerError:
                 raise
             except Exception as exc:
@@ -146,37 +163,14 @@ class Transfer:
 
         return int(head["ContentLength"]), fetch
 
-    def _http_source(self, url: str) -> tuple[int | None, Fetch]:
-        size: int | None = None
-        ranges = False
-        try:
-            with self._urlopen(urllib.request.Request(url, method="HEAD"),
-                               timeout=_HTTP_TIMEOUT) as head:
-                length = head.headers.get("Content-Length")
-                size = int(length) if length and length.isdigit() else None
-                ranges = head.headers.get("Accept-Ranges", "").lower() == "bytes"
-        except errors.RunnerError:
-            raise
-        except Exception as exc:
-            raise _http_error(exc, url) from exc
-
-        def fetch(start: int, end: int) -> Iterable[bytes]:
-            headers = {"Range": f"bytes={start}-{end}"} if ranges and size else {}
-            request = urllib.request.Request(url, headers=headers)
-            try:
-                with self._urlopen(request, timeout=_HTTP_TIMEOUT) as response:
-                    if headers and response.status != 206:
-                        raise errors.Transient(f"server ignored the byte range for {urls.redact(url)}")
-                    while data := response.read(_CHUNK):
-                        yield data
-            except errors.RunnerError:
-                raise
-            except Exception as exc:
-                raise _http_error(exc, url) from exc
-
-        return (size if ranges else None), fetch
-
     # --- upload ------------------------------------------------------------------
+    def abort_leftovers(self, destinations: Iterable[str]) -> int:
+        """Abort the multipart uploads an earlier attempt recorded for these s3:// URLs."""
+        wanted = [(w.bucket, w.key) for w in map(parse, destinations) if w.scheme == "s3"]
+        if not wanted or self.s3 is None:
+            return 0
+        return ledger.abort_leftovers(self.s3, self.book, wanted)
+
     def upload(
         self, path: Path, url: str, content_type: str | None = None,
         progress: Progress | None = None,
@@ -189,26 +183,28 @@ class Transfer:
         if where.scheme != "s3":
             raise errors.BadInput(f"outputs go to s3:// or a local path, not {where.scheme}://")
         knobs = s3upload.Knobs(self.part_size, self.concurrency, self.multipart_threshold)
-        return s3upload.upload(
-            self.s3, path, where.bucket, where.key, knobs, self.cancel, content_type, progress
-        )
+        return s3upload.upload(self.s3, path, where.bucket, where.key, knobs, self.cancel,
+                               self.book, content_type, progress)
 
 
 def _ranged(
     size: int | None,
     fetch: Fetch,
+    stream: Callable[[], Iterable[bytes]] | None,
     target: Path,
     part_size: int,
     concurrency: int,
-    cancel: threading.Event,
+    stops: tuple[threading.Event, ...],
     progress: Progress | None,
 ) -> None:
-    """Fetch [0, size) in `part_size` ranges on `concurrency` threads into `target`."""
+    """Fetch [0, size) in `part_size` ranges on `concurrency` threads into `target`
+    (size None: write `stream()` as it comes)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         if size is None:  # no length or no ranges: one streaming GET
-            _write_range(fd, 0, fetch(0, 0), (cancel,), progress)
+            assert stream is not None
+            _write_range(fd, 0, stream(), stops, progress)
             return
         os.ftruncate(fd, size)
         if size == 0:
@@ -218,7 +214,7 @@ def _ranged(
         # The pool is shut down (its threads joined) before the fd is closed.
         with futures.ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             pending = [
-                pool.submit(_write_range, fd, a, fetch(a, b), (cancel, stop), progress)
+                pool.submit(_write_range, fd, a, fetch(a, b), (*stops, stop), progress)
                 for a, b in spans
             ]
             done, _ = futures.wait(pending, return_when=futures.FIRST_EXCEPTION)
@@ -281,14 +277,6 @@ def _s3_error(exc: BaseException, what: str) -> errors.RunnerError:
     ):
         return errors.BadInput(f"{what}: access denied ({code or status})")
     if code in ("PreconditionFailed", "412") or status == 412:
-        return errors.Transient(f"{what} changed during the download")
+        return errors.SourceChanged(f"{what} changed during the download (its ETag no "
+                                    "longer matches); not splicing two versions")
     return errors.Transient(f"{what}: {code or type(exc).__name__}: {errors.one_line(str(exc))}")
-
-
-def _http_error(exc: BaseException, url: str) -> errors.RunnerError:
-    safe = urls.redact(url)  # no userinfo, no signed tokens
-    if isinstance(exc, urllib.error.HTTPError):
-        if exc.code in (401, 403, 404, 410):
-            return errors.BadInput(f"source {safe}: HTTP {exc.code}")
-        return errors.Transient(f"source {safe}: HTTP {exc.code}")
-    return errors.Transient(f"source {safe}: {type(exc).__name__}: {errors.one_line(str(exc))}")

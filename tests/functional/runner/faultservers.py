@@ -1,0 +1,202 @@
+"""Misbehaving servers on 127.0.0.1 for the runner's transfer tests.
+
+`FaultProxy` is an HTTP relay in front of the S3 server that answers `503
+SlowDown` to the first request matching each rule (the first UploadPart, the
+first ranged GET) and relays everything else, one request per connection.
+`TlsOrigin` is an https file server with a self-signed certificate generated
+here (`ca_file` is what the runner is told to trust through `SSL_CERT_FILE`);
+its `mode` makes it refuse HEAD, trickle a byte every 50 s, or change the file
+between two requests. Both count what they saw, so a test can prove that the
+fault it meant to cause happened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import ipaddress
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+Rule = Callable[[str, str, dict[str, str]], bool]
+SLOW_DOWN = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
+             b"<Message>Please reduce your request rate.</Message></Error>")
+
+
+def upload_part(method: str, target: str, headers: dict[str, str]) -> bool:
+    return method == "PUT" and "partNumber=" in target and "uploadId=" in target
+
+
+def ranged_get(method: str, target: str, headers: dict[str, str]) -> bool:
+    return method == "GET" and "range" in headers
+
+
+class FaultProxy:
+    """Relays HTTP to 127.0.0.1:`port`; the first request matching each rule gets a 503."""
+
+    def __init__(self, port: int, rules: dict[str, Rule]) -> None:
+        self.port, self.rules = port, dict(rules)
+        self.fired: dict[str, int] = dict.fromkeys(rules, 0)
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client, client.makefile("rb") as reader:
+            head = reader.readline()
+            if not head:
+                return
+            method, target, _ = head.decode("latin-1").split(" ", 2)
+            lines, headers = [], {}
+            while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() != "connection":
+                    lines.append(line)
+                    headers[name.strip().lower()] = value.strip()
+            body = reader.read(int(headers.get("content-length", "0")))
+            if self._fault(method, target, headers):
+                client.sendall(b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
+                               b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                               % (len(SLOW_DOWN), SLOW_DOWN))
+                return
+            with socket.create_connection(("127.0.0.1", self.port)) as upstream:
+                upstream.sendall(head + b"".join(lines) + b"Connection: close\r\n\r\n" + body)
+                self._relay(upstream, client)
+
+    def _fault(self, method: str, target: str, headers: dict[str, str]) -> bool:
+        with self.lock:
+            for name, rule in self.rules.items():
+                if self.fired[name] == 0 and rule(method, target, headers):
+                    self.fired[name] += 1
+                    return True
+        return False
+
+    @staticmethod
+    def _relay(upstream: socket.socket, client: socket.socket) -> None:
+        with upstream.makefile("rb") as reader:
+            status = reader.readline()
+            out = [status]
+            while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
+                if not line.lower().startswith(b"connection:"):
+                    out.append(line)
+            client.sendall(b"".join(out) + b"Connection: close\r\n\r\n")
+            while data := reader.read1(64 * 1024):
+                client.sendall(data)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (PEM files in `folder`)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "origin.crt", folder / "origin.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+class TlsOrigin:
+    """https://127.0.0.1:<port>/<anything> serving `data` the way `mode` says.
+
+    Modes: `nohead` (HEAD gets 405; GET honours Range and If-Range), `trickle`
+    (200, one byte, then one byte every 50 s), `changing` (after `switch_after`
+    GETs the file is `changed`, with another ETag)."""
+
+    def __init__(self, folder: Path, data: bytes, mode: str, changed: bytes = b"",
+                 switch_after: int = 2) -> None:
+        self.data, self.mode, self.changed, self.switch_after = data, mode, changed, switch_after
+        self.ca_file, key_file = self_signed(folder)
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        origin = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                origin.note("HEAD", self)
+                self.send_error(405, "HEAD not allowed (a presigned GET URL)")
+
+            def do_GET(self) -> None:
+                origin.serve(self, origin.note("GET", self))
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.ca_file, key_file)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.server.daemon_threads = True
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/clip.mp4"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def note(self, method: str, handler: http.server.BaseHTTPRequestHandler) -> int:
+        with self.lock:
+            self.requests.append((method, {k.lower(): v for k, v in handler.headers.items()}))
+            return sum(1 for m, _ in self.requests if m == "GET")
+
+    def serve(self, handler: http.server.BaseHTTPRequestHandler, count: int) -> None:
+        if self.mode == "trickle":
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(self.data)))
+            handler.end_headers()
+            for byte in self.data:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                if self.stop.wait(50):
+                    return
+            return
+        data, etag = self.data, '"version-1"'
+        if self.mode == "changing" and count > self.switch_after:
+            data, etag = self.changed, '"version-2"'
+        wanted, pinned = handler.headers.get("Range"), handler.headers.get("If-Range")
+        if wanted and (pinned is None or pinned == etag):
+            start, _, end = wanted.removeprefix("bytes=").partition("-")
+            first, last = int(start), min(int(end), len(data) - 1)
+            handler.send_response(206)
+            handler.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+            body = data[first:last + 1]
+        else:
+            handler.send_response(200)
+            body = data
+        handler.send_header("ETag", etag)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
