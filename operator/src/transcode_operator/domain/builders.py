@@ -22,6 +22,7 @@ from typing import Any
 
 from transcode_api import constants, contract
 from transcode_api import spec as job_spec
+from transcode_operator.domain import pod_resources
 from transcode_operator.domain import settings as settings_module
 
 SCRATCH_VOLUME = "scratch"
@@ -141,25 +142,6 @@ def env(job: JobRef, spec: job_spec.TranscodeJobSpec, attempt: int, gpu: bool,
     return out
 
 
-def resources(spec: job_spec.TranscodeJobSpec, gpu: bool,
-              cfg: settings_module.Settings) -> dict[str, dict[str, str]]:
-    """Container resources: the job's, else the settings' defaults, plus the GPU limit."""
-    if spec.resources is not None:
-        requests = {k: str(v) for k, v in (spec.resources.requests or {}).items()}
-        limits = {k: str(v) for k, v in (spec.resources.limits or {}).items()}
-    else:
-        requests = dict(cfg.runner.resources.get("requests", {}))
-        limits = dict(cfg.runner.resources.get("limits", {}))
-    if gpu:
-        limits[contract.GPU_RESOURCE] = "1"
-    out: dict[str, dict[str, str]] = {}
-    if requests:
-        out["requests"] = requests
-    if limits:
-        out["limits"] = limits
-    return out
-
-
 def tolerations(spec: job_spec.TranscodeJobSpec, gpu: bool) -> list[dict[str, Any]]:
     """The job's tolerations, plus `nvidia.com/gpu:NoSchedule` (Exists) for GPU Pods."""
     out = [t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations or []]
@@ -212,7 +194,7 @@ def pod(job: JobRef, spec: job_spec.TranscodeJobSpec, request: PodRequest,
         "imagePullPolicy": cfg.runner.image_pull_policy,
         "command": list(cfg.runner.command),
         "env": env(job, spec, request.attempt, request.gpu, cfg),
-        "resources": resources(spec, request.gpu, cfg),
+        "resources": pod_resources.resources(spec, request.gpu, cfg),
         "securityContext": container_sc,
         "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_PATH}],
         "terminationMessagePath": "/dev/termination-log",

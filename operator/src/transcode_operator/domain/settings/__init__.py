@@ -26,9 +26,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from transcode_operator.domain.settings.placement import PlacementPolicySettings, TolerationRule
 from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
 from transcode_operator.domain.settings.runner import GpuSettings, RunnerSettings
 from transcode_operator.domain.settings.serving import HttpSettings, KopfSettings
+from transcode_operator.domain.settings.tenancy import StoragePolicySettings
 from transcode_operator.domain.settings.timing import RetrySettings, StatusSettings
 
 CONFIG_ENV = "TRANSCODER_CONFIG"
@@ -38,8 +40,9 @@ CONFIG_ENV = "TRANSCODER_CONFIG"
 
 __all__ = [
     "CONFIG_ENV", "GpuSettings", "HttpSettings", "KopfSettings", "LimitSettings",
-    "LockSettings", "RedisSettings", "RetrySettings", "RunnerSettings", "Settings",
-    "StatusSettings", "load",
+    "LockSettings", "PlacementPolicySettings", "RedisSettings", "RetrySettings",
+    "RunnerSettings", "Settings", "StatusSettings", "StoragePolicySettings", "TolerationRule",
+    "load",
 ]
 
 
@@ -82,6 +85,13 @@ class Settings(BaseSettings):
     locks: LockSettings = pydantic.Field(default_factory=LockSettings)
     http: HttpSettings = pydantic.Field(default_factory=HttpSettings)
     kopf: KopfSettings = pydantic.Field(default_factory=KopfSettings)
+    storage_policy: StoragePolicySettings = pydantic.Field(default_factory=StoragePolicySettings)
+    """Tenant policy for `spec.storage` (YAML `storagePolicy`): allowed S3 endpoints and
+    where ambient credentials may be used. Default: AWS S3 only, ambient nowhere."""
+    placement_policy: PlacementPolicySettings = pydantic.Field(
+        default_factory=PlacementPolicySettings)
+    """Tenant policy for placement (YAML `placementPolicy`): allowed tolerations,
+    PriorityClasses, node labels and the affinity bounds. Default: the GPU toleration only."""
 
     @classmethod
     def settings_customise_sources(
