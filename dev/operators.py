@@ -5,7 +5,9 @@ Imported by the e2e tests (tests/e2e, whose conftest.py turns it into the
 the generated CRD (and the `nvidia` RuntimeClass GPU Pods name).
 `OperatorProcess(kube, namespace, log, settings).start()` starts
 `transcode-operator -n NAMESPACE` with `TRANSCODER_*` settings (nested ones as
-`runner__command=[...]`) and waits until its liveness endpoint answers;
+`runner__command=[...]`; the test S3 on 127.0.0.1 is an allowed endpoint and the
+served namespace may use ambient credentials unless a test says otherwise) and
+waits until its liveness endpoint answers;
 `.kill()` sends SIGKILL (the restart test), `.stop()` ends it. The operator's
 log goes to a file (`log_tail()` for failure reports).
 
@@ -131,6 +133,14 @@ class OperatorProcess:
         # The test S3 and HTTP servers are on 127.0.0.1, which the runner's SSRF guard
         # refuses unless the operator forwards an allowlist naming it.
         env[_env_name("runner__network_allow")] = json.dumps(["127.0.0.1"])
+        # The same S3 server as a job's storage.endpoint must be on the operator's endpoint
+        # allowlist; and most operator tests' jobs name no credentials Secret (the fake
+        # runner needs none), so the test namespace may use ambient credentials. Tests of
+        # the tenant policy override both.
+        env[_env_name("storage_policy__endpoints")] = json.dumps(["127.0.0.1"])
+        if self.namespace:
+            env[_env_name("storage_policy__ambient_credentials_namespaces")] = json.dumps(
+                [self.namespace])
         env.update({_env_name(k): _env_value(v) for k, v in self.settings.items()})
         return env
 

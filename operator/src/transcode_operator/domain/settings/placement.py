@@ -24,12 +24,12 @@ class TolerationRule(Group):
     """Glob of the taint key (`nvidia.com/*`). A toleration without a key (which, with
     operator Exists, tolerates every taint) matches only a rule whose key is ""."""
     operator: Literal["Exists", "Equal"] | None = None
-    """The toleration's operator (unset in a job means Equal); null: either."""
+    """The toleration's operator (unset in a job means Equal); null: either. Default: null."""
     value: str = "*"
     """Glob of the toleration's value. Default: any."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     """The toleration's effect; null: any, including none (which tolerates every effect).
-    A rule with an effect refuses a toleration that names none."""
+    A rule with an effect refuses a toleration that names none. Default: null."""
 
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
