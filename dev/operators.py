@@ -140,9 +140,8 @@ class OperatorProcess:
         # runner needs none), so the test namespace may use ambient credentials. Tests of
         # the tenant policy override both.
         env[_env_name("storage_policy__endpoints")] = json.dumps(["127.0.0.1"])
-        if self.namespace:
-            env[_env_name("storage_policy__ambient_credentials_namespaces")] = json.dumps(
-                [self.namespace])
+        env[_env_name("storage_policy__ambient_credentials_namespaces")] = json.dumps(
+            [self.namespace or "*"])  # the served namespace (a glob too; "": all of them)
         env.update({_env_name(k): _env_value(v) for k, v in self.settings.items()})
         return env
 
