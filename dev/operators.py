@@ -5,7 +5,9 @@ Imported by the e2e tests (tests/e2e, whose conftest.py turns it into the
 the generated CRD (and the `nvidia` RuntimeClass GPU Pods name).
 `OperatorProcess(kube, namespace, log, settings).start()` starts
 `transcode-operator -n NAMESPACE` with `TRANSCODER_*` settings (nested ones as
-`runner__command=[...]`) and waits until its liveness endpoint answers;
+`runner__command=[...]`; the test S3 on 127.0.0.1 is an allowed endpoint and the
+served namespace may use ambient credentials unless a test says otherwise) and
+waits until its liveness endpoint answers;
 `.kill()` sends SIGKILL (the restart test), `.stop()` ends it. The operator's
 log goes to a file (`log_tail()` for failure reports).
 
@@ -126,8 +128,10 @@ class OperatorProcess:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSCODER_")}
-        env.update({"KUBECONFIG": self.kubeconfig or self.kube.kubeconfig, "PYTHONPATH": str(REPO),
-                    "TRANSCODER_HTTP__PORT": "0"})
+        # This checkout's packages first, whichever checkout the venv was installed from.
+        path = [str(REPO), *(str(REPO / p / "src") for p in ("api", "operator", "job-runner"))]
+        env.update({"KUBECONFIG": self.kubeconfig or self.kube.kubeconfig,
+                    "PYTHONPATH": os.pathsep.join(path), "TRANSCODER_HTTP__PORT": "0"})
         # The test S3 and HTTP servers are on 127.0.0.1, which the runner's SSRF guard
         # refuses unless the operator forwards an allowlist naming it.
         env[_env_name("runner__network_allow")] = json.dumps(["127.0.0.1"])
@@ -136,6 +140,13 @@ class OperatorProcess:
         env.update({_env_name("leader_election__lease_duration_seconds"): "4",
                     _env_name("leader_election__renew_deadline_seconds"): "3",
                     _env_name("leader_election__retry_period_seconds"): "0.5"})
+        # The same S3 server as a job's storage.endpoint must be on the operator's endpoint
+        # allowlist; and most operator tests' jobs name no credentials Secret (the fake
+        # runner needs none), so the test namespace may use ambient credentials. Tests of
+        # the tenant policy override both.
+        env[_env_name("storage_policy__endpoints")] = json.dumps(["127.0.0.1"])
+        env[_env_name("storage_policy__ambient_credentials_namespaces")] = json.dumps(
+            [self.namespace or "*"])  # the served namespace (a glob too; "": all of them)
         env.update({_env_name(k): _env_value(v) for k, v in self.settings.items()})
         return env
 

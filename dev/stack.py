@@ -89,6 +89,8 @@ class Stack:
                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
                        # The local S3 is on 127.0.0.1, which the runner's SSRF guard refuses.
                        "networkAllow": ["127.0.0.1"]},
+            # Jobs name the local S3 (127.0.0.1) as storage.endpoint: allow it explicitly.
+            "storagePolicy": {"endpoints": ["127.0.0.1"]},
             "http": {"host": "127.0.0.1", "port": procs.free_port()},
             "kopf": {"livenessEndpoint": f"http://127.0.0.1:{procs.free_port()}/healthz"},
         }

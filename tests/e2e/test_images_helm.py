@@ -60,7 +60,8 @@ def release_ns(kube: Kube, s3_server: s3server.S3Server, redis_server: redisserv
                      "httpPort": procs.free_port(), "healthPort": procs.free_port(),
                      "config": {"kopf": {"namespaces": [ns]}, "gpu": {"runtimeClassName": ""},
                                 # the test S3 server is on loopback, which the guard refuses
-                                "runner": {"networkAllow": ["127.0.0.1"]}}},
+                                "runner": {"networkAllow": ["127.0.0.1"]},
+                                "storagePolicy": {"endpoints": ["127.0.0.1"]}}},
         "runner": {"image": local("kube-transcoder-runner")},
         "redis": {"externalUrl": redis_server.url_for(redisserver.DATABASES - 2)},
     })

@@ -88,7 +88,8 @@ def release(kube: Kube, s3_server: s3server.S3Server, redis_server: redisserver.
         "operator": {"httpPort": http_port, "healthPort": health_port,
                      # The test S3 is on 127.0.0.1: the runner's SSRF guard must allow it.
                      "config": {"kopf": {"namespaces": [ns]}, "gpu": {"runtimeClassName": ""},
-                                "runner": {"networkAllow": ["127.0.0.1"]}}},
+                                "runner": {"networkAllow": ["127.0.0.1"]},
+                                "storagePolicy": {"endpoints": ["127.0.0.1"]}}},
         "redis": {"externalUrl": redis_server.url_for(redisserver.DATABASES - 1)},
         "gpuProbe": {"enabled": True, "intervalSeconds": 2, "runtimeClassName": ""},
     })

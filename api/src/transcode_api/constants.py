@@ -36,6 +36,7 @@ class ConditionType(enum.StrEnum):
     GPU_ACCELERATED = "GPUAccelerated"
     RECONCILING = "Reconciling"  # kstatus: work is in progress.
     STALLED = "Stalled"  # kstatus: no progress is possible without a change.
+    UNKNOWN_FIELDS = "UnknownFields"  # True: spec fields were dropped or ignored (named).
 
 
 class ConditionStatus(enum.StrEnum):

@@ -46,7 +46,8 @@ class ResourceRequirements(base.SpecModel):
         description=(
             "Minimum resources the scheduler reserves, as Kubernetes quantities "
             "(cpu: 2 or 500m; memory: 4Gi). Default: the operator's configured runner "
-            "requests. nvidia.com/gpu is not set here: acceleration decides it."
+            "request of each resource neither requested nor limited here. nvidia.com/gpu "
+            "is not set here: acceleration decides it."
         ),
     )
     limits: ResourceList | None = pydantic.Field(
@@ -54,8 +55,9 @@ class ResourceRequirements(base.SpecModel):
         max_length=MAX_RESOURCES,
         description=(
             "Maximum resources, as Kubernetes quantities. Default: the operator's "
-            "configured runner limits. nvidia.com/gpu is added by the operator when the "
-            "job runs on a GPU; do not set it here."
+            "configured runner limit of each resource not limited here, raised to this "
+            "job's request when that is larger. nvidia.com/gpu is added by the operator "
+            "when the job runs on a GPU; do not set it here."
         ),
     )
 

@@ -40,7 +40,7 @@ class Condition(base.StatusModel):
     """One observation of the job's state (metav1.Condition), keyed by type."""
 
     type: constants.ConditionType = pydantic.Field(
-        description="Succeeded, Failed, GPUAccelerated, or the kstatus Reconciling/Stalled.",
+        description="Succeeded, Failed, GPUAccelerated, UnknownFields, or the kstatus Reconciling/Stalled.",
     )
     status: constants.ConditionStatus = pydantic.Field(description="True, False or Unknown.")
     reason: str | None = pydantic.Field(

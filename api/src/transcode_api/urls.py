@@ -5,7 +5,9 @@ Every tenant URL is hostile, so nothing here echoes a URL's userinfo or query.
 condition, an Event or a termination message instead of the raw URL.
 `canonical_object(endpoint, bucket, key)` (and `canonical_destination` for an
 `s3://bucket/key` string) name one S3 object the same way however the URL is
-spelled; the operator's output locks key on it. The paired admission rules
+spelled; the operator's output locks key on it. `endpoint_host` and
+`is_aws_s3_host` are what the operator's endpoint allowlist matches (AWS S3's
+host names are spelled once, in `AWS_S3_HOST`). The paired admission rules
 (`SOURCE_RULES`, `ENDPOINT_RULES`, `DESTINATION_RULES`) refuse credentials in
 URLs and the `?`, `#` and `//` spellings of a destination; `transcode_api.spec`
 and `transcode_api.output` list them in their models' `__rules__`. Pure: no
@@ -24,6 +26,13 @@ _EMPTY_SEGMENT = "^[a-z0-9]+://.*//"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 AWS_ENDPOINT = "s3.amazonaws.com:443"
 """The canonical endpoint of a job that names none (AWS S3: bucket names are global)."""
+_AWS_REGION = r"[a-z]{2}(-[a-z]+)+-[0-9]+"
+AWS_S3_HOST = re.compile(
+    rf"^s3(-fips)?(\.dualstack)?(\.{_AWS_REGION})?\.amazonaws\.com(\.cn)?$"
+    rf"|^s3-({_AWS_REGION}|external-1)\.amazonaws\.com$")
+"""AWS S3 service hosts: `s3.amazonaws.com`, `s3.<region>.amazonaws.com`, their
+`-fips` and `.dualstack` variants, China's `.amazonaws.com.cn` and the legacy
+`s3-<region>.amazonaws.com`. Bucket-style hosts (`bucket.s3...`) are not endpoints."""
 
 
 def _has_userinfo(url: str | None) -> bool:
@@ -63,6 +72,23 @@ def canonical_endpoint(endpoint: str | None) -> str:
     path = parts.path.rstrip("/")
     shown = f"[{host}]" if ":" in host else host
     return f"{shown}:{port}{path}"
+
+
+def endpoint_host(endpoint: str | None) -> str | None:
+    """The lowercased host of an endpoint URL (IPv6 without brackets, no trailing dot);
+    None for a job that names no endpoint (AWS S3), "" when the URL has no host."""
+    if endpoint is None or not endpoint.strip():
+        return None
+    try:
+        host = urllib.parse.urlsplit(endpoint.strip()).hostname or ""
+    except ValueError:
+        return ""
+    return host.rstrip(".").lower()
+
+
+def is_aws_s3_host(host: str | None) -> bool:
+    """True for AWS S3 (None: no endpoint named) and its service hosts (`AWS_S3_HOST`)."""
+    return host is None or AWS_S3_HOST.match(host) is not None
 
 
 def canonical_object(endpoint: str | None, bucket: str, key: str) -> str:

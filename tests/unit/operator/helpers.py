@@ -21,7 +21,9 @@ from transcode_operator.domain import settings as settings_module
 
 NOW = datetime.datetime(2025, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 JOB = builders.JobRef("media", "trailer", "uid-1234")
-CFG = settings_module.Settings()
+CFG = settings_module.Settings(storage_policy={"ambient_credentials_namespaces": ["media"]})
+"""The default settings, except that JOB's namespace may use ambient credentials (most
+test specs name no credentials Secret)."""
 
 
 def ago(seconds: float) -> datetime.datetime:

@@ -6,20 +6,23 @@ the answers of their own writes back (`wrote_job`, `wrote_pod`), as client-go's
 mutation cache does: an object is replaced only by a newer resourceVersion, so
 a watch event that is older than our own write never rolls the view back, and
 the next queue turn after a write never repeats it. Jobs are kept slim
-(metadata without managedFields and annotations, spec, status); Pods as
+(metadata without managedFields and annotations, spec, status, and under
+`pruned` the spec fields kubectl's last-applied configuration has and the
+stored spec lacks, `domain.unknown_fields.pruned`); Pods as
 `domain.podstate.PodView`s, grouped by their job. The parsed spec is cached
 per job generation. Nothing here survives a restart, nor needs to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from transcode_operator.domain import observation, podstate
+from transcode_operator.domain import podstate, unknown_fields
 
 Key = tuple[str, str]
+T = TypeVar("T")
 KEPT_META = ("name", "namespace", "uid", "generation", "resourceVersion",
              "deletionTimestamp", "finalizers", "creationTimestamp")
 
@@ -37,8 +40,12 @@ def newer(candidate: str, than: str) -> bool:
 def slim(body: Mapping[str, Any]) -> dict[str, Any]:
     """What the operator keeps of a job: no managedFields, annotations or labels."""
     meta = body.get("metadata") or {}
-    return {"metadata": {k: meta[k] for k in KEPT_META if k in meta},
-            "spec": body.get("spec"), "status": body.get("status") or {}}
+    out = {"metadata": {k: meta[k] for k in KEPT_META if k in meta},
+           "spec": body.get("spec"), "status": body.get("status") or {}}
+    pruned = unknown_fields.pruned(body)
+    if pruned:
+        out["pruned"] = pruned
+    return out
 
 
 def key_of(body: Mapping[str, Any]) -> Key:
@@ -49,7 +56,7 @@ def key_of(body: Mapping[str, Any]) -> Key:
 @dataclass
 class _Entry:
     body: dict[str, Any]
-    spec: tuple[object, observation.SpecRead] | None = None
+    spec: tuple[object, Any] | None = None
 
 
 @dataclass
@@ -95,13 +102,14 @@ class Informer:
         entry = self.jobs.get(key)
         return entry.body if entry is not None else None
 
-    def spec_of(self, key: Key, parse: Any) -> observation.SpecRead:
+    def spec_of(self, key: Key, parse: Callable[[Any], T]) -> T:
         """The job's parsed spec, parsed once per generation with `parse(spec)`."""
         entry = self.jobs[key]
         generation = entry.body["metadata"].get("generation")
         if entry.spec is None or entry.spec[0] != generation or generation is None:
             entry.spec = (generation, parse(entry.body.get("spec")))
-        return entry.spec[1]
+        result: T = entry.spec[1]
+        return result
 
     # --- Pods ---------------------------------------------------------------------------
     def saw_pod(self, raw: Mapping[str, Any]) -> Key | None:

@@ -5,10 +5,12 @@ turn. It reads the job and its Pods from the informer; confirms with one GET
 a current attempt's Pod that the informer has not seen yet (after a restart
 the Pod watch may lag behind the job watch), and lists the job's Pods when it
 is being deleted, so the finalizer never lets a running Pod's job go; adds the
-relayed progress and what this process remembers (`deps.Memory`); and asks
-the start gates (credentials Secret, namespace limiter, output locks) when
-`domain.starts.needs_gates` says a Pod may start now (or the previous
-turn's plan asked for them). Nothing here writes to the API
+relayed progress, what this process remembers (`deps.Memory`), the tenant
+policy's refusal (`domain.tenancy`, before any Secret is read) and the spec
+fields nobody will act on (`domain.unknown_fields`); and asks the start gates
+(credentials Secret, namespace limiter, output locks) when
+`domain.starts.needs_gates` says a Pod may start now (or the previous turn's
+plan asked for them). Nothing here writes to the API
 server; the limiter and lock answers are idempotent per job UID.
 """
 
@@ -30,6 +32,7 @@ from transcode_operator.domain import (
     observation,
     podstate,
     starts,
+    tenancy,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,9 +46,10 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         return None
     meta = body["metadata"]
     job = observation.job_ref(body)
-    spec, spec_error = d.informer.spec_of(key, observation.read_spec)
+    spec, spec_error, ignored = d.informer.spec_of(key, observation.read_spec_fields)
     status = observation.read_status(body.get("status"))
     deleting = bool(meta.get("deletionTimestamp"))
+    live = spec is not None and not deleting and status.phase not in conditions.TERMINAL
     pods = d.informer.pods_of(key, job.uid)
     if deleting:
         listed = await d.api.list_pods(job.namespace, f"{contract.JOB_UID_LABEL}={job.uid}")
@@ -63,7 +67,9 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         has_finalizer=constants.FINALIZER in (meta.get("finalizers") or ()),
         rejected=d.memory.rejected.get(key),
         quota=None if quota is None else (quota[0], d.monotonic() - quota[1]),
-        since_write=None if last is None else d.monotonic() - last)
+        since_write=None if last is None else d.monotonic() - last,
+        refused=tenancy.problem(job.namespace, spec, d.cfg) if live and spec else None,
+        unknown_fields=tuple(sorted({*ignored, *body.get("pruned", ())})))
     wanted = key in d.memory.wants_gates
     d.memory.wants_gates.discard(key)
     if spec is not None and not deleting and (wanted or starts.needs_gates(obs)):

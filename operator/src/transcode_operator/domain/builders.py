@@ -22,7 +22,7 @@ from typing import Any
 
 from transcode_api import constants, contract
 from transcode_api import spec as job_spec
-from transcode_operator.domain import failurepolicy
+from transcode_operator.domain import failurepolicy, pod_resources
 from transcode_operator.domain import settings as settings_module
 
 SCRATCH_VOLUME = "scratch"
@@ -144,25 +144,6 @@ def env(job: JobRef, spec: job_spec.TranscodeJobSpec, attempt: int, gpu: bool,
     return out
 
 
-def resources(spec: job_spec.TranscodeJobSpec, gpu: bool,
-              cfg: settings_module.Settings) -> dict[str, dict[str, str]]:
-    """Container resources: the job's, else the settings' defaults, plus the GPU limit."""
-    if spec.resources is not None:
-        requests = {k: str(v) for k, v in (spec.resources.requests or {}).items()}
-        limits = {k: str(v) for k, v in (spec.resources.limits or {}).items()}
-    else:
-        requests = dict(cfg.runner.resources.get("requests", {}))
-        limits = dict(cfg.runner.resources.get("limits", {}))
-    if gpu:
-        limits[contract.GPU_RESOURCE] = "1"
-    out: dict[str, dict[str, str]] = {}
-    if requests:
-        out["requests"] = requests
-    if limits:
-        out["limits"] = limits
-    return out
-
-
 def tolerations(spec: job_spec.TranscodeJobSpec, gpu: bool) -> list[dict[str, Any]]:
     """The job's tolerations, plus `nvidia.com/gpu:NoSchedule` (Exists) for GPU Pods."""
     out = [t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations or []]
@@ -215,8 +196,8 @@ def pod(job: JobRef, spec: job_spec.TranscodeJobSpec, request: PodRequest,
         "imagePullPolicy": cfg.runner.image_pull_policy,
         "command": list(cfg.runner.command),
         "env": env(job, spec, request.attempt, request.gpu, cfg),
-        "resources": failurepolicy.scaled_resources(resources(spec, request.gpu, cfg),
-                                                    request.memory_factor),
+        "resources": failurepolicy.scaled_resources(
+            pod_resources.resources(spec, request.gpu, cfg), request.memory_factor),
         "securityContext": container_sc,
         "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_PATH}],
         "terminationMessagePath": "/dev/termination-log",

@@ -35,6 +35,10 @@ class Reason(enum.StrEnum):
     OUTPUT_LOCKED = "OutputLocked"
     INVALID_SPEC = "InvalidSpec"
     CONFIG_ERROR = "ConfigError"  # credentials Secret not allowed, Pod config error
+    ENDPOINT_NOT_ALLOWED = "EndpointNotAllowed"  # storage.endpoint outside the allowlist
+    CREDENTIALS_REQUIRED = "CredentialsRequired"  # ambient credentials not allowed here
+    PLACEMENT_NOT_ALLOWED = "PlacementNotAllowed"  # toleration/class/label not allowed
+    UNKNOWN_FIELDS = "UnknownFields"  # spec fields ignored or dropped (the job still runs)
     TTL_EXPIRED = "TTLExpired"
     CLEANUP = "Cleanup"  # finalizer stopped the runner Pods
     TOO_MANY_DISRUPTIONS = "TooManyDisruptions"  # failurePolicy.maxDisruptions exceeded

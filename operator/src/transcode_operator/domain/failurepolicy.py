@@ -17,10 +17,11 @@ counted from the job's Pods, so a restarted operator decides the same.
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from collections.abc import Iterable, Mapping
 
-from transcode_operator.domain import podstate
+from transcode_operator.domain import pod_resources, podstate
 from transcode_operator.domain import settings as settings_module
 
 # The kubelet's eviction messages for a local-storage limit (eviction_manager):
@@ -29,9 +30,7 @@ from transcode_operator.domain import settings as settings_module
 _OVERFLOW = re.compile(r"Usage of EmptyDir volume|local ephemeral storage limit|"
                        r"ephemeral local storage usage exceeds", re.IGNORECASE)
 _QUOTA = re.compile(r"exceeded quota", re.IGNORECASE)
-_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[kMGTPE])?$")
+
 
 
 def scratch_overflow(pod: podstate.PodView) -> bool:
@@ -70,16 +69,8 @@ def memory_factor(pods: Iterable[podstate.PodView],
     return float(cfg.oom_memory_factor ** ooms(pods))
 
 
-def parse_quantity(value: str | int) -> float | None:
-    """A Kubernetes quantity (512Mi, 2G, 1.5Gi, 1000) in base units; None when unparsable."""
-    match = _QUANTITY.match(str(value).strip())
-    if match is None:
-        return None
-    return float(match.group(1)) * _UNITS[match.group(2) or ""]
-
-
 def _mebibytes(amount: float) -> str:
-    return f"{-(-int(amount) // 2**20)}Mi"  # rounded up to whole MiB
+    return f"{math.ceil(amount / 2**20)}Mi"  # rounded up to whole MiB
 
 
 def scaled_resources(resources: Mapping[str, Mapping[str, str]], factor: float
@@ -87,9 +78,10 @@ def scaled_resources(resources: Mapping[str, Mapping[str, str]], factor: float
     """`resources` with the memory limit times `factor` (no limit: unchanged; the
     request stays, it is below the old limit already)."""
     out = {k: dict(v) for k, v in resources.items()}
-    limit = parse_quantity(out.get("limits", {}).get("memory", "")) if factor > 1 else None
+    limit = pod_resources.quantity(out.get("limits", {}).get("memory", "")) \
+        if factor > 1 else None
     if limit is not None:
-        out["limits"]["memory"] = _mebibytes(limit * factor)
+        out["limits"]["memory"] = _mebibytes(float(limit) * factor)
     return out
 
 

@@ -5,13 +5,16 @@ start gates (credentials Secret, namespace limiter, output locks: `Gate`), the
 relayed progress and what this process did on earlier turns (a refused Pod,
 the time of its last status write); `domain.reconcile.plan` decides from it
 alone. `read_spec` and `read_status` turn the stored job into typed values,
-tolerating fields a newer CRD may add.
+tolerating fields a newer CRD may add (`read_spec_fields` also names them, with
+the keys of `spec.affinity` a core/v1 Affinity does not have).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +24,15 @@ import pydantic
 from transcode_api import errors as api_errors
 from transcode_api import spec as job_spec
 from transcode_api import status as job_status
-from transcode_operator.domain import builders, podstate
+from transcode_operator.domain import affinity, builders, podstate
+from transcode_operator.domain import events as ev
 
 logger = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[^\x21-\x7e]")
 SpecRead = tuple[job_spec.TranscodeJobSpec | None, str | None]
 """(spec, None) or (None, the message naming what is wrong)."""
+SpecFields = tuple[job_spec.TranscodeJobSpec | None, str | None, tuple[str, ...]]
+"""A `SpecRead` and the paths of the fields the model ignored (`spec.outputs[0].foo`)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,10 @@ class Observed:
     """The API server's words when it refused this job's last Pod create (4xx)."""
     since_write: float | None = None
     """Seconds since this process last wrote the job's status (None: not yet)."""
+    refused: tuple[ev.Reason, str] | None = None
+    """The tenant policy's refusal (`domain.tenancy`): reason and message, or None."""
+    unknown_fields: tuple[str, ...] = ()
+    """Spec fields ignored by the model or dropped by the API server (`unknown_fields`)."""
 
 
 def job_ref(body: Mapping[str, Any]) -> builders.JobRef:
@@ -78,17 +89,42 @@ def job_ref(body: Mapping[str, Any]) -> builders.JobRef:
 
 def read_spec(data: Mapping[str, Any] | None) -> SpecRead:
     """The typed spec, ignoring fields this operator does not know; or (None, message)."""
-    raw: Any = dict(data or {})
+    spec, error, _ = read_spec_fields(data)
+    return spec, error
+
+
+def read_spec_fields(data: Mapping[str, Any] | None) -> SpecFields:
+    """`read_spec`, and the paths of the fields it ignored (unknown affinity keys too)."""
+    raw: Any = copy.deepcopy(dict(data or {}))
+    ignored: list[str] = []
     for _ in range(8):
         try:
-            return job_spec.TranscodeJobSpec.model_validate(raw), None
+            spec = job_spec.TranscodeJobSpec.model_validate(raw)
         except pydantic.ValidationError as exc:
             extra = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
             if not extra or len(extra) != len(exc.errors()):
-                return None, str(api_errors.SpecError.from_validation_error(exc, "spec"))
+                return None, str(api_errors.SpecError.from_validation_error(exc, "spec")), ()
             for loc in extra:
+                ignored.append(field_path(loc))
                 _drop(raw, list(loc))
-    return None, "invalid TranscodeJob spec: too many unknown fields"
+            continue
+        ignored += [field_path(("affinity", *loc))
+                    for loc in affinity.unknown_keys(spec.affinity or {})]
+        return spec, None, tuple(ignored)
+    return None, "invalid TranscodeJob spec: too many unknown fields", ()
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """`spec.outputs[0].video.bitrat` from a location; a tenant's key is shown printable
+    and at most 64 characters long."""
+    text = "spec"
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            name = _UNSAFE.sub("?", str(part))
+            text += "." + (name if len(name) <= 64 else name[:61] + "...")
+    return text
 
 
 def _drop(data: Any, loc: list[Any]) -> None:

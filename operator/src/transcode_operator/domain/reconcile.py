@@ -1,18 +1,17 @@
 """The job's state machine: from one observation to the actions of this turn (pure).
 
-`control.observe` gathers an `observation.observation.Observed` (the job, its Pods, the
-Secret check, limiter and lock answers, relayed progress, what this process
-wrote last) and `control.act` carries out the `actions.Plan` that `plan(obs,
-settings)` returns, in a fixed order; nothing is re-planned after I/O except on
-the key's next queue turn. All state lives in the cluster: the attempt number
-is the largest of `status.attempts` and the Pods' attempt labels, failures that
-count against backoffLimit are the ended Pods classified transient, and a
-scheduling fallback is recorded on the CPU Pod itself (annotation) and in
-`status.metadata`, so a restarted operator decides exactly as the old one
-would have and never creates a second Pod for an attempt. `control.observe`
-asks the start gates when `starts.needs_gates` says a Pod may start; a plan that
-wants to start without their answer asks for them (`Plan.ask_gates`) and the
-next turn's observation has them.
+`control.observe` gathers an `observation.Observed` (the job and its Pods, the
+tenant policy's, Secret check's, limiter's and locks' answers, relayed progress,
+what this process wrote last, unknown spec fields); `control.act` carries out the
+`actions.Plan` that `plan(obs, settings)` returns, in a fixed order; nothing is
+re-planned after I/O except on the key's next turn. All state lives in the
+cluster: the attempt number is the largest of `status.attempts` and the Pods'
+attempt labels, failures that count against backoffLimit are the ended Pods
+classified transient, and a scheduling fallback is recorded on the CPU Pod itself
+(annotation) and in `status.metadata`, so a restarted operator decides as the old
+one would have and never creates a second Pod for an attempt. The start gates are
+asked when `starts.needs_gates` says a Pod may start; a plan that wants to start
+without their answer asks for them (`Plan.ask_gates`) for the next turn.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from transcode_operator.domain import (
     outcomes,
     podstate,
     starts,
+    unknown_fields,
 )
 from transcode_operator.domain import events as ev
 from transcode_operator.domain import settings as settings_module
@@ -64,6 +64,7 @@ def plan(obs: observation.Observed, cfg: settings_module.Settings) -> actions.Pl
         if obs.since_write < interval:  # at most one progress-like write per interval
             result.status = None
             result.wake_in(interval - obs.since_write)
+    unknown_fields.note(obs, result)  # after the throttle: its condition and Event go together
     return result
 
 
@@ -78,6 +79,8 @@ def _decide(obs: observation.Observed, cfg: settings_module.Settings) -> actions
     spec = obs.spec
     if st.phase in conditions.TERMINAL:
         return _finished(obs, spec)
+    if obs.refused is not None:  # the tenant policy (domain.tenancy): no Pod, no Secret read
+        return outcomes.fail(obs, obs.refused[0].value, obs.refused[1], obs.refused[0])
     attempt = max([st.attempts or 0, *(p.attempt for p in obs.pods)])
     current = next((p for p in obs.pods if p.attempt == attempt), None)
     stale = [p for p in obs.pods if p.attempt < attempt and p.active]
@@ -110,8 +113,7 @@ def _decide(obs: observation.Observed, cfg: settings_module.Settings) -> actions
 
 def _recorded(obs: observation.Observed, status: job_status.TranscodeJobStatus,
               current: podstate.PodView) -> job_status.TranscodeJobStatus:
-    """`status` with the attempt bookkeeping that a Pod proves (after a crash before the
-    status write that should have followed the Pod's creation)."""
+    """`status` with the attempt bookkeeping a Pod proves (after a crash before the write)."""
     update: dict[str, object] = {}
     if (status.attempts or 0) < current.attempt:
         update["attempts"] = current.attempt
@@ -228,11 +230,9 @@ def _suspended(obs: observation.Observed) -> actions.Plan:
 
 
 def finalize(obs: observation.Observed) -> actions.Plan:
-    """The job is being deleted: stop its Pods, wait until none runs, then let it go.
-
-    Pods get SIGTERM and their grace period (the runner aborts its unfinished
-    multipart uploads); the finalizer is removed only after every Pod ended.
-    """
+    """The job is being deleted: stop its Pods (SIGTERM and their grace period, in which
+    the runner aborts its unfinished multipart uploads), then, once every Pod ended,
+    remove the finalizer."""
     running = [p for p in obs.pods if not p.ended]
     if not obs.has_finalizer:
         return actions.Plan(release=True)

@@ -108,10 +108,11 @@ def no_current_pod(obs: observation.Observed, spec: job_spec.TranscodeJobSpec,
 def needs_gates(obs: observation.Observed) -> bool:
     """Whether a Pod may start on this turn, so the observation should carry the start
     gates' answer: no Pod runs for the current attempt and the job is not finished,
-    suspended or being deleted; or its GPU Pod's pending timeout may move it to the CPU.
+    suspended, refused by the tenant policy or being deleted; or its GPU Pod's pending timeout may move it to the CPU.
     A pure question about what to observe; `plan` alone decides."""
     st, spec = obs.status, obs.spec
-    if obs.deleting or spec is None or spec.suspend or st.phase in conditions.TERMINAL:
+    if obs.deleting or spec is None or spec.suspend or st.phase in conditions.TERMINAL \
+            or obs.refused is not None:  # the tenant policy refused it: no Secret read
         return False
     attempt = max([st.attempts or 0, *(p.attempt for p in obs.pods)])
     current = next((p for p in obs.pods if p.attempt == attempt), None)

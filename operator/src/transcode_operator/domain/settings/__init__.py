@@ -28,9 +28,11 @@ from pydantic_settings import (
 
 from transcode_operator.domain.settings.failure import FailurePolicySettings
 from transcode_operator.domain.settings.leader import LeaderElectionSettings
+from transcode_operator.domain.settings.placement import PlacementPolicySettings, TolerationRule
 from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
 from transcode_operator.domain.settings.runner import GpuSettings, RunnerSettings
 from transcode_operator.domain.settings.serving import HttpSettings, KopfSettings
+from transcode_operator.domain.settings.tenancy import StoragePolicySettings
 from transcode_operator.domain.settings.timing import RetrySettings, StatusSettings
 
 CONFIG_ENV = "TRANSCODER_CONFIG"
@@ -40,8 +42,9 @@ CONFIG_ENV = "TRANSCODER_CONFIG"
 
 __all__ = [
     "CONFIG_ENV", "FailurePolicySettings", "GpuSettings", "HttpSettings", "KopfSettings",
-    "LeaderElectionSettings", "LimitSettings", "LockSettings", "RedisSettings",
-    "RetrySettings", "RunnerSettings", "Settings", "StatusSettings", "load",
+    "LeaderElectionSettings", "LimitSettings", "LockSettings", "PlacementPolicySettings",
+    "RedisSettings", "RetrySettings", "RunnerSettings", "Settings", "StatusSettings",
+    "StoragePolicySettings", "TolerationRule", "load",
 ]
 
 
@@ -88,6 +91,13 @@ class Settings(BaseSettings):
         default_factory=LeaderElectionSettings)
     failure_policy: FailurePolicySettings = pydantic.Field(
         default_factory=FailurePolicySettings)
+    storage_policy: StoragePolicySettings = pydantic.Field(default_factory=StoragePolicySettings)
+    """Tenant policy for `spec.storage` (YAML `storagePolicy`): allowed S3 endpoints and
+    where ambient credentials may be used. Default: AWS S3 only, ambient nowhere."""
+    placement_policy: PlacementPolicySettings = pydantic.Field(
+        default_factory=PlacementPolicySettings)
+    """Tenant policy for placement (YAML `placementPolicy`): allowed tolerations,
+    PriorityClasses, node labels and the affinity bounds. Default: the GPU toleration only."""
 
     @classmethod
     def settings_customise_sources(
