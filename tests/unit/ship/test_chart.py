@@ -111,6 +111,9 @@ def test_defaults_render_what_a_user_installs(rendered: dict[str, list[dict[str,
         ("ServiceAccount", "kt-kube-transcoder-operator"),
         ("ClusterRole", "kt-kube-transcoder-operator"),
         ("ClusterRoleBinding", "kt-kube-transcoder-operator"),
+        ("ClusterRole", "kt-kube-transcoder-job-reader"),
+        ("ClusterRole", "kt-kube-transcoder-gpu-status-reader"),
+        ("ClusterRole", "kt-kube-transcoder-metrics-reader"),
         ("ConfigMap", "kt-kube-transcoder-operator"),
         ("Deployment", "kt-kube-transcoder-operator"),
         ("Service", "kt-kube-transcoder-operator"),
@@ -377,7 +380,7 @@ def test_monitoring_objects_come_from_deploy_monitoring(rendered: dict[str, list
 
 def test_operator_clusterrole_is_the_operators_own_table(
         rendered: dict[str, list[dict[str, Any]]]) -> None:
-    role_rules = one(rendered["defaults"], "ClusterRole")["rules"]
+    role_rules = one(rendered["defaults"], "ClusterRole", "-operator")["rules"]
     assert role_rules == rbac.rules(rbac.operator_needs())
     missing = [call for call in kubeclient.CALLS.values() if not rbac.allows(role_rules, call)]
     assert not missing, f"the operator calls these but the chart does not grant them: {missing}"

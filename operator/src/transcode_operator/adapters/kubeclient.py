@@ -2,7 +2,8 @@
 
 kopf only watches, through its own client; every write and read the control
 layer makes (create/read/list/delete runner Pods, patch the job's finalizers
-and status, read the credentials Secret, delete a job after its TTL) goes through
+and status, read the credentials Secret, delete a job after its TTL) and the
+HTTP API's TokenReviews and SubjectAccessReviews (`apiauth.ReviewApi`) go through
 `KubeClient`, which runs the official `kubernetes` client in a small thread
 pool, returns JSON as dicts, and raises `errors.ApiError` subclasses. Every
 verb/resource pair it uses is listed in `CALLS`, which `rbac` turns into the
@@ -40,6 +41,8 @@ CALLS: dict[str, tuple[str, str, str]] = {
     "patch_job": (constants.GROUP, constants.PLURAL, "patch"),
     "patch_job_status": (constants.GROUP, f"{constants.PLURAL}/status", "patch"),
     "get_secret": ("", "secrets", "get"),
+    "create_token_review": ("authentication.k8s.io", "tokenreviews", "create"),
+    "create_subject_access_review": ("authorization.k8s.io", "subjectaccessreviews", "create"),
 }
 
 
@@ -89,6 +92,8 @@ class KubeClient:
         self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.authn = client.AuthenticationV1Api(api_client)
+        self.authz = client.AuthorizationV1Api(api_client)
         self.timeout = request_timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubeclient")
         self.calls: dict[str, int] = {}
@@ -179,3 +184,15 @@ class KubeClient:
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._maybe("get_secret", self.core.read_namespaced_secret, name, namespace)
+
+    async def create_token_review(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a TokenReview (the HTTP API's authentication); the answer holds its status."""
+        result: dict[str, Any] = await self._call(
+            "create_token_review", self.authn.create_token_review, body)
+        return result
+
+    async def create_subject_access_review(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a SubjectAccessReview (the HTTP API's authorisation)."""
+        result: dict[str, Any] = await self._call(
+            "create_subject_access_review", self.authz.create_subject_access_review, body)
+        return result

@@ -26,6 +26,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from transcode_operator.domain.settings.httpauth import HttpAuthSettings, HttpRateLimitSettings
 from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
 from transcode_operator.domain.settings.runner import GpuSettings, RunnerSettings
 from transcode_operator.domain.settings.serving import HttpSettings, KopfSettings
@@ -37,7 +38,8 @@ CONFIG_ENV = "TRANSCODER_CONFIG"
 
 
 __all__ = [
-    "CONFIG_ENV", "GpuSettings", "HttpSettings", "KopfSettings", "LimitSettings",
+    "CONFIG_ENV", "GpuSettings", "HttpAuthSettings", "HttpRateLimitSettings", "HttpSettings",
+    "KopfSettings", "LimitSettings",
     "LockSettings", "RedisSettings", "RetrySettings", "RunnerSettings", "Settings",
     "StatusSettings", "load",
 ]
