@@ -126,7 +126,7 @@ class OperatorProcess:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSCODER_")}
-        env.update({"KUBECONFIG": self.kubeconfig or self.kube.kubeconfig, "PYTHONPATH": str(REPO),
+        env.update({"KUBECONFIG": self.kubeconfig or self.kube.kubeconfig, "PYTHONPATH": procs.PYTHONPATH,
                     "TRANSCODER_HTTP__PORT": "0"})
         # The test S3 and HTTP servers are on 127.0.0.1, which the runner's SSRF guard
         # refuses unless the operator forwards an allowlist naming it.

@@ -32,7 +32,7 @@ class StubReviews:
         self.users = {ALICE: {"username": "alice", "uid": "a-1", "groups": ["dev"],
                               "extra": {"scopes": ["x"]}},
                       MALLORY: {"username": "mallory", "groups": []}}
-        self.grants = {("alice", "job", "media"), ("alice", "url", httpapi.GPU_STATUS_PATH),
+        self.grants = {("alice", "transcodejobs", "media"), ("alice", "gpustatus", ""),
                        ("alice", "url", httpapi.METRICS_PATH)}
         self.token_reviews: list[dict[str, Any]] = []
         self.access_reviews: list[dict[str, Any]] = []
@@ -54,9 +54,8 @@ class StubReviews:
         spec = body["spec"]
         if "resourceAttributes" in spec:
             attrs = spec["resourceAttributes"]
-            ok = (attrs["group"], attrs["resource"], attrs["verb"]) == (
-                "kubetranscoder.io", "transcodejobs", "get") and (
-                spec["user"], "job", attrs["namespace"]) in self.grants
+            ok = (attrs["group"], attrs["verb"]) == ("kubetranscoder.io", "get") and (
+                spec["user"], attrs["resource"], attrs.get("namespace", "")) in self.grants
         else:
             attrs = spec["nonResourceAttributes"]
             ok = attrs["verb"] == "get" and (spec["user"], "url", attrs["path"]) in self.grants
@@ -158,9 +157,11 @@ def test_denied_is_403_naming_verb_resource_and_namespace_and_never_loads() -> N
     assert 'user "alice" may not get transcodejobs.kubetranscoder.io "trailer" in namespace ' \
            '"studio"' in body["error"]
     assert results[2][2]["error"].startswith(
-        'user "mallory" may not get /api/v1/system/gpu/status')
-    assert api.reviews.access_reviews[2]["spec"]["nonResourceAttributes"] == {
-        "path": "/api/v1/system/gpu/status", "verb": "get"}
+        'user "mallory" may not get gpustatus.kubetranscoder.io (cluster-wide)')
+    assert results[2][2]["path"] == "/api/v1/system/gpu/status"
+    # not a non-resource URL: the default system:discovery role lets everyone get /api/*
+    assert api.reviews.access_reviews[2]["spec"]["resourceAttributes"] == {
+        "group": "kubetranscoder.io", "resource": "gpustatus", "verb": "get"}
     assert api.loads == []
     for _, _, answer in results:
         assert ALICE not in str(answer) and MALLORY not in str(answer)
@@ -180,7 +181,7 @@ def test_a_polling_client_costs_one_review_of_each_kind_per_ttl() -> None:
 def test_a_denial_is_remembered_for_the_denied_ttl_only() -> None:
     api = Api()
     assert api.get(("/api/v1/jobs/studio/trailer", ALICE))[0][0] == 403
-    api.reviews.grants.add(("alice", "job", "studio"))
+    api.reviews.grants.add(("alice", "transcodejobs", "studio"))
     assert api.get(("/api/v1/jobs/studio/trailer", ALICE))[0][0] == 403  # cached denial
     asyncio.run(api.clock.advance(11))
     assert api.get(("/api/v1/jobs/studio/trailer", ALICE))[0][0] == 404  # allowed, no such job

@@ -1,8 +1,9 @@
 """The chart's side of the HTTP API's access control: who may read it, and Prometheus's token.
 
 Renders the chart with the real Helm CLI: the reader ClusterRoles are the
-generated API_READERS (the job reader for RoleBindings, the GPU status and
-metrics readers for non-resource URLs), gated by rbac.create; the ServiceMonitor
+generated API_READERS (the job reader for RoleBindings, the GPU status reader
+on the RBAC-only resource gpustatus, the metrics reader on the URL /metrics),
+gated by rbac.create; the ServiceMonitor
 sends the Prometheus ServiceAccount token by default, an `authorization` Secret
 when given one, and nothing when both are emptied; the rendered operator config
 turns auth on with /metrics protected and /healthz open.
@@ -35,7 +36,7 @@ def test_reader_cluster_roles_grant_exactly_the_api_routes(chart: Chart) -> None
         "kt-kube-transcoder-job-reader": [
             {"apiGroups": ["kubetranscoder.io"], "resources": ["transcodejobs"], "verbs": ["get"]}],
         "kt-kube-transcoder-gpu-status-reader": [
-            {"nonResourceURLs": ["/api/v1/system/gpu/status"], "verbs": ["get"]}],
+            {"apiGroups": ["kubetranscoder.io"], "resources": ["gpustatus"], "verbs": ["get"]}],
         "kt-kube-transcoder-metrics-reader": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}],
     }
     assert [r["rules"] for r in rbac.api_reader_roles()] == list(roles.values())

@@ -5,7 +5,10 @@ for the user behind a bearer token (a TokenReview, authentication.k8s.io/v1) and
 `Reviewer.authorize(user, access)` whether that user may do `access` (a
 SubjectAccessReview, authorization.k8s.io/v1), as kube-rbac-proxy and
 metrics-server do. `Access` is what a route needs: resource attributes (`get
-transcodejobs` of one job) or a non-resource URL (`get /metrics`). Answers are
+transcodejobs` of one job; `get gpustatus`, a resource only RBAC knows, for the GPU
+status: every authenticated user may `get /api/*` through the default
+system:discovery role, so a non-resource URL under /api could not keep anyone out)
+or a non-resource URL (`get /metrics`). Answers are
 remembered in bounded `TtlMap`s (allowed 30 s, denied 10 s by default), keyed by
 the token's SHA-256 (never the token) and by the user and the access, so a
 polling client costs no API call per request. `ReviewApi` is the seam:
@@ -28,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 AUTHN_VERSION = "authentication.k8s.io/v1"
 AUTHZ_VERSION = "authorization.k8s.io/v1"
+GPU_STATUS_RESOURCE = "gpustatus"
+"""The cluster-scoped resource of group kubetranscoder.io whose `get` reads the GPU status."""
 
 
 @runtime_checkable
@@ -82,6 +87,11 @@ class Access:
         return cls(verb=verb, group=constants.GROUP, resource=constants.PLURAL,
                    namespace=namespace, name=name)
 
+    @classmethod
+    def gpu_status(cls) -> Access:
+        """The cluster's GPU status, as in a ClusterRole rule on `gpustatus`."""
+        return cls(verb="get", group=constants.GROUP, resource=GPU_STATUS_RESOURCE)
+
     def attributes(self) -> dict[str, Any]:
         """The SubjectAccessReview spec fields for this access."""
         if self.path:
@@ -96,7 +106,8 @@ class Access:
             return f"{self.verb} {self.path}"
         what = f"{self.resource}.{self.group}" if self.group else self.resource
         named = f' "{self.name}"' if self.name else ""
-        return f'{self.verb} {what}{named} in namespace "{self.namespace}"'
+        where = f' in namespace "{self.namespace}"' if self.namespace else " (cluster-wide)"
+        return f"{self.verb} {what}{named}{where}"
 
 
 def token_key(token: str) -> str:

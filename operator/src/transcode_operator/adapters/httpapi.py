@@ -9,8 +9,8 @@ cache, which also remembers unknown names briefly; the operator injects
 `job_view(body)` or None), `GET /healthz` and `GET /metrics` (Prometheus text).
 With a `guard` (`apiguard.Guard`) every request is rate-limited and, with auth
 on, authenticated and authorised for what `access_of` says its route needs (the
-job: `get transcodejobs` in its namespace; the other routes: `get` on their
-non-resource URL). Every error is a JSON object with `error`, `status` and `path`
+job: `get transcodejobs` in its namespace; the GPU status: `get gpustatus`; /metrics
+and /healthz: `get` on their non-resource URL). Every error is a JSON object with `error`, `status` and `path`
 (`httperrors`); unknown jobs are 404, malformed names 400.
 """
 
@@ -100,6 +100,8 @@ def access_of(request: web.Request) -> apiauth.Access | web.Response | None:
     if route == "job":
         key = job_key(request)
         return key if isinstance(key, web.Response) else apiauth.Access.job(*key)
+    if route == "gpu-status":
+        return apiauth.Access.gpu_status()
     if route in ROUTES:
         return apiauth.Access.url(ROUTES[route])
     return None

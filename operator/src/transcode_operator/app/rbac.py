@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from transcode_api import constants
-from transcode_operator.adapters import httpapi, kubeclient
+from transcode_operator.adapters import apiauth, httpapi, kubeclient
 
 Need = tuple[str, str, str]  # (api group, resource, verb)
 OPERATOR_ROLE = "kube-transcoder-operator"
@@ -61,8 +61,8 @@ API_READERS: dict[str, tuple[str, dict[str, Any]]] = {
         "GET /api/v1/jobs/{namespace}/{name}: bind with a RoleBinding in each namespace",
         {"apiGroups": [G], "resources": [JOBS], "verbs": ["get"]}),
     "kube-transcoder-gpu-status-reader": (
-        "GET /api/v1/system/gpu/status: bind with a ClusterRoleBinding",
-        {"nonResourceURLs": [httpapi.GPU_STATUS_PATH], "verbs": ["get"]}),
+        f"GET {httpapi.GPU_STATUS_PATH}: bind with a ClusterRoleBinding",
+        {"apiGroups": [G], "resources": [apiauth.GPU_STATUS_RESOURCE], "verbs": ["get"]}),
     "kube-transcoder-metrics-reader": (
         "GET /metrics (Prometheus's ServiceAccount): bind with a ClusterRoleBinding",
         {"nonResourceURLs": [httpapi.METRICS_PATH], "verbs": ["get"]}),

@@ -18,16 +18,17 @@ class HttpAuthSettings(Group):
     enabled: bool = True
     """Check every request's `Authorization: Bearer` token with a TokenReview and what it
     asks for with a SubjectAccessReview, as kube-rbac-proxy does: `get transcodejobs` in the
-    job's namespace for /api/v1/jobs/{namespace}/{name}, `get` on the non-resource URL
-    /api/v1/system/gpu/status for the GPU status. False serves everyone (only behind
+    job's namespace for /api/v1/jobs/{namespace}/{name}, `get gpustatus.kubetranscoder.io`
+    (cluster-wide) for /api/v1/system/gpu/status. False serves everyone (only behind
     another proxy that does this). Default: true."""
     require_for_metrics: bool = True
     """/metrics also needs a token allowed `get` on the non-resource URL /metrics (what a
     Prometheus ServiceAccount bound to the chart's metrics-reader ClusterRole has); false
     serves /metrics to anyone who reaches the port. Default: true."""
     require_for_healthz: bool = False
-    """/healthz also needs a token allowed `get` on /healthz. Default: false (health checks
-    carry no token; the answer holds no job data)."""
+    """/healthz also needs a token allowed `get` on /healthz, which Kubernetes' default
+    system:public-info-viewer role grants everyone: in effect any valid token. Default:
+    false (health checks carry no token; the answer holds no job data)."""
     audiences: list[str] = pydantic.Field(default_factory=list)
     """Audiences a token must be issued for (TokenReview spec.audiences); empty: the API
     server's own audiences, which `kubectl create token` uses. Default: empty."""
