@@ -8,7 +8,9 @@ dev/cluster works):
 
 It serves the operator's HTTP API twice on loopback: once with the job status
 cache (Redis from --redis-url, or a throwaway Debian redis-server it starts
-itself) and once with no cache, both loading the job from the real API server;
+itself) and once with no cache, both loading the job from the real API server
+and both without the access guard (auth and rate limits would time TokenReviews
+and 429s, not the cache);
 then it times GET /api/v1/jobs/{namespace}/{name} sequentially on each and prints
 p50/p99 and their ratio (the seed claims 25-33x for cached reads). Second, it
 replays a job's FFmpeg progress stream (one update per 0.5 s for --job-minutes)
@@ -40,8 +42,14 @@ for src in ("api/src", "operator/src"):
         sys.path.insert(0, str(ROOT / src))
 
 from transcode_api import constants  # noqa: E402
-from transcode_operator import cache, httpapi, metrics, redis_relay, redisconn  # noqa: E402
-from transcode_operator.adapters import clocks  # noqa: E402
+from transcode_operator.adapters import (  # noqa: E402
+    cache,
+    clocks,
+    httpapi,
+    metrics,
+    redis_relay,
+    redisconn,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -128,10 +128,8 @@ class OperatorProcess:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSCODER_")}
-        # This checkout's packages first, whichever checkout the venv was installed from.
-        path = [str(REPO), *(str(REPO / p / "src") for p in ("api", "operator", "job-runner"))]
-        env.update({"KUBECONFIG": self.kubeconfig or self.kube.kubeconfig,
-                    "PYTHONPATH": os.pathsep.join(path), "TRANSCODER_HTTP__PORT": "0"})
+        env.update({"KUBECONFIG": self.kubeconfig or self.kube.kubeconfig, "PYTHONPATH": procs.PYTHONPATH,
+                    "TRANSCODER_HTTP__PORT": "0"})
         # The test S3 and HTTP servers are on 127.0.0.1, which the runner's SSRF guard
         # refuses unless the operator forwards an allowlist naming it.
         env[_env_name("runner__network_allow")] = json.dumps(["127.0.0.1"])

@@ -32,6 +32,7 @@ from typing import Any
 from kubernetes import client
 
 from dev.cluster import podenv, podman_runtime
+from dev.services import procs
 
 log = logging.getLogger("nodeagent.pod")
 PODEXEC = Path(__file__).resolve().parent / "podexec.py"
@@ -182,6 +183,7 @@ class PodWorker:
             "HOSTNAME": self.pod.metadata.name, "HOME": "/tmp", "LANG": "C.UTF-8",
             "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
             "KUBERNETES_SERVICE_PORT_HTTPS": port,
+            "PYTHONPATH": procs.PYTHONPATH,  # this checkout's code, as its image would carry
         }
         gpus = gpu_count(self.pod)
         if gpus:  # what the NVIDIA device plugin injects; there is no GPU behind it here

@@ -4,18 +4,26 @@
 free loopback port, to stop exactly the PID they started (SIGTERM, then SIGKILL
 after a grace period) and to register a stop callback that runs at interpreter
 exit and on SIGINT/SIGTERM, so no server outlives a crashed or interrupted test run.
+`PYTHONPATH` is what a Python process started from this checkout (the operator,
+process-mode Pods) puts first on its path, so that it runs this checkout's packages
+and not those of another editable install sharing the virtualenv.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import signal
 import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[2]
+PYTHONPATH = os.pathsep.join(str(REPO / p) for p in ("", "api/src", "operator/src",
+                                                     "job-runner/src"))
 _lock = threading.Lock()
 _stops: list[Callable[[], None]] = []
 _installed = False

@@ -2,18 +2,17 @@
 
 A real redis-server (dev.services) backs the namespace concurrency cap, the
 output-destination locks and the progress relay; the operator's HTTP API
-serves job status and Prometheus metrics. Each test checks what a user sees:
-a job waiting in Pending with reason RateLimited or OutputLocked until the
+serves job status and Prometheus metrics to a ServiceAccount token granted both.
+Each test checks what a user sees: a job waiting in Pending with reason RateLimited or OutputLocked until the
 other finishes, progress appearing in the job's status while it runs, and
 results counted in /metrics.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from typing import Any
 
+from dev import apiaccess
 from dev import operators as opf
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs
@@ -80,11 +79,13 @@ def test_progress_from_redis_reaches_the_status_and_metrics_count_results(
     assert job["status"]["progress"]["percent"] == 100
 
     base = f"http://127.0.0.1:{port}"
-    with urllib.request.urlopen(f"{base}/api/v1/jobs/{ns}/progressing", timeout=5) as resp:
-        view = json.loads(resp.read())
-    assert view["phase"] == "Succeeded" and view["name"] == "progressing"
-    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
-        metrics = resp.read().decode()
+    apiaccess.install_reader_roles(kube)
+    token = apiaccess.caller(kube, ns, "watcher", jobs_in=[ns],
+                             cluster_roles=[apiaccess.METRICS_READER], expect=[apiaccess.METRICS])
+    status, _, view = apiaccess.get(f"{base}/api/v1/jobs/{ns}/progressing", token)
+    assert status == 200 and view["phase"] == "Succeeded" and view["name"] == "progressing"
+    status, _, metrics = apiaccess.get(f"{base}/metrics", token)
+    assert status == 200
     assert 'transcoder_job_results_total{encoder="libx264",fallback_reason="none",' \
            'result="Succeeded"} 1.0' in metrics
     assert "transcoder_redis_up 1.0" in metrics

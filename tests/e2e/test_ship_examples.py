@@ -11,13 +11,13 @@ as a user would, with the `storage.endpoint` placeholder (`http://127.0.0.1:9000
 replaced by the server's address, and must reach
 Succeeded with every output uploaded and its checksum recorded. The GPU example
 runs on the GPU node, where no real GPU exists, so it must fall back to the CPU
-and say why.
+and say why. The GPU probes' report is read from the operator's API with the token of a
+ServiceAccount bound to the chart's gpu-status-reader ClusterRole (without one: 401).
 """
 
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dev import media
+from dev import apiaccess, media
 from dev.cluster import helm
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs, redisserver, s3server
@@ -160,13 +160,19 @@ def test_gpu_probe_daemonset_reports_the_gpu_node(kube: Kube, release: Release) 
                                    "app.kubernetes.io/component=gpu-probe", "-o", "json").stdout)["items"]
     assert {p["spec"]["nodeName"] for p in pods} == {"gpu-node-0"}
 
+    # The chart's operator asks the API server (TokenReview, SubjectAccessReview) about the
+    # token; the chart's own reader ClusterRole grants GET /api/v1/system/gpu/status.
+    token = apiaccess.caller(kube, release.namespace, "gpu-watcher",
+                             cluster_roles=[f"{RELEASE}-kube-transcoder-gpu-status-reader"],
+                             expect=[apiaccess.GPU_STATUS])
+    url = f"http://127.0.0.1:{release.http_port}/api/v1/system/gpu/status"
+
     def reported() -> dict[str, Any] | None:
-        url = f"http://127.0.0.1:{release.http_port}/api/v1/system/gpu/status"
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                body: dict[str, Any] = json.load(resp)
+            status, _, body = apiaccess.get(url, token)
         except OSError:
             return None
-        return body if "gpu-node-0" in json.dumps(body) else None
+        return body if status == 200 and "gpu-node-0" in json.dumps(body) else None
 
     wait_for(reported, 90, "the operator to serve gpu-node-0's probe report", interval=1)
+    assert apiaccess.get(url)[0] == 401  # no token: nothing

@@ -1,5 +1,6 @@
-"""The read-only HTTP API on a loopback port: job status, GPU status, health and
-metrics, with JSON errors for unknown jobs, bad names and unknown paths."""
+"""The read-only HTTP API on a loopback port (no auth guard): job status, GPU status, health and
+metrics, with JSON errors for unknown jobs (remembered for the miss TTL), bad names and unknown
+paths."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import aiohttp
 
-from transcode_operator.adapters import gpustatus, httpapi, metrics
+from transcode_operator.adapters import cache, clocks, gpustatus, httpapi, metrics
 
 JOB = {
     "apiVersion": "kubetranscoder.io/v1alpha1",
@@ -135,3 +136,28 @@ def test_healthz_and_metrics():
     assert scrape[0] == 200 and scrape[1].startswith("text/plain")
     assert "transcoder_lock_waits_total 1.0" in scrape[2]
     assert 'transcoder_jobs{phase="Pending"} 0.0' in scrape[2]
+
+
+def test_an_unknown_job_costs_one_api_read_per_miss_ttl():
+    clock = clocks.ManualClock()
+    job_cache = cache.JobStatusCache(None, miss_ttl=5, clock=clock)  # no Redis: misses in memory
+    calls = []
+
+    async def loader(namespace, name):
+        calls.append((namespace, name))
+        return httpapi.job_view(JOB) if name == "trailer-720p" else None
+
+    def get(*paths):
+        app = httpapi.build_app(job_loader=loader, metrics=metrics.Metrics(), job_cache=job_cache)
+        return [r[0] for r in asyncio.run(serve_and_get(app, *paths))]
+
+    assert get(*["/api/v1/jobs/media/nope"] * 20) == [404] * 20
+    assert calls == [("media", "nope")]
+    assert get("/api/v1/jobs/media/other") == [404]  # each name is its own miss
+    asyncio.run(clock.advance(5))
+    assert get("/api/v1/jobs/media/nope", "/api/v1/jobs/media/nope") == [404, 404]
+    assert calls.count(("media", "nope")) == 2
+    asyncio.run(job_cache.invalidate("media", "nope"))  # the operator wrote that job's status
+    assert get("/api/v1/jobs/media/nope") == [404] and calls.count(("media", "nope")) == 3
+    assert get(*["/api/v1/jobs/media/trailer-720p"] * 2) == [200, 200]  # found jobs: Redis's job
+    assert calls.count(("media", "trailer-720p")) == 2

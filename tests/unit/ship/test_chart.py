@@ -115,6 +115,9 @@ def test_defaults_render_what_a_user_installs(rendered: dict[str, list[dict[str,
         ("ClusterRoleBinding", "kt-kube-transcoder-operator"),
         ("Role", "kt-kube-transcoder-operator"),
         ("RoleBinding", "kt-kube-transcoder-operator"),
+        ("ClusterRole", "kt-kube-transcoder-job-reader"),
+        ("ClusterRole", "kt-kube-transcoder-gpu-status-reader"),
+        ("ClusterRole", "kt-kube-transcoder-metrics-reader"),
         ("ConfigMap", "kt-kube-transcoder-operator"),
         ("Deployment", "kt-kube-transcoder-operator"),
         ("Service", "kt-kube-transcoder-operator"),
@@ -401,7 +404,7 @@ def test_monitoring_objects_come_from_deploy_monitoring(rendered: dict[str, list
 
 def test_operator_clusterrole_is_the_operators_own_table(
         rendered: dict[str, list[dict[str, Any]]]) -> None:
-    role_rules = one(rendered["defaults"], "ClusterRole")["rules"]
+    role_rules = one(rendered["defaults"], "ClusterRole", "-operator")["rules"]
     assert role_rules == rbac.rules(rbac.cluster_needs())
     lease_rules = one(rendered["defaults"], "Role", "-operator")["rules"]
     assert lease_rules == rbac.rules(rbac.namespaced_needs())

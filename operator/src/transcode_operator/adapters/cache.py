@@ -1,7 +1,10 @@
 """Read-through JSON caches in Redis with the seed's TTLs, and their invalidation.
 
-`JobStatusCache` fronts the HTTP API's job reads (5 min): `control.act` calls
-`invalidate(namespace, name)` after every status patch and on delete.
+`JobStatusCache` fronts the HTTP API's job reads (5 min) and remembers unknown
+names in process memory for `miss_ttl` seconds (the `http.missTtlSeconds`
+setting), so a loop on a name that does not exist costs one API read per TTL, with
+or without Redis: `control.act` calls `invalidate(namespace, name)` after every
+status patch and on delete, which also forgets a remembered miss.
 `GpuStatusCache` keeps the assembled GPU status answer (10 s) for
 `gpustatus`. Both are `JsonCache`s: a miss,
 or Redis down, goes to the loader; hits and misses are counted per cache. A
@@ -17,8 +20,9 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
+from transcode_operator.adapters import clocks, redisconn
 from transcode_operator.adapters import metrics as metrics_module
-from transcode_operator.adapters import redisconn
+from transcode_operator.domain import ttlmap
 
 T = TypeVar("T")
 Loader = Callable[[], Awaitable[T]]
@@ -66,16 +70,16 @@ class JsonCache:
     async def get(self, key: str) -> Any | None:
         """The cached value, or None on a miss or while Redis is down (counted)."""
         value, _ = await self._read(key)
-        self._count(value is not None)
+        self.count(value is not None)
         return value
 
     async def get_or_load(self, key: str, loader: Loader[T]) -> T | None:
         """The cached value, else `loader()` stored for `ttl` (a None result is not stored)."""
         cached, generation = await self._read(key)
         if cached is not None:
-            self._count(True)
+            self.count(True)
             return cached
-        self._count(False)
+        self.count(False)
         value = await loader()
         if value is not None and generation is not None:
             await self._store(key, value, generation)
@@ -139,14 +143,14 @@ class JsonCache:
             None,
         )
 
-    def _count(self, hit: bool) -> None:
+    def count(self, hit: bool) -> None:
         if self.metrics is not None:
             counter = self.metrics.cache_hits if hit else self.metrics.cache_misses
             counter.labels(cache=self.name).inc()
 
 
 class JobStatusCache:
-    """Job reads for the HTTP API, keyed by namespace/name (5 min)."""
+    """Job reads for the HTTP API, keyed by namespace/name (5 min); misses for `miss_ttl`."""
 
     NAME = "job_status"
 
@@ -155,17 +159,32 @@ class JobStatusCache:
         client: aioredis.Redis | None,
         *,
         ttl: int = JOB_STATUS_TTL,
+        miss_ttl: float = 0.0,
+        max_misses: int = 10_000,
         health: redisconn.RedisHealth | None = None,
         metrics: metrics_module.Metrics | None = None,
+        clock: clocks.Clock | None = None,
     ) -> None:
         self.cache = JsonCache(client, self.NAME, ttl=ttl, health=health, metrics=metrics)
+        self.miss_ttl = miss_ttl
+        self.clock = clock or clocks.SystemClock()
+        self._misses: ttlmap.TtlMap[str, bool] = ttlmap.TtlMap(max_misses)
 
     async def get(self, namespace: str, name: str, loader: Loader[T]) -> T | None:
-        """The job's cached view, else `loader()` (None = no such job, not cached)."""
-        return await self.cache.get_or_load(f"{namespace}/{name}", loader)
+        """The job's cached view, else `loader()`; None (no such job) is remembered for
+        `miss_ttl` seconds, during which the loader is not called for that name."""
+        key = f"{namespace}/{name}"
+        if self._misses.get(key, self.clock.monotonic()):
+            self.cache.count(True)
+            return None
+        value = await self.cache.get_or_load(key, loader)
+        if value is None:
+            self._misses.put(key, True, self.miss_ttl, self.clock.monotonic())
+        return value
 
     async def invalidate(self, namespace: str, name: str) -> None:
         """Call after every status patch of the job and when it is deleted."""
+        self._misses.pop(f"{namespace}/{name}")
         await self.cache.invalidate(f"{namespace}/{name}")
 
 

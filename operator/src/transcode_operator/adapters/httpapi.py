@@ -1,12 +1,17 @@
 """The operator's read-only HTTP API: GPU status, job status, health and metrics.
 
 `app.context.start` builds the app with `build_app(...)` and starts it with
-`start(app, host, port)` (stopped by `ApiServer.stop()` at cleanup). Routes: `GET /api/v1/system/gpu/status` (the seed's JSON, from the
-node probes via `gpustatus`), `GET /api/v1/jobs/{namespace}/{name}` (through
-the job status cache; the operator injects `job_loader`, an async function that
-reads the TranscodeJob and returns `job_view(body)` or None), `GET /healthz`
-and `GET /metrics` (Prometheus text). Every error is a JSON object with
-`error`, `status` and `path`; unknown jobs are 404, malformed names 400.
+`start(app, host, port)` (stopped by `ApiServer.stop()` at cleanup). Routes: `GET
+/api/v1/system/gpu/status` (the seed's JSON, from the node probes via
+`gpustatus`), `GET /api/v1/jobs/{namespace}/{name}` (through the job status
+cache, which also remembers unknown names briefly; the operator injects
+`job_loader`, an async function that reads the TranscodeJob and returns
+`job_view(body)` or None), `GET /healthz` and `GET /metrics` (Prometheus text).
+With a `guard` (`apiguard.Guard`) every request is rate-limited and, with auth
+on, authenticated and authorised for what `access_of` says its route needs (the
+job: `get transcodejobs` in its namespace; the GPU status: `get gpustatus`; /metrics
+and /healthz: `get` on their non-resource URL). Every error is a JSON object with `error`, `status` and `path`
+(`httperrors`); unknown jobs are 404, malformed names 400.
 """
 
 from __future__ import annotations
@@ -20,14 +25,22 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from transcode_operator.adapters import apiauth, apiguard, gpustatus, httperrors, redisconn
 from transcode_operator.adapters import cache as cache_module
-from transcode_operator.adapters import gpustatus, redisconn
 from transcode_operator.adapters import metrics as metrics_module
 
 logger = logging.getLogger(__name__)
 
 JobLoader = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
 """`loader(namespace, name)`: the job's view (see `job_view`), or None if absent."""
+
+GPU_STATUS_PATH = "/api/v1/system/gpu/status"
+JOB_PATH = "/api/v1/jobs/{namespace}/{name}"
+HEALTHZ_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+ROUTES = {"gpu-status": GPU_STATUS_PATH, "job": JOB_PATH, "healthz": HEALTHZ_PATH,
+          "metrics": METRICS_PATH}
+"""Route name -> path; the names are what `apiguard.Guard(open_routes=...)` takes."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -69,48 +82,48 @@ class Deps:
 DEPS_KEY: web.AppKey[Deps] = web.AppKey("transcoder_deps", Deps)
 
 
-def error(status: int, message: str, path: str, **extra: Any) -> web.Response:
-    """A JSON error response."""
-    return web.json_response({"error": message, "status": status, "path": path, **extra},
-                             status=status)
+def job_key(request: web.Request) -> tuple[str, str] | web.Response:
+    """(namespace, name) of a job route, or the 400 answer for a malformed one."""
+    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    if not _DNS_LABEL.match(namespace):
+        return httperrors.error(400, "invalid namespace (RFC 1123 label expected)", request.path,
+                     namespace=namespace[:63])
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        return httperrors.error(400, "invalid job name (RFC 1123 subdomain expected)", request.path,
+                     name=name[:253])
+    return namespace, name
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web.StreamResponse]]
-                      ) -> web.StreamResponse:
-    """Turn aiohttp's plain-text 404/405 (and any other HTTP error) into JSON."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        message = {404: "no such route", 405: "method not allowed"}.get(exc.status, exc.reason)
-        response = error(exc.status, message, request.path)
-        if exc.status == 405 and "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
+def access_of(request: web.Request) -> apiauth.Access | web.Response | None:
+    """What the matched route needs (for `apiguard`): None when no route matched."""
+    route = request.match_info.route.name
+    if route == "job":
+        key = job_key(request)
+        return key if isinstance(key, web.Response) else apiauth.Access.job(*key)
+    if route == "gpu-status":
+        return apiauth.Access.gpu_status()
+    if route in ROUTES:
+        return apiauth.Access.url(ROUTES[route])
+    return None
 
 
 async def gpu_status_route(request: web.Request) -> web.Response:
     deps = request.app[DEPS_KEY]
     if deps.gpu_status is None:
-        return error(503, "GPU status needs Redis, which is not configured", request.path)
+        return httperrors.error(503, "GPU status needs Redis, which is not configured", request.path)
     try:
         view = await deps.gpu_status.read()
     except gpustatus.GpuStatusUnavailable as exc:
-        return error(503, f"GPU status unavailable: {exc}", request.path)
+        return httperrors.error(503, f"GPU status unavailable: {exc}", request.path)
     return web.json_response(view)
 
 
 async def job_status_route(request: web.Request) -> web.Response:
     deps = request.app[DEPS_KEY]
-    namespace, name = request.match_info["namespace"], request.match_info["name"]
-    if not _DNS_LABEL.match(namespace):
-        return error(400, "invalid namespace (RFC 1123 label expected)", request.path,
-                     namespace=namespace)
-    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-        return error(400, "invalid job name (RFC 1123 subdomain expected)", request.path,
-                     name=name)
+    key = job_key(request)
+    if isinstance(key, web.Response):
+        return key
+    namespace, name = key
 
     async def load() -> Mapping[str, Any] | None:
         return await deps.job_loader(namespace, name)
@@ -122,9 +135,9 @@ async def job_status_route(request: web.Request) -> web.Response:
             view = await load()
     except Exception:
         logger.exception("Reading TranscodeJob %s/%s failed", namespace, name)
-        return error(503, "could not read the job from the Kubernetes API", request.path)
+        return httperrors.error(503, "could not read the job from the Kubernetes API", request.path)
     if view is None:
-        return error(404, f"TranscodeJob {namespace}/{name} not found", request.path,
+        return httperrors.error(404, f"TranscodeJob {namespace}/{name} not found", request.path,
                      namespace=namespace, name=name)
     return web.json_response(view)
 
@@ -148,14 +161,18 @@ def build_app(
     job_cache: cache_module.JobStatusCache | None = None,
     gpu_status: gpustatus.GpuStatus | None = None,
     health: redisconn.RedisHealth | None = None,
+    guard: apiguard.Guard | None = None,
 ) -> web.Application:
     """The aiohttp application with all routes (GET only; HEAD is answered too)."""
-    app = web.Application(middlewares=[json_errors])
+    middlewares: list[Any] = [httperrors.json_errors]
+    if guard is not None:
+        middlewares.append(guard.middleware(access_of))
+    app = web.Application(middlewares=middlewares)
     app[DEPS_KEY] = Deps(job_loader, job_cache, gpu_status, metrics, health)
-    app.router.add_get("/api/v1/system/gpu/status", gpu_status_route)
-    app.router.add_get("/api/v1/jobs/{namespace}/{name}", job_status_route)
-    app.router.add_get("/healthz", healthz_route)
-    app.router.add_get("/metrics", metrics_route)
+    handlers = {"gpu-status": gpu_status_route, "job": job_status_route,
+                "healthz": healthz_route, "metrics": metrics_route}
+    for name, path in ROUTES.items():
+        app.router.add_get(path, handlers[name], name=name)
     return app
 
 

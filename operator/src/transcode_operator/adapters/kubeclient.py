@@ -2,7 +2,9 @@
 
 kopf only watches, through its own client; every write and read the control
 layer makes (create/read/list/delete runner Pods, patch the job's finalizers
-and status, read the credentials Secret, delete a job after its TTL, hold the leader Lease) goes through
+and status, read the credentials Secret, delete a job after its TTL, hold the
+leader Lease) and the HTTP API's TokenReviews and SubjectAccessReviews
+(`apiauth.ReviewApi`) go through
 `KubeClient`, which runs the official `kubernetes` client in a small thread
 pool, returns JSON as dicts, and raises `errors.ApiError` subclasses. Every
 verb/resource pair it uses is listed in `CALLS`, which `rbac` turns into the
@@ -43,6 +45,8 @@ CALLS: dict[str, tuple[str, str, str]] = {
     "get_lease": ("coordination.k8s.io", "leases", "get"),
     "create_lease": ("coordination.k8s.io", "leases", "create"),
     "replace_lease": ("coordination.k8s.io", "leases", "update"),
+    "create_token_review": ("authentication.k8s.io", "tokenreviews", "create"),
+    "create_subject_access_review": ("authorization.k8s.io", "subjectaccessreviews", "create"),
 }
 NAMESPACED_CALLS = frozenset({"get_lease", "create_lease", "replace_lease"})
 """Calls granted by a Role in the operator's own namespace, never cluster-wide (a
@@ -96,6 +100,8 @@ class KubeClient:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
+        self.authn = client.AuthenticationV1Api(api_client)
+        self.authz = client.AuthorizationV1Api(api_client)
         self.timeout = request_timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubeclient")
         self.calls: dict[str, int] = {}
@@ -201,4 +207,16 @@ class KubeClient:
         """Write the Lease if its resourceVersion is still `body`'s (else Conflict)."""
         result: dict[str, Any] = await self._call(
             "replace_lease", self.coordination.replace_namespaced_lease, name, namespace, body)
+        return result
+
+    async def create_token_review(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a TokenReview (the HTTP API's authentication); the answer holds its status."""
+        result: dict[str, Any] = await self._call(
+            "create_token_review", self.authn.create_token_review, body)
+        return result
+
+    async def create_subject_access_review(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a SubjectAccessReview (the HTTP API's authorisation)."""
+        result: dict[str, Any] = await self._call(
+            "create_subject_access_review", self.authz.create_subject_access_review, body)
         return result

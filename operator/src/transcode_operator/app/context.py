@@ -9,10 +9,13 @@ the workers first. `start` builds the control layer's `Deps` (API
 client, Event poster, metrics, informer, and the Redis helpers when a URL is
 set: relay, caches, limiter, locks, GPU status), the work queue and its fixed
 pool of workers, and the background tasks (relay, lock renewal, Redis health,
-GPU status, HTTP API, leader election). Only the replica that holds the
-leader Lease (`adapters.leader`) runs the workers and the progress relay; the
-others keep their informer warm and take over from `lead`. Redis is optional: without a URL the relay, caches and
-GPU status are off and the limiter and locks answer with their fail-open policy.
+GPU status, HTTP API, with its `apiguard.Guard`: rate limits, and with
+`http.auth.enabled` a TokenReview/SubjectAccessReview `apiauth.Reviewer` on the
+same API client; leader election). Only the replica that holds the leader Lease
+(`adapters.leader`) runs the workers and the progress relay; the others keep their
+informer warm and take over from `lead`. Redis is optional: without a URL the relay,
+the Redis caches and GPU status are off (the job status cache still remembers unknown
+names in memory) and the limiter and locks answer with their fail-open policy.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transcode_operator.adapters import (
+    apiauth,
+    apiguard,
     cache,
     gpustatus,
     httpapi,
@@ -43,6 +48,7 @@ from transcode_operator.adapters import (
 from transcode_operator.control import controller as controller_module
 from transcode_operator.control import deps as deps_module
 from transcode_operator.control import reconciler, workqueue
+from transcode_operator.domain import buckets
 from transcode_operator.domain import settings as settings_module
 
 logger = logging.getLogger(__name__)
@@ -106,6 +112,28 @@ def _limiter(cfg: settings_module.Settings, client: Any, health: redisconn.Redis
                                    fail_open=cfg.limits.fail_open, health=health, metrics=registry)
 
 
+def http_guard(cfg: settings_module.HttpSettings, api: object) -> apiguard.Guard:
+    """The HTTP API's gate from the `http` settings; auth reviews go through `api`."""
+    reviewer = None
+    auth, rate = cfg.auth, cfg.rate_limit
+    if auth.enabled:
+        if not isinstance(api, apiauth.ReviewApi):
+            raise TypeError("http.auth.enabled needs an API client that can create "
+                            "TokenReviews and SubjectAccessReviews")
+        reviewer = apiauth.Reviewer(api, allowed_ttl=auth.allowed_ttl_seconds,
+                                    denied_ttl=auth.denied_ttl_seconds,
+                                    max_entries=auth.cache_size, audiences=auth.audiences)
+    open_routes = [route for route, required in (("metrics", auth.require_for_metrics),
+                                                 ("healthz", auth.require_for_healthz))
+                   if not required]
+    return apiguard.Guard(
+        reviewer=reviewer, open_routes=open_routes,
+        per_address=buckets.TokenBuckets(rate.per_address_per_second, rate.per_address_burst,
+                                         rate.max_clients),
+        per_user=buckets.TokenBuckets(rate.per_user_per_second, rate.per_user_burst,
+                                      rate.max_clients))
+
+
 async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None,
                 post: poster.Poster | None = None, *, identity: str = "",
                 namespaces: list[str] | None = None,
@@ -128,6 +156,8 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
         cfg.redis.url, registry, socket_timeout=cfg.redis.socket_timeout_seconds)
     ctx.redis, ctx.health = client, health
     d.limiter = _limiter(cfg, client, health, registry)
+    d.job_cache = cache.JobStatusCache(client, miss_ttl=cfg.http.miss_ttl_seconds,
+                                       health=health, metrics=registry)
     if cfg.locks.enabled:
         d.locks = locks.OutputLocks(client, ttl=cfg.locks.ttl_seconds,
                                     fail_open=cfg.locks.fail_open, health=health,
@@ -138,13 +168,13 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
         d.relay = redis_relay.ProgressRelay(
             client, d.relayed, health=health, metrics=registry,
             interval=cfg.status.progress_interval_seconds)
-        d.job_cache = cache.JobStatusCache(client, health=health, metrics=registry)
         ctx.gpu = gpustatus.GpuStatus(client, health=health, metrics=registry)
         ctx.tasks += [asyncio.create_task(health.watch(client), name="redis health"),
                       asyncio.create_task(ctx.gpu.refresh_forever(), name="gpu status")]
     if cfg.http.enabled:
         app = httpapi.build_app(job_loader=ctx.load_job_view, metrics=registry,
-                                job_cache=d.job_cache, gpu_status=ctx.gpu, health=health)
+                                job_cache=d.job_cache, gpu_status=ctx.gpu, health=health,
+                                guard=http_guard(cfg.http, api))
         ctx.http = await httpapi.start(app, cfg.http.host, cfg.http.port)
     election = cfg.leader_election
     if election.enabled:

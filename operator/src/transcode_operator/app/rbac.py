@@ -2,10 +2,12 @@
 
 `OPERATOR_NEEDS` is the table of (API group, resource, verb) the operator
 uses: every call of `kubeclient.CALLS`, plus what kopf does with our handlers
-(watch jobs and runner Pods, post Events, discover the CRD). `operator_cluster_role()` and
+(watch jobs and runner Pods, post Events, discover the CRD), and the TokenReviews and
+SubjectAccessReviews of the HTTP API. `operator_cluster_role()` and
 `runner_cluster_role()` turn it into ClusterRoles, except the leader Lease calls
 (`kubeclient.NAMESPACED_CALLS`), which `operator_role()` grants in the operator's
-namespace only; `python -m
+namespace only; `api_reader_roles()` are the ClusterRoles a platform team binds to
+the HTTP API's callers (`API_READERS`); `python -m
 transcode_operator.app.rbac --out deploy/rbac` writes deploy/rbac/*.yaml, which the
 Helm chart and kustomize manifests copy. A unit test checks that the files
 are current and that every API call in `kubeclient` is in the table.
@@ -21,7 +23,7 @@ from typing import Any
 import yaml
 
 from transcode_api import constants
-from transcode_operator.adapters import kubeclient
+from transcode_operator.adapters import apiauth, httpapi, kubeclient
 
 Need = tuple[str, str, str]  # (api group, resource, verb)
 OPERATOR_ROLE = "kube-transcoder-operator"
@@ -53,6 +55,19 @@ OWNER_NEEDS: dict[Need, str] = {
 RUNNER_NEEDS: dict[Need, str] = {
     (G, JOBS, "get"): "the runner reads its job (resourceVersion, attempt checks)",
     (G, JOBS_STATUS, "patch"): "the runner writes status.runner (progress, result)",
+}
+
+# Who may read what from the operator's HTTP API (adapters.apiguard asks a SubjectAccessReview).
+API_READERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "kube-transcoder-job-reader": (
+        "GET /api/v1/jobs/{namespace}/{name}: bind with a RoleBinding in each namespace",
+        {"apiGroups": [G], "resources": [JOBS], "verbs": ["get"]}),
+    "kube-transcoder-gpu-status-reader": (
+        f"GET {httpapi.GPU_STATUS_PATH}: bind with a ClusterRoleBinding",
+        {"apiGroups": [G], "resources": [apiauth.GPU_STATUS_RESOURCE], "verbs": ["get"]}),
+    "kube-transcoder-metrics-reader": (
+        "GET /metrics (Prometheus's ServiceAccount): bind with a ClusterRoleBinding",
+        {"nonResourceURLs": [httpapi.METRICS_PATH], "verbs": ["get"]}),
 }
 
 
@@ -115,6 +130,14 @@ def runner_cluster_role() -> dict[str, Any]:
             "metadata": _meta(RUNNER_ROLE), "rules": rules(set(RUNNER_NEEDS))}
 
 
+def api_reader_roles() -> list[dict[str, Any]]:
+    """The ClusterRoles of `API_READERS` (each names its route in an annotation)."""
+    return [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+             "metadata": {**_meta(name), "annotations": {"kubetranscoder.io/grants": why}},
+             "rules": [rule]}
+            for name, (why, rule) in API_READERS.items()]
+
+
 def operator_objects(namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
     """ServiceAccount, ClusterRole + ClusterRoleBinding and Role + RoleBinding."""
     return [
@@ -164,6 +187,8 @@ def files() -> dict[str, str]:
         "runner.yaml": render(runner_objects(), "# Bind kube-transcoder-runner in every "
                               "namespace that runs jobs and set\n# runner.serviceAccountName "
                               "to that ServiceAccount (example: namespace default).\n"),
+        "api-readers.yaml": render(api_reader_roles(), "# Bind these to the callers of the "
+                                   "operator's HTTP API (README: HTTP API access).\n"),
     }
 
 

@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from transcode_operator.domain.settings.failure import FailurePolicySettings
+from transcode_operator.domain.settings.httpauth import HttpAuthSettings, HttpRateLimitSettings
 from transcode_operator.domain.settings.leader import LeaderElectionSettings
 from transcode_operator.domain.settings.placement import PlacementPolicySettings, TolerationRule
 from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
@@ -41,10 +42,11 @@ CONFIG_ENV = "TRANSCODER_CONFIG"
 
 
 __all__ = [
-    "CONFIG_ENV", "FailurePolicySettings", "GpuSettings", "HttpSettings", "KopfSettings",
-    "LeaderElectionSettings", "LimitSettings", "LockSettings", "PlacementPolicySettings",
-    "RedisSettings", "RetrySettings", "RunnerSettings", "Settings", "StatusSettings",
-    "StoragePolicySettings", "TolerationRule", "load",
+    "CONFIG_ENV", "FailurePolicySettings", "GpuSettings", "HttpAuthSettings",
+    "HttpRateLimitSettings", "HttpSettings", "KopfSettings", "LeaderElectionSettings",
+    "LimitSettings", "LockSettings", "PlacementPolicySettings", "RedisSettings",
+    "RetrySettings", "RunnerSettings", "Settings", "StatusSettings", "StoragePolicySettings",
+    "TolerationRule", "load",
 ]
 
 

@@ -7,10 +7,11 @@ from typing import Literal
 import pydantic
 
 from transcode_operator.domain.settings.base import Group
+from transcode_operator.domain.settings.httpauth import HttpAuthSettings, HttpRateLimitSettings
 
 
 class HttpSettings(Group):
-    """The read-only HTTP API (GPU status, job status, /metrics, /healthz)."""
+    """The read-only HTTP API (GPU status, job status, /metrics, /healthz), its access and limits."""
 
     enabled: bool = True
     """Serve the API. Default: true."""
@@ -18,6 +19,15 @@ class HttpSettings(Group):
     """Listen address. Default: 0.0.0.0."""
     port: int = pydantic.Field(default=8080, ge=0, le=65535)
     """Listen port (0 picks a free one). Default: 8080."""
+    miss_ttl_seconds: float = pydantic.Field(default=5.0, ge=0)
+    """How long "no such job" is remembered for GET /api/v1/jobs/{namespace}/{name}, so a
+    client polling an unknown name costs one API read per this many seconds; the operator
+    forgets it early when it writes that job's status. 0: never remembered. Default: 5."""
+    auth: HttpAuthSettings = pydantic.Field(default_factory=HttpAuthSettings)
+    """Who may call the API: TokenReview + SubjectAccessReview (see HttpAuthSettings).
+    Default: required for jobs, GPU status and /metrics; /healthz open."""
+    rate_limit: HttpRateLimitSettings = pydantic.Field(default_factory=HttpRateLimitSettings)
+    """Requests per second per client address and per user (see HttpRateLimitSettings)."""
 
 
 class KopfSettings(Group):
