@@ -40,6 +40,7 @@ from transcode_api import contract
 
 REPO = Path(__file__).resolve().parents[1]
 CRD = REPO / "crds" / "transcodejobs.kubetranscoder.io.yaml"
+SOURCES = ("api/src", "operator/src", "job-runner/src")
 CREDENTIALS_LABELS = {contract.CREDENTIALS_LABEL: contract.CREDENTIALS_LABEL_VALUE}
 """The labels a Secret needs before a job may use it as S3 credentials."""
 GROUP, VERSION, PLURAL = "kubetranscoder.io", "v1alpha1", "transcodejobs"
@@ -131,7 +132,9 @@ class OperatorProcess:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSCODER_")}
-        env.update({"KUBECONFIG": self.kubeconfig or self.kube.kubeconfig, "PYTHONPATH": str(REPO),
+        # This checkout's packages first (the venv may hold another checkout's editable install).
+        path = os.pathsep.join(str(REPO / sub) for sub in ("", *SOURCES))
+        env.update({"KUBECONFIG": self.kubeconfig or self.kube.kubeconfig, "PYTHONPATH": path,
                     "TRANSCODER_HTTP__PORT": "0"})
         # The test S3 and HTTP servers are on 127.0.0.1, which the runner's SSRF guard
         # refuses unless the operator forwards an allowlist naming it.
