@@ -6,7 +6,8 @@ server), the CRD, RBAC, the operator and Redis. The test applies a kustomization
 that uses manifests/overlays/cpu-only unchanged as its base and adds one patch
 that the shared test cluster needs (its Pods are host processes): the operator
 serves only its own namespace and listens on free ports, through `TRANSCODER_*`
-variables, which override the settings file. The operator must start with the
+variables, which override the settings file, and runs this checkout's code
+(`PYTHONPATH`). The operator must start with the
 overlay's settings (enableGPU false) and the Redis logins Secret the test
 creates the way the README says; then everything but the CRD, which the
 rest of the session still uses, is deleted again with `kubectl delete -k`.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from dev import operators as opf
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs
 from transcode_api import constants, redisacl
@@ -45,6 +47,8 @@ def write_test_kustomization(folder: Path, http_port: int, health_port: int) -> 
         {"name": "TRANSCODER_KOPF__NAMESPACES", "value": json.dumps([NAMESPACE])},
         {"name": "TRANSCODER_HTTP__PORT", "value": str(http_port)},
         {"name": "TRANSCODER_KOPF__LIVENESSENDPOINT", "value": f"http://0.0.0.0:{health_port}/healthz"},
+        # A host process runs the venv's transcode-operator: make it this checkout's code.
+        {"name": "PYTHONPATH", "value": os.pathsep.join(str(ROOT / sub) for sub in opf.SOURCES)},
     ]
     patch = {"apiVersion": "apps/v1", "kind": "Deployment",
              "metadata": {"name": "kube-transcoder-operator", "namespace": NAMESPACE},

@@ -17,7 +17,6 @@ from redis import exceptions as redis_errors
 from transcode_api import contract
 from transcode_operator.adapters import clocks, metrics
 
-
 POD_UID = "0b1c2d3e-0000-4000-8000-000000000001"
 """The runner Pod the relay tests track (a uid as Kubernetes makes them)."""
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from transcode_api import contract
 from tests.unit.operator_redis.conftest import POD_UID as POD
+from transcode_api import contract
 from transcode_operator.adapters import redis_relay
 
 
