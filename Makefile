@@ -30,6 +30,7 @@ cluster-bin: ## build the control-plane, kubelet node and S3 server binaries fro
 crds: venv ## regenerate every generated file: CRD, RBAC, alert rules, the chart's copies, manifests/, the README field reference
 	$(PY) -m transcode_api.crdgen --out crds/
 	$(PY) -m transcode_operator.app.rbac --out deploy/rbac
+	$(PY) -m transcode_api.redisacl --out deploy/redis
 	$(PY) deploy/monitoring/hack/render.py
 	$(PY) charts/kube-transcoder/hack/sync.py
 	$(PY) manifests/hack/render.py

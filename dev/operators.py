@@ -17,7 +17,9 @@ RunnerResult to /dev/termination-log and exits with the code chosen per
 attempt (`KT_FAKE_EXIT_CODES=75,0` fails the first attempt transiently) after
 sleeping `KT_FAKE_SLEEP` seconds (also per attempt: `60,1`); on SIGTERM it takes
 `KT_FAKE_TERM_DELAY` seconds to exit, as the runner does while it aborts uploads;
-with `KT_FAKE_PROGRESS=10,42` it reports those percentages through Redis first.
+with `KT_FAKE_PROGRESS=10,42` it reports those percentages through Redis first
+(as the runner does: its Pod uid in the key, logged in with the runner user the
+operator hands it).
 """
 
 from __future__ import annotations
@@ -57,10 +59,13 @@ codes = os.environ.get("KT_FAKE_EXIT_CODES", "0").split(",")
 code = int(codes[min(attempt - 1, len(codes) - 1)])
 sleeps = os.environ.get("KT_FAKE_SLEEP", "0").split(",")
 if os.environ.get("KT_FAKE_PROGRESS") and os.environ.get("TRANSCODER_REDIS_URL"):
-    import redis  # the runner's way: a key per job, its name published on kt:progress
-    r = redis.Redis.from_url(os.environ["TRANSCODER_REDIS_URL"])
-    key = "kt:progress:%s:%s" % (os.environ["TRANSCODER_JOB_NAMESPACE"],
-                                 os.environ["TRANSCODER_JOB_NAME"])
+    import redis  # the runner's way: a key per attempt, its name published on kt:progress
+    r = redis.Redis.from_url(os.environ["TRANSCODER_REDIS_URL"],
+                             username=os.environ.get("TRANSCODER_REDIS_USERNAME"),
+                             password=os.environ.get("TRANSCODER_REDIS_PASSWORD"))
+    key = "kt:progress:%s:%s:%s" % (os.environ["TRANSCODER_JOB_NAMESPACE"],
+                                    os.environ["TRANSCODER_JOB_NAME"],
+                                    os.environ["TRANSCODER_POD_UID"])
     for percent in map(int, os.environ["KT_FAKE_PROGRESS"].split(",")):
         r.set(key, json.dumps({"percent": percent, "fps": 60.0, "speed": 2.0}), ex=3600)
         r.publish("kt:progress", key)

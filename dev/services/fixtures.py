@@ -4,7 +4,9 @@ Loaded from tests/conftest.py (`pytest_plugins`). Session fixtures start each
 server once, on first use, and stop it (its PID only) when the session ends:
 `s3_server` is a running `S3Server` (versitygw, built on demand by
 dev/cluster/s3/build.sh into the cache outside the repository) and
-`redis_server` a running `RedisServer` (Debian's redis-server). Per test,
+`redis_server` a running `RedisServer` (Debian's redis-server), and
+`redis_acl_server` a second one with the production ACL users (`default` off;
+tests log in as operator, runner, probe or the test-only admin). Per test,
 `bucket` is a fresh bucket name in `s3_server` and `redis_url` the URL of a
 fresh, empty database on `redis_server`, which is started again first if an
 earlier test stopped it. A missing tool fails the test with what to install;
@@ -47,6 +49,20 @@ def redis_server() -> Iterator[redisserver.RedisServer]:
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     server = redisserver.RedisServer(binary)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop_and_clean()
+
+
+@pytest.fixture(scope="session")
+def redis_acl_server() -> Iterator[redisserver.RedisServer]:
+    try:
+        binary = redisserver.find_binary()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    server = redisserver.RedisServer(binary, acl=True)
     try:
         server.start()
         yield server

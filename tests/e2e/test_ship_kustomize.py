@@ -6,8 +6,10 @@ server), the CRD, RBAC, the operator and Redis. The test applies a kustomization
 that uses manifests/overlays/cpu-only unchanged as its base and adds one patch
 that the shared test cluster needs (its Pods are host processes): the operator
 serves only its own namespace and listens on free ports, through `TRANSCODER_*`
-variables, which override the settings file. The operator must start with the
-overlay's settings (enableGPU false); then everything but the CRD, which the
+variables, which override the settings file, and runs this checkout's code
+(`PYTHONPATH`). The operator must start with the
+overlay's settings (enableGPU false) and the Redis logins Secret the test
+creates the way the README says; then everything but the CRD, which the
 rest of the session still uses, is deleted again with `kubectl delete -k`.
 """
 
@@ -23,7 +25,7 @@ import yaml
 
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs
-from transcode_api import constants
+from transcode_api import constants, redisacl
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAY = ROOT / "manifests/overlays/cpu-only"
@@ -44,14 +46,21 @@ def write_test_kustomization(folder: Path, http_port: int, health_port: int) -> 
         {"name": "TRANSCODER_KOPF__NAMESPACES", "value": json.dumps([NAMESPACE])},
         {"name": "TRANSCODER_HTTP__PORT", "value": str(http_port)},
         {"name": "TRANSCODER_KOPF__LIVENESSENDPOINT", "value": f"http://0.0.0.0:{health_port}/healthz"},
+        # A host process runs the venv's transcode-operator: make it this checkout's code.
+        {"name": "PYTHONPATH", "value": procs.PYTHONPATH},
     ]
     patch = {"apiVersion": "apps/v1", "kind": "Deployment",
              "metadata": {"name": "kube-transcoder-operator", "namespace": NAMESPACE},
              "spec": {"template": {"spec": {"containers": [{"name": "operator", "env": env}]}}}}
     (folder / "operator-env.yaml").write_text(yaml.safe_dump(patch))
+    # What the README tells kustomize users: the Redis logins Secret comes from
+    # `python -m transcode_api.redisacl secret`, never from manifests/.
+    secret = redisacl.secret_manifest("kube-transcoder-redis-auth", NAMESPACE,
+                                      redisacl.new_passwords())
+    (folder / "redis-auth.yaml").write_text(yaml.safe_dump(secret))
     (folder / "kustomization.yaml").write_text(yaml.safe_dump({
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": [os.path.relpath(OVERLAY, folder)],
+        "resources": [os.path.relpath(OVERLAY, folder), "redis-auth.yaml"],
         "patches": [{"path": "operator-env.yaml"}],
     }))
 

@@ -6,7 +6,10 @@ spelled here once: the runner Pod's environment variables (set by
 probe), its container name, labels and annotations, the exit codes the
 operator classifies a Pod's end by, the label a tenant puts on a Secret to
 let jobs use it as S3 credentials, and the Redis keys, channel and TTLs of
-progress and GPU probes (the runner writes, the operator relays). The final
+progress and GPU probes (the runner writes, the operator relays). A progress
+key names the runner Pod's uid (`progress_key` builds it, `parse_progress_key`
+reads it back), so the operator accepts progress only from the live Pod of a
+job's current attempt; who may write which key is `transcode_api.redisacl`. The final
 result document is `transcode_api.status.RunnerResult`, and it travels one
 way only: as JSON in the runner container's termination message (at most
 `constants.TERMINATION_MESSAGE_MAX_BYTES`), which the operator reads from the
@@ -16,6 +19,8 @@ ended Pod; `status.runner` carries progress and phase, never the result.
 from __future__ import annotations
 
 import enum
+import re
+from typing import NamedTuple
 
 from transcode_api import constants
 
@@ -41,7 +46,10 @@ ENV_JOB_NAMESPACE = "TRANSCODER_JOB_NAMESPACE"
 ENV_JOB_UID = "TRANSCODER_JOB_UID"
 ENV_ATTEMPT = "TRANSCODER_ATTEMPT"
 ENV_GPU_REQUESTED = "TRANSCODER_GPU_REQUESTED"  # "true" or "false"
-ENV_REDIS_URL = "TRANSCODER_REDIS_URL"
+ENV_REDIS_URL = "TRANSCODER_REDIS_URL"  # never with userinfo: the credentials travel apart
+ENV_REDIS_USERNAME = "TRANSCODER_REDIS_USERNAME"  # the ACL user (runner, probe)
+ENV_REDIS_PASSWORD = "TRANSCODER_REDIS_PASSWORD"  # that user's password
+ENV_POD_UID = "TRANSCODER_POD_UID"  # the runner Pod's own metadata.uid (downward API)
 ENV_SCRATCH_DIR = "TRANSCODER_SCRATCH_DIR"
 ENV_AWS_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"  # from a secretKeyRef, never a literal
 ENV_AWS_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"  # from a secretKeyRef, never a literal
@@ -69,8 +77,11 @@ CREDENTIALS_LABEL = f"{LABEL_PREFIX}/credentials"
 CREDENTIALS_LABEL_VALUE = "true"
 
 # --- Redis (the runner and the probe DaemonSet write, the operator reads) ------
-PROGRESS_KEY = "kt:progress:{namespace}:{name}"
-"""The runner's latest progress JSON for one job."""
+PROGRESS_PREFIX = "kt:progress:"
+PROGRESS_KEY = PROGRESS_PREFIX + "{namespace}:{name}:{pod_uid}"
+"""The runner's latest progress JSON for one attempt: the job and the runner Pod's uid."""
+PROGRESS_KEY_PATTERN = PROGRESS_PREFIX + "*"
+"""Every progress key (the runner ACL user may write only these)."""
 PROGRESS_CHANNEL = "kt:progress"
 """Channel on which the runner PUBLISHes a progress key's name after each write."""
 PROGRESS_TTL_SECONDS = 3600
@@ -78,19 +89,49 @@ PROGRESS_TTL_SECONDS = 3600
 GPU_KEY = "kt:gpu:{node}"
 """One node's GPU probe JSON, written by `transcode-runner probe --report`."""
 GPU_KEY_PATTERN = "kt:gpu:*"
+KEY_PATTERN = "kt:*"
+"""Every key and channel of kube-transcoder (the operator ACL user's reach)."""
+
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_UID = re.compile(r"[A-Za-z0-9][-A-Za-z0-9]{0,127}")
 
 
-def progress_key(namespace: str, name: str) -> str:
-    return PROGRESS_KEY.format(namespace=namespace, name=name)
+class ProgressKey(NamedTuple):
+    """What a progress key names: the job (namespace, name) and the runner Pod's uid."""
+
+    namespace: str
+    name: str
+    pod_uid: str
 
 
-def parse_progress_key(key: str) -> tuple[str, str] | None:
-    """(namespace, name) of a progress key, or None when it is not one."""
-    prefix, _, rest = key.partition("kt:progress:")
-    namespace, sep, name = rest.partition(":")
-    if prefix or not sep or not namespace or not name:
+def progress_key(namespace: str, name: str, pod_uid: str) -> str:
+    """The progress key of the attempt that runs in Pod `pod_uid` of job namespace/name."""
+    key = PROGRESS_KEY.format(namespace=namespace, name=name, pod_uid=pod_uid)
+    if parse_progress_key(key) is None:
+        raise ValueError(f"not a valid progress key: namespace {namespace!r}, name {name!r}, "
+                         f"Pod uid {pod_uid!r}")
+    return key
+
+
+def parse_progress_key(key: str) -> ProgressKey | None:
+    """The parts of a progress key, or None when `key` is not a well-formed one.
+
+    Keys come from a channel anyone with the runner password can publish on, so
+    each part must be what Kubernetes allows there (a namespace is a DNS label,
+    a name a DNS subdomain, a uid letters, digits and dashes); anything else,
+    including the older key without a uid, is None.
+    """
+    if not key.startswith(PROGRESS_PREFIX):
         return None
-    return namespace, name
+    parts = key[len(PROGRESS_PREFIX):].split(":")
+    if len(parts) != 3:
+        return None
+    namespace, name, pod_uid = parts
+    if not (_NAMESPACE.fullmatch(namespace) and _NAME.fullmatch(name)
+            and _UID.fullmatch(pod_uid)):
+        return None
+    return ProgressKey(namespace, name, pod_uid)
 
 
 def gpu_key(node: str) -> str:

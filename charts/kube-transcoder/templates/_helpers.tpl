@@ -65,6 +65,54 @@ Every template includes these; nothing here renders an object by itself.
 {{- end }}
 {{- end }}
 
+{{/* "true" when Redis logins are used: redis.auth.enabled with the bundled Redis, or with externalUrl and redis.auth.existingSecret. */}}
+{{- define "kube-transcoder.redis.authEnabled" -}}
+{{- if .Values.redis.auth.enabled }}
+{{- if .Values.redis.externalUrl }}
+{{- if .Values.redis.auth.existingSecret }}true{{ end }}
+{{- else if .Values.redis.enabled }}true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret with the Redis passwords (and users.acl): redis.auth.existingSecret, else <fullname>-redis-auth. */}}
+{{- define "kube-transcoder.redis.authSecretName" -}}
+{{- .Values.redis.auth.existingSecret | default (printf "%s-redis-auth" (include "kube-transcoder.fullname" .) | trunc 63 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The Secret key of one ACL user's password; pass (dict "ctx" $ "user" "runner"). Users come from files/redis/acl.yaml. */}}
+{{- define "kube-transcoder.redis.passwordKey" -}}
+{{- $key := "" }}
+{{- range (.ctx.Files.Get "files/redis/acl.yaml" | fromYaml).users }}
+{{- if eq .name $.user }}{{ $key = .passwordKey }}{{ end }}
+{{- end }}
+{{- if not $key }}{{ fail (printf "no Redis ACL user %s in files/redis/acl.yaml: run charts/kube-transcoder/hack/sync.py" .user) }}{{ end }}
+{{- $key }}
+{{- end }}
+
+{{/*
+The data of the Redis auth Secret the chart creates, as YAML (base64 values): one password per
+ACL user of files/redis/acl.yaml, taken from the Secret of an earlier release when it has one
+(`lookup`), else 32 random characters; and users.acl with the default user off and each user's
+password as its SHA-256 (the same file transcode_api.redisacl.render writes).
+*/}}
+{{- define "kube-transcoder.redis.authData" -}}
+{{- $old := (lookup "v1" "Secret" .Release.Namespace (include "kube-transcoder.redis.authSecretName" .)).data | default dict }}
+{{- $acl := .Files.Get "files/redis/acl.yaml" | fromYaml }}
+{{- $lines := list $acl.default }}
+{{- $data := dict }}
+{{- range $acl.users }}
+{{- $pw := randAlphaNum 32 }}
+{{- if hasKey $old .passwordKey }}
+{{- $pw = index $old .passwordKey | b64dec }}
+{{- end }}
+{{- $_ := set $data .passwordKey ($pw | b64enc) }}
+{{- $lines = append $lines (printf "user %s on #%s %s" .name (sha256sum $pw) .rules) }}
+{{- end }}
+{{- $_ := set $data "users.acl" (printf "%s\n" (join "\n" $lines) | b64enc) }}
+{{- toYaml $data }}
+{{- end }}
+
 {{/* chart label value: <name>-<version>. */}}
 {{- define "kube-transcoder.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}

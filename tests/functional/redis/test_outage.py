@@ -22,6 +22,9 @@ from transcode_operator.adapters import (
 OWNER = locks.LockOwner(token="uid-a", holder="media/job-a")
 DEST = "s3://media-out/a.mp4"
 
+POD = "0b1c2d3e-0000-4000-8000-0000000000f1"
+"""The runner Pod whose progress the relay tracks."""
+
 
 def test_helpers_degrade_while_redis_is_down_and_recover_after(
     redis_server, redis_url, patches, poll, caplog
@@ -43,7 +46,7 @@ def test_helpers_degrade_while_redis_is_down_and_recover_after(
         gpu = gpustatus.GpuStatus(client, health=health, metrics=m)
         relay = redis_relay.ProgressRelay(client, patches, health=health, metrics=m,
                                           interval=0.2, tick_interval=0.05, reconnect_delay=0.1)
-        relay.track("media", "job-a")
+        relay.track("media", "job-a", POD)
         relay_task = asyncio.create_task(relay.run())
         watcher = asyncio.create_task(health.watch(client, interval=0.1))
 
@@ -81,7 +84,7 @@ def test_helpers_degrade_while_redis_is_down_and_recover_after(
                 "job": await jobs.get("media", "job-a", load),
             }
             # The relay subscribed again: a runner write after the restart arrives.
-            key = contract.progress_key("media", "job-a")
+            key = contract.progress_key("media", "job-a", POD)
 
             async def runner_write_arrives():
                 await client.set(key, json.dumps({"percent": 77.0}), ex=3600)

@@ -10,10 +10,13 @@ import time
 from transcode_api import contract
 from transcode_operator.adapters import metrics, redis_relay, redisconn
 
+POD = "0b1c2d3e-0000-4000-8000-0000000000f1"
+"""The runner Pod whose progress the relay tracks."""
+
 
 async def runner_writes(client, namespace, name, percent, **extra):
     """What the runner's report module does for each FFmpeg progress block."""
-    key = contract.progress_key(namespace, name)
+    key = contract.progress_key(namespace, name, POD)
     body = {"percent": percent, "fps": 30.0, "speed": 2.0,
             "updatedAt": "2025-01-17T10:00:00Z", **extra}
     await client.set(key, json.dumps(body), ex=contract.PROGRESS_TTL_SECONDS)
@@ -34,7 +37,7 @@ def test_throttled_patches_and_last_value_delivered(redis_url, patches, poll):
         client = redisconn.make_client(redis_url)
         relay = redis_relay.ProgressRelay(client, patches, metrics=m, interval=interval,
                                           tick_interval=0.05)
-        relay.track("media", "movie")
+        relay.track("media", "movie", POD)
         task = asyncio.create_task(relay.run())
         try:
             await poll(lambda: subscribed(client))
@@ -44,7 +47,7 @@ def test_throttled_patches_and_last_value_delivered(redis_url, patches, poll):
                 await asyncio.sleep(0.05)
             written_for = time.monotonic() - started
             await poll(lambda: patches.percents()[-1:] == [100.0], timeout=interval * 4)
-            ttl = await client.ttl(contract.progress_key("media", "movie"))
+            ttl = await client.ttl(contract.progress_key("media", "movie", POD))
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -69,13 +72,13 @@ def test_flush_at_pod_end_delivers_the_final_write_at_once(redis_url, patches):
         client = redisconn.make_client(redis_url)
         try:
             relay = redis_relay.ProgressRelay(client, patches, interval=60.0)
-            relay.track("media", "trailer")
+            relay.track("media", "trailer", POD)
             await relay.offer("media", "trailer", {"percent": 10.0})
             await runner_writes(client, "media", "trailer", 100.0, speed=3.5)
             assert await relay.flush("media", "trailer")
             relay.forget("media", "trailer")
             await runner_writes(client, "media", "trailer", 100.0, speed=9.9)
-            assert not await relay.handle_message(contract.progress_key("media", "trailer"))
+            assert not await relay.handle_message(contract.progress_key("media", "trailer", POD))
         finally:
             await client.aclose()
 
@@ -91,7 +94,7 @@ def test_catch_up_reads_tracked_jobs_after_subscribing(redis_url, patches, poll)
         await runner_writes(client, "media", "resumed", 64.0)
         await runner_writes(client, "media", "not-mine", 12.0)
         relay = redis_relay.ProgressRelay(client, patches, interval=5.0, tick_interval=0.05)
-        relay.track("media", "resumed")
+        relay.track("media", "resumed", POD)
         task = asyncio.create_task(relay.run())
         try:
             await poll(lambda: patches.percents("resumed") == [64.0])

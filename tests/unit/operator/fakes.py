@@ -67,9 +67,10 @@ class FakeApi:
         return copy.deepcopy(pod) if pod else None
 
     async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        key, _, value = selector.partition("=")
+        key, has_value, value = selector.partition("=")
         return [copy.deepcopy(p) for (ns, _), p in self.pods.items()
-                if ns == namespace and p["metadata"]["labels"].get(key) == value]
+                if ns == namespace and key in p["metadata"]["labels"]
+                and (not has_value or p["metadata"]["labels"][key] == value)]
 
     async def delete_pod(self, namespace: str, name: str, uid: str | None = None,
                          grace_seconds: int | None = None) -> bool:
@@ -128,8 +129,17 @@ class Clock:
 class FakeLimiter:
     allow: bool = True
     released: list[str] = field(default_factory=list)
+    lost_running_set: int | None = None
+    """A cap whose running set Redis lost: the live jobs are asked for and counted."""
+    live: set[str] | None = None
 
-    async def acquire(self, namespace: str, uid: str) -> limits.Decision:
+    async def acquire(self, namespace: str, uid: str,
+                      live_jobs: limits.LiveJobs | None = None) -> limits.Decision:
+        if self.lost_running_set is not None:
+            assert live_jobs is not None
+            self.live = set(await live_jobs())
+            if len(self.live) >= self.lost_running_set:
+                return limits.Decision(False, 10.0, limits.REASON_CONCURRENCY)
         if self.allow:
             return limits.Decision(True, 0.0, limits.REASON_OK)
         return limits.Decision(False, 12.0, limits.REASON_START_RATE)
@@ -195,10 +205,11 @@ def job_body(finalizers: list[str] | None = None, **spec: Any) -> dict[str, Any]
 
 @dataclass
 class FakeRelay:
-    tracked: set[tuple[str, str]] = field(default_factory=set)
+    tracked: dict[tuple[str, str], str] = field(default_factory=dict)
+    """job key -> the Pod uid whose progress is taken."""
 
-    def track(self, namespace: str, name: str) -> None:
-        self.tracked.add((namespace, name))
+    def track(self, namespace: str, name: str, pod_uid: str) -> None:
+        self.tracked[(namespace, name)] = pod_uid
 
     def forget(self, namespace: str, name: str) -> None:
-        self.tracked.discard((namespace, name))
+        self.tracked.pop((namespace, name), None)

@@ -183,6 +183,32 @@ def test_rate_limited_start_waits_and_locked_output_frees_the_slot() -> None:
     assert limiter2.released == [h.JOB.uid]
 
 
+def _other_pod(job: str, phase: str, **kw: Any) -> dict[str, Any]:
+    raw = h.pod(attempt=1, phase=phase, owner_uid=f"uid-{job}", **kw)
+    raw["metadata"]["name"] = f"{job}-1"
+    raw["metadata"]["uid"] = f"pod-of-{job}"
+    raw["metadata"]["labels"].update({"kubetranscoder.io/job": job,
+                                      "kubetranscoder.io/job-uid": f"uid-{job}"})
+    return raw
+
+
+def test_a_lost_running_set_is_refilled_from_the_live_runner_pods_listed_from_the_api() -> None:
+    api = fakes.FakeApi()
+    api.add_job(fakes.job_body())
+    api.set_pod("running-1", _other_pod("running", "Running"))
+    api.set_pod("starting-1", _other_pod("starting", "Pending"))
+    api.set_pod("done-1", _other_pod("done", "Succeeded", exit_code=0, message=h.result(0)))
+    api.set_pod("leaving-1", _other_pod("leaving", "Running", deleting=True))
+    limiter = fakes.FakeLimiter(lost_running_set=2)
+    d = fakes.deps_for(api, limiter=limiter)
+    d.informer.saw_job(api.jobs[KEY])  # the Pod watch has not caught up: the API list has them
+    assert _turn(d, api, watch=False) == 10.0
+    assert limiter.live == {"uid-running", "uid-starting"}
+    assert _status(api)["reason"] == "RateLimited" and "ConcurrencyCapReached" in \
+        _status(api)["message"]
+    assert ("media", "trailer-1") not in api.pods
+
+
 def test_finished_job_releases_its_slot_and_locks() -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body())

@@ -17,6 +17,9 @@ from redis import exceptions as redis_errors
 from transcode_api import contract
 from transcode_operator.adapters import clocks, metrics
 
+POD_UID = "0b1c2d3e-0000-4000-8000-000000000001"
+"""The runner Pod the relay tests track (a uid as Kubernetes makes them)."""
+
 
 class FakeRedis:
     """The few async commands the relay uses, on a dict."""
@@ -24,8 +27,9 @@ class FakeRedis:
     def __init__(self) -> None:
         self.data: dict[str, str] = {}
 
-    def write_progress(self, namespace: str, name: str, **progress: Any) -> None:
-        self.data[contract.progress_key(namespace, name)] = json.dumps(progress)
+    def write_progress(self, namespace: str, name: str, pod_uid: str = POD_UID,
+                       **progress: Any) -> None:
+        self.data[contract.progress_key(namespace, name, pod_uid)] = json.dumps(progress)
 
     async def get(self, key: str) -> str | None:
         return self.data.get(key)

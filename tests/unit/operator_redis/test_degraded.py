@@ -144,7 +144,7 @@ def test_gpu_status_says_unavailable(down_redis):
 def test_relay_without_redis_flushes_nothing_and_keeps_running(down_redis, recorder, clock):
     async def scenario():
         relay = redis_relay.ProgressRelay(down_redis, recorder, clock=clock, reconnect_delay=1.0)
-        relay.track("media", "trailer")
+        relay.track("media", "trailer", "pod-uid-1")
         assert not await relay.flush("media", "trailer")
         task = asyncio.create_task(relay.run())
         await clock.advance(3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.unit.operator_redis.conftest import POD_UID as POD
 from transcode_api import contract
 from transcode_operator.adapters import redis_relay
 
@@ -20,7 +21,7 @@ def test_first_update_is_patched_at_once_and_the_rest_wait_for_the_interval(
 ):
     async def scenario():
         relay = make_relay(fake_redis, recorder, clock)
-        relay.track("media", "trailer")
+        relay.track("media", "trailer", POD)
         assert await relay.offer("media", "trailer", {"percent": 1.0})
         for second in range(1, 5):
             await clock.advance(1)
@@ -40,7 +41,7 @@ def test_one_second_updates_for_a_minute_make_about_twelve_patches_ending_with_t
 ):
     async def scenario():
         relay = make_relay(fake_redis, recorder, clock)
-        relay.track("media", "movie")
+        relay.track("media", "movie", POD)
         for second in range(61):
             await relay.offer("media", "movie", {"percent": second * 100 / 60, "fps": 30.0})
             await relay.tick()
@@ -58,8 +59,8 @@ def test_one_second_updates_for_a_minute_make_about_twelve_patches_ending_with_t
 def test_each_job_has_its_own_interval(fake_redis, recorder, clock):
     async def scenario():
         relay = make_relay(fake_redis, recorder, clock)
-        relay.track("a", "one")
-        relay.track("b", "two")
+        relay.track("a", "one", POD)
+        relay.track("b", "two", POD)
         assert await relay.offer("a", "one", {"percent": 10.0})
         assert await relay.offer("b", "two", {"percent": 20.0})
 
@@ -72,7 +73,7 @@ def test_flush_reads_the_key_and_sends_the_final_value_without_waiting(
 ):
     async def scenario():
         relay = make_relay(fake_redis, recorder, clock)
-        relay.track("media", "trailer")
+        relay.track("media", "trailer", POD)
         await relay.offer("media", "trailer", {"percent": 40.0})
         # The runner's last write arrives only in Redis (its message was missed).
         fake_redis.write_progress("media", "trailer", percent=100.0, fps=60.0, speed=2.5,
@@ -93,14 +94,14 @@ def test_updates_of_untracked_or_forgotten_jobs_never_patch(
     async def scenario():
         relay = make_relay(fake_redis, recorder, clock, metric_set)
         assert not await relay.offer("media", "unknown", {"percent": 5.0})
-        relay.track("media", "done")
+        relay.track("media", "done", POD)
         await relay.offer("media", "done", {"percent": 50.0})
         await relay.offer("media", "done", {"percent": 60.0})  # held
         relay.forget("media", "done")
         await clock.advance(10)
         assert await relay.tick() == 0
         fake_redis.write_progress("media", "done", percent=99.0)
-        assert not await relay.handle_message(contract.progress_key("media", "done"))
+        assert not await relay.handle_message(contract.progress_key("media", "done", POD))
 
     asyncio.run(scenario())
     assert recorder.values == [50.0]
@@ -110,9 +111,9 @@ def test_updates_of_untracked_or_forgotten_jobs_never_patch(
 def test_a_pubsub_message_names_the_key_and_the_relay_reads_it(fake_redis, recorder, clock):
     async def scenario():
         relay = make_relay(fake_redis, recorder, clock)
-        relay.track("media", "trailer")
+        relay.track("media", "trailer", POD)
         fake_redis.write_progress("media", "trailer", percent=12.5, fps=24.0, speed=1.1)
-        assert await relay.handle_message(b"kt:progress:media:trailer")
+        assert await relay.handle_message(f"kt:progress:media:trailer:{POD}".encode())
         assert not await relay.handle_message("not-a-progress-key")
 
     asyncio.run(scenario())
@@ -126,7 +127,7 @@ def test_a_failed_patch_keeps_the_value_for_the_next_round(
 
     async def scenario():
         relay = make_relay(fake_redis, recorder, clock, metric_set)
-        relay.track("media", "trailer")
+        relay.track("media", "trailer", POD)
         assert not await relay.offer("media", "trailer", {"percent": 70.0})
         await clock.advance(5)
         assert await relay.tick() == 1
@@ -140,7 +141,7 @@ def test_a_failed_patch_keeps_the_value_for_the_next_round(
 def test_identical_updates_are_not_patched_twice(fake_redis, recorder, clock):
     async def scenario():
         relay = make_relay(fake_redis, recorder, clock)
-        relay.track("media", "trailer")
+        relay.track("media", "trailer", POD)
         await relay.offer("media", "trailer", {"percent": 30.0})
         await clock.advance(6)
         await relay.offer("media", "trailer", {"percent": 30.0})
@@ -158,8 +159,58 @@ def test_parse_progress_keeps_numbers_and_needs_a_percent():
     assert redis_relay.parse_progress(None) is None
 
 
-def test_progress_key_round_trip():
-    key = contract.progress_key("media-team", "trailer.720p")
-    assert key == "kt:progress:media-team:trailer.720p"
-    assert contract.parse_progress_key(key) == ("media-team", "trailer.720p")
-    assert contract.parse_progress_key("kt:gpu:node-1") is None
+def test_a_key_of_another_pod_uid_is_rejected_counted_and_never_read(
+    fake_redis, recorder, clock, metric_set, sample
+):
+    forged = "9f9f9f9f-0000-4000-8000-00000000dead"
+
+    async def scenario():
+        relay = make_relay(fake_redis, recorder, clock, metric_set)
+        relay.track("media", "trailer", POD)
+        fake_redis.write_progress("media", "trailer", pod_uid=forged, percent=99.0)
+        assert not await relay.handle_message(contract.progress_key("media", "trailer", forged))
+        fake_redis.write_progress("media", "trailer", percent=20.0)
+        assert await relay.handle_message(contract.progress_key("media", "trailer", POD))
+        fake_redis.write_progress("media", "trailer", pod_uid=forged, percent=98.0)
+        await clock.advance(10)
+        assert not await relay.flush("media", "trailer")  # reads the tracked Pod's key only
+
+    asyncio.run(scenario())
+    assert recorder.values == [20.0]
+    assert sample(metric_set, "transcoder_progress_updates_total", outcome="rejected") == 1
+
+
+def test_tracking_the_next_attempt_rejects_the_previous_pod_and_drops_its_pending_value(
+    fake_redis, recorder, clock, metric_set, sample
+):
+    second = "0b1c2d3e-0000-4000-8000-000000000002"
+
+    async def scenario():
+        relay = make_relay(fake_redis, recorder, clock, metric_set)
+        relay.track("media", "trailer", POD)
+        assert await relay.offer("media", "trailer", {"percent": 50.0})
+        assert not await relay.offer("media", "trailer", {"percent": 60.0})  # held
+        relay.track("media", "trailer", second)  # attempt 2's Pod runs now
+        await clock.advance(10)
+        assert await relay.tick() == 0  # attempt 1's 60 % is gone
+        fake_redis.write_progress("media", "trailer", percent=70.0)  # the old Pod writes on
+        assert not await relay.handle_message(contract.progress_key("media", "trailer", POD))
+        fake_redis.write_progress("media", "trailer", pod_uid=second, percent=5.0)
+        assert await relay.handle_message(contract.progress_key("media", "trailer", second))
+
+    asyncio.run(scenario())
+    assert recorder.values == [50.0, 5.0]
+    assert sample(metric_set, "transcoder_progress_updates_total", outcome="rejected") == 1
+
+
+def test_catch_up_reads_each_tracked_jobs_own_pod_key(fake_redis, recorder, clock):
+    async def scenario():
+        relay = make_relay(fake_redis, recorder, clock)
+        relay.track("media", "trailer", POD)
+        fake_redis.write_progress("media", "trailer", pod_uid="someone-else", percent=99.0)
+        assert await relay.catch_up() == 0
+        fake_redis.write_progress("media", "trailer", percent=33.0)
+        assert await relay.catch_up() == 1
+
+    asyncio.run(scenario())
+    assert recorder.values == [33.0]

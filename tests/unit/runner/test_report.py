@@ -10,7 +10,7 @@ import pytest
 from tests.unit.runner import fakes
 from transcode_api import constants, status
 from transcode_runner.domain import progress
-from transcode_runner.io import report
+from transcode_runner.io import report, settings
 
 
 def snap(percent: float) -> progress.Progress:
@@ -74,20 +74,45 @@ def test_phase_change_waits_for_the_interval(clock: fakes.FakeClock) -> None:
     assert sink.patches[-1]["status"]["runner"]["phase"] == "Uploading"
 
 
-def test_redis_progress_key_ttl_and_publish(clock: fakes.FakeClock) -> None:
+POD_UID = "5f0c7a6e-3b1d-4c2a-9e8f-0123456789ab"
+KEY = f"kt:progress:media:trailer:{POD_UID}"
+
+
+def test_redis_progress_key_names_the_pod_uid_with_ttl_and_publish(clock: fakes.FakeClock) -> None:
     redis = fakes.FakeRedis()
-    rep = report.Reporter(clock, namespace="media", name="trailer", redis=redis,
+    rep = report.Reporter(clock, namespace="media", name="trailer", pod_uid=POD_UID, redis=redis,
                           redis_interval=1.0, redis_ttl=3600)
     rep.progress(snap(10))
     rep.progress(snap(11))  # same second: not written
     clock.advance(1)
     rep.progress(snap(12))
-    value, ttl = redis.values["kt:progress:media:trailer"]
+    assert list(redis.values) == [KEY]
+    value, ttl = redis.values[KEY]
     document = json.loads(value)
     assert ttl == 3600
     assert (document["percent"], document["fps"], document["speed"]) == (12, 50.0, 2.0)
     assert document["updatedAt"].endswith("Z")
-    assert redis.published == [("kt:progress", "kt:progress:media:trailer")] * 2
+    assert redis.published == [("kt:progress", KEY)] * 2
+
+
+def test_without_its_pod_uid_the_runner_writes_no_redis_progress(clock: fakes.FakeClock) -> None:
+    redis = fakes.FakeRedis()
+    rep = report.Reporter(clock, namespace="media", name="trailer", redis=redis)
+    rep.progress(snap(10))
+    rep.final(status.RunnerResult(outcome=constants.Outcome.SUCCEEDED, exit_code=0))
+    assert redis.values == {} and redis.published == []
+
+
+def test_settings_read_the_pod_uid_and_the_redis_login_from_the_pod_env(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANSCODER_POD_UID", POD_UID)
+    monkeypatch.setenv("TRANSCODER_REDIS_USERNAME", "runner")
+    monkeypatch.setenv("TRANSCODER_REDIS_PASSWORD", "s3cret-runner")
+    cfg = settings.Settings()
+    assert cfg.pod_uid == POD_UID and cfg.redis_username == "runner"
+    assert cfg.redis_password is not None
+    assert cfg.redis_password.get_secret_value() == "s3cret-runner"
+    assert "s3cret-runner" not in repr(cfg) and "s3cret-runner" not in str(cfg.model_dump())
 
 
 def test_without_any_sink_reporting_is_a_no_op(clock: fakes.FakeClock) -> None:

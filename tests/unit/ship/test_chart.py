@@ -126,6 +126,7 @@ def test_defaults_render_what_a_user_installs(rendered: dict[str, list[dict[str,
         ("RoleBinding", "kt-kube-transcoder-runner"),
         ("Deployment", "kt-kube-transcoder-redis"),
         ("Service", "kt-kube-transcoder-redis"),
+        ("Secret", "kt-kube-transcoder-redis-auth"),
         ("DaemonSet", "kt-kube-transcoder-gpu-probe"),
         ("NetworkPolicy", "kt-kube-transcoder-operator"),
         ("NetworkPolicy", "kt-kube-transcoder-redis"),
@@ -136,7 +137,7 @@ def test_defaults_render_what_a_user_installs(rendered: dict[str, list[dict[str,
 @pytest.mark.parametrize("path", [
     "colour", "crds.install", "operator.replica", "operator.image.name",
     "operator.config.runner.image", "operator.config.http.port", "operator.config.workerCount",
-    "operator.config.retry.maxRetries", "redis.auth", "gpuProbe.interval",
+    "operator.config.retry.maxRetries", "redis.auth.password", "gpuProbe.interval",
     "monitoring.serviceMonitor.namespace", "operator.podSecurityContext.runAsRoot",
     "operator.securityContext.capabilities.keep",
 ])
@@ -289,7 +290,10 @@ def _settings_defaults() -> dict[str, Any]:
 
 MANAGED = {("runner", "image"), ("runner", "imagePullPolicy"), ("runner", "imagePullSecrets"),
            ("runner", "serviceAccountName"), ("redis", "url"), ("http", "port"),
-           ("kopf", "livenessEndpoint")}
+           ("kopf", "livenessEndpoint"),
+           # Redis logins come from the auth Secret as env vars, never from values.
+           ("redis", "username"), ("redis", "password"), ("redis", "passwordFile"),
+           ("redis", "runnerUsername"), ("redis", "runnerPassword")}
 
 
 def test_values_config_lists_every_operator_setting_with_its_default() -> None:
@@ -377,7 +381,8 @@ def test_gpu_probe_daemonset(rendered: dict[str, list[dict[str, Any]]], chart: C
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility,video"
     assert env["TRANSCODER_REDIS_URL"] == config_of(rendered["defaults"])["redis"]["url"]
-    assert {e["name"] for e in c["env"] if "valueFrom" in e} == {"NODE_NAME"}
+    assert {e["name"] for e in c["env"] if "valueFrom" in e} == {"NODE_NAME",
+                                                                  "TRANSCODER_REDIS_PASSWORD"}
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert pod["runtimeClassName"] == "nvidia" and pod["automountServiceAccountToken"] is False

@@ -104,9 +104,10 @@ def _run(args: argparse.Namespace) -> int:
         pod_name=cfg.pod_name,
         sink=sink,
         open_uploads=_inherited_uploads(sink),  # before the first patch, which carries them
-        redis=_redis(cfg.redis_url),
+        redis=_redis(cfg),
         namespace=namespace,
         name=name,
+        pod_uid=cfg.pod_uid,
         interval=cfg.status_interval_seconds,
         redis_interval=cfg.redis_progress_interval_seconds,
         redis_ttl=cfg.redis_progress_ttl_seconds,
@@ -156,12 +157,21 @@ def _sink(cfg: settings.Settings) -> report.StatusSink | None:
         return None
 
 
-def _redis(url: str | None) -> Any:
+def _redis(cfg: settings.Settings) -> Any:
+    if cfg.redis_url and not cfg.pod_uid:
+        log.warning("%s unset: no Redis progress (the operator takes it only from a "
+                    "known Pod)", contract.ENV_POD_UID)
+        return None
     try:
-        return report.connect_redis(url)
+        return _connect(cfg)
     except Exception as exc:  # noqa: BLE001 - Redis is optional
         log.warning("Redis unavailable (progress goes to the CR only): %s", exc)
         return None
+
+
+def _connect(cfg: settings.Settings) -> Any:
+    password = cfg.redis_password.get_secret_value() if cfg.redis_password else None
+    return report.connect_redis(cfg.redis_url, cfg.redis_username, password)
 
 
 def _on_signals(cancel: threading.Event) -> None:
@@ -200,7 +210,7 @@ def _probe(args: argparse.Namespace) -> int:
         document = probe_document(prober, codecs, cfg.node_name)
         print(json.dumps(document, indent=2) if args.json else _human(document))
         return 0
-    client = report.connect_redis(cfg.redis_url)
+    client = _connect(cfg)
     if client is None:
         log.error("probe --report needs TRANSCODER_REDIS_URL")
         return int(contract.ExitCode.BAD_INPUT)

@@ -6,9 +6,10 @@ the `status.RunnerResult`. `status.runner` gets at most one progress patch per
 `interval` seconds (by the injected clock) and then the final phase; the result
 itself goes only, as JSON of at most 4 KiB, to the termination-message file,
 which the operator reads from the ended Pod (`transcode_api.contract`). Progress also goes to Redis
-(key `kt:progress:{namespace}:{name}` with a TTL, then the key's name PUBLISHed
-on `kt:progress`)
-when a client is given. `record_uploads` patches `status.runner.openUploads`
+(key `kt:progress:{namespace}:{name}:{podUid}` with a TTL, then the key's name
+PUBLISHed on `kt:progress`) when a client and the Pod's uid are given: the
+operator takes progress only from its current attempt's Pod, and the runner's
+Redis user may do nothing else. `record_uploads` patches `status.runner.openUploads`
 at once (the multipart-upload ledger) and every patch carries it; the next
 attempt reads it back with `KubeStatusSink.open_uploads`. Every sink is optional and no sink failure stops the
 runner: failures are logged and the next report tries again.
@@ -111,6 +112,7 @@ class Reporter:
         redis: Any = None,
         namespace: str | None = None,
         name: str | None = None,
+        pod_uid: str | None = None,
         interval: float = 5.0,
         redis_interval: float = 1.0,
         redis_ttl: int = contract.PROGRESS_TTL_SECONDS,
@@ -122,7 +124,7 @@ class Reporter:
         self._patch_lock = threading.Lock()
         self.attempt, self.pod_name = attempt, pod_name
         self.sink, self.redis = sink, redis
-        self.namespace, self.name = namespace, name
+        self.namespace, self.name, self.pod_uid = namespace, name, pod_uid
         self.interval, self.redis_interval, self.redis_ttl = interval, redis_interval, redis_ttl
         self.termination_path = termination_path
         self._phase = constants.RunnerPhase.RUNNING
@@ -224,7 +226,7 @@ class Reporter:
                 return False
 
     def _publish(self, latest: status.Progress) -> None:
-        if not (self.namespace and self.name):
+        if not (self.namespace and self.name and self.pod_uid):
             return
         document = {
             "namespace": self.namespace,
@@ -235,21 +237,23 @@ class Reporter:
             "updatedAt": self.clock.now().isoformat().replace("+00:00", "Z"),
         }
         text = json.dumps(document, separators=(",", ":"))
-        key = contract.progress_key(self.namespace, self.name)
         try:
+            key = contract.progress_key(self.namespace, self.name, self.pod_uid)
             self.redis.set(key, text, ex=self.redis_ttl)
             self.redis.publish(contract.PROGRESS_CHANNEL, key)  # the operator's relay reads the key
         except Exception as exc:  # noqa: BLE001 - Redis is optional
             log.warning("Redis progress update failed (carrying on): %s", _short(exc))
 
 
-def connect_redis(url: str | None) -> Any:
-    """A Redis client for `url` with short timeouts, or None without a URL."""
+def connect_redis(url: str | None, username: str | None = None,
+                  password: str | None = None) -> Any:
+    """A Redis client for `url` logging in as `username`, short timeouts; None without a URL."""
     if not url:
         return None
     import redis
 
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    login = {k: v for k, v in (("username", username), ("password", password)) if v}
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, **login)
 
 
 def _short(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     """Name of this runner Pod, reported in `status.runner.podName`. Default: the
     `POD_NAME` or `HOSTNAME` variable (a Pod's host name is its name)."""
 
+    pod_uid: str | None = Field(default=None, validation_alias=AliasChoices(contract.ENV_POD_UID))
+    """This runner Pod's own uid (the operator sets it from the downward API). The
+    Redis progress key carries it, and the operator accepts progress only from the
+    live Pod of the job's current attempt. Default: unset (no Redis progress)."""
+
     gpu_requested: bool = False
     """Whether the operator gave this Pod an `nvidia.com/gpu`. Default false.
     Informational: the probe decides what is usable."""
@@ -67,6 +72,13 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     """Redis URL for high-rate progress (`redis://host:6379/0`). Default unset:
     the runner works without Redis and reports only to the CR."""
+
+    redis_username: str | None = None
+    """Redis ACL user (`runner` in a runner Pod, `probe` in the GPU probe DaemonSet).
+    Default: unset (the URL's, else Redis's default user)."""
+
+    redis_password: SecretStr | None = None
+    """That user's password; never logged. Default: unset."""
 
     scratch_dir: Path = Path("/tmp/transcode")
     """Working directory for the source, outputs and two-pass logs. Default

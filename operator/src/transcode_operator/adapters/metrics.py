@@ -191,7 +191,7 @@ class Metrics:
         self.progress_updates = Counter(
             "transcoder_progress_updates",
             "Runner progress updates seen by the relay, by outcome "
-            "(patched, coalesced, ignored, failed).",
+            "(patched, coalesced, ignored, rejected: a Pod uid not the current attempt's, failed).",
             ["outcome"], registry=reg,
         )
         self.redis_errors = Counter(

@@ -1,7 +1,7 @@
 """Progress relay: the runner's high-rate progress in Redis, throttled into CR status.
 
 The runner writes `{"percent", "fps", "speed", "updatedAt"}` to
-`kt:progress:{namespace}:{name}` (TTL 1 h) as often as FFmpeg reports and
+`kt:progress:{namespace}:{name}:{podUid}` (TTL 1 h) as often as FFmpeg reports and
 publishes the key name on `kt:progress`. `ProgressRelay.run()` (started once at
 operator startup) listens on that channel and hands each update to `offer`,
 which calls the injected `patch(namespace, name, progress)` at most once per
@@ -9,9 +9,12 @@ which calls the injected `patch(namespace, name, progress)` at most once per
 the interval is held and sent by `tick` when the interval is over. The patch
 the operator injects (`control.deps.Deps.relayed`) writes nothing itself: it
 hands the value to the job's worker, the one writer of `status.progress`.
-`control.act` calls `track` while a job's runner Pod runs and `forget` when the
-job is done or deleted; updates of untracked jobs are ignored, so a late
-message never reaches a finished job. `flush` (read the key once more and
+`control.act` calls `track(namespace, name, pod_uid)` while a job's runner Pod
+runs and `forget` when the job is done or deleted; updates of untracked jobs
+are ignored, so a late message never reaches a finished job, and a key whose
+Pod uid is not the tracked Pod's (another attempt, or a forger who has the
+runner password) is rejected: counted as `rejected`, logged at debug level,
+never read. `flush` (read the key once more and
 deliver what is pending) is what `bench/cache.py` measures with.
 """
 
@@ -59,6 +62,8 @@ def parse_progress(raw: str | bytes | None) -> dict[str, Any] | None:
 
 @dataclass
 class _Job:
+    pod_uid: str
+    """The live runner Pod of the current attempt: the only writer accepted."""
     pending: dict[str, Any] | None = None
     delivered: dict[str, Any] | None = None
     last_patch: float | None = None
@@ -93,9 +98,15 @@ class ProgressRelay:
         self._jobs: dict[JobRef, _Job] = {}
 
     # --- what control.act calls ---------------------------------------------------------
-    def track(self, namespace: str, name: str) -> None:
-        """Relay this job's progress from now on (its runner Pod started or resumed)."""
-        self._jobs.setdefault((namespace, name), _Job())
+    def track(self, namespace: str, name: str, pod_uid: str) -> None:
+        """Relay this job's progress from Pod `pod_uid` from now on (it started or resumed).
+
+        A new Pod (the next attempt) replaces the one tracked before, dropping what
+        that one left pending.
+        """
+        job = self._jobs.get((namespace, name))
+        if job is None or job.pod_uid != pod_uid:
+            self._jobs[(namespace, name)] = _Job(pod_uid)
 
     async def flush(self, namespace: str, name: str, *, read: bool = True) -> bool:
         """Deliver the job's last progress now (Pod ended); True if a patch was sent.
@@ -107,7 +118,7 @@ class ProgressRelay:
         if job is None:
             return False
         if read:
-            latest = await self._read(namespace, name)
+            latest = await self._read(namespace, name, job.pod_uid)
             if latest is not None and latest != job.delivered:
                 job.pending = latest
         return await self._deliver((namespace, name), job, wait=True)
@@ -143,15 +154,21 @@ class ProgressRelay:
 
     async def handle_message(self, data: str | bytes) -> bool:
         """One pub/sub message (a progress key name): read the key and `offer` it."""
-        key = data.decode() if isinstance(data, bytes) else str(data)
-        ref = contract.parse_progress_key(key)
-        if ref is None or ref not in self._jobs:
+        key = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        parsed = contract.parse_progress_key(key)
+        job = self._jobs.get((parsed.namespace, parsed.name)) if parsed is not None else None
+        if parsed is None or job is None:
             self._count("ignored")
             return False
-        progress = await self._read(*ref)
+        if parsed.pod_uid != job.pod_uid:
+            self._count("rejected")
+            logger.debug("Rejected a progress key for %s/%s: Pod uid %s is not the current "
+                         "attempt's", parsed.namespace, parsed.name, parsed.pod_uid)
+            return False
+        progress = await self._read(parsed.namespace, parsed.name, parsed.pod_uid)
         if progress is None:
             return False
-        return await self.offer(ref[0], ref[1], progress)
+        return await self.offer(parsed.namespace, parsed.name, progress)
 
     async def catch_up(self) -> int:
         """Read the progress keys of all tracked jobs once (after (re)subscribing)."""
@@ -159,7 +176,7 @@ class ProgressRelay:
         refs = list(self._jobs)
         if client is None or not refs:
             return 0
-        keys = [contract.progress_key(*ref) for ref in refs]
+        keys = [contract.progress_key(*ref, self._jobs[ref].pod_uid) for ref in refs]
         values = await self.health.call("relay.catch_up", lambda: client.mget(keys), None)
         sent = 0
         for ref, raw in zip(refs, values or [], strict=False):
@@ -236,11 +253,11 @@ class ProgressRelay:
         self._count("patched")
         return True
 
-    async def _read(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def _read(self, namespace: str, name: str, pod_uid: str) -> dict[str, Any] | None:
         client = self.client
         if client is None:
             return None
-        key = contract.progress_key(namespace, name)
+        key = contract.progress_key(namespace, name, pod_uid)
         raw = await self.health.call("relay.get", lambda: client.get(key), None)
         return parse_progress(raw)
 

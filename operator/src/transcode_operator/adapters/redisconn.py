@@ -1,6 +1,8 @@
 """The operator's Redis connection, its health, the key names and the clock seam.
 
-`app.context.start` calls `connect(url, metrics)` once and passes the
+`app.context.start` calls `connect(url, metrics, username=, password=)` once
+(the login from `domain.redisauth.operator_login`; given, it replaces the URL's
+userinfo) and passes the
 client (or None when Redis is not configured) and the `RedisHealth` it returns
 to the relay, caches, limiter, locks and GPU status reader. Every Redis call of
 those modules goes through `RedisHealth.call`, which turns a lost connection
@@ -24,6 +26,7 @@ from redis.backoff import ExponentialBackoff
 
 from transcode_operator.adapters import clocks
 from transcode_operator.adapters import metrics as metrics_module
+from transcode_operator.domain import redisauth
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,14 +43,21 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (redis_errors.RedisError, *CONNE
 """Every error a Redis call can raise that the helpers turn into a fallback."""
 
 
-def make_client(url: str, *, socket_timeout: float = 2.0) -> aioredis.Redis:
+def make_client(url: str, *, socket_timeout: float = 2.0, username: str | None = None,
+                password: str | None = None) -> aioredis.Redis:
     """A redis.asyncio client that fails fast while Redis is down and reconnects after.
 
     One quick retry covers a pooled connection that the server closed (restart);
     a refused connection fails in milliseconds so callers can degrade at once.
+    A `username` or `password` replaces the URL's userinfo (redis-py lets the URL win).
     """
+    login: dict[str, Any] = {}
+    if username is not None or password is not None:
+        url = redisauth.strip_userinfo(url) or url
+        login = {k: v for k, v in (("username", username), ("password", password)) if v}
     return aioredis.Redis.from_url(
         url,
+        **login,
         decode_responses=True,
         socket_connect_timeout=min(socket_timeout, 1.0),
         socket_timeout=socket_timeout,
@@ -150,7 +160,8 @@ class RedisHealth:
 
 
 async def connect(
-    url: str | None, metrics: metrics_module.Metrics | None = None, *, socket_timeout: float = 2.0
+    url: str | None, metrics: metrics_module.Metrics | None = None, *, socket_timeout: float = 2.0,
+    username: str | None = None, password: str | None = None,
 ) -> tuple[aioredis.Redis | None, RedisHealth]:
     """The client for `url` (None when unset) and its health tracker, after one PING.
 
@@ -163,9 +174,11 @@ async def connect(
             "patches, caches are bypassed, limits and locks use their fallback"
         )
         return None, RedisHealth(metrics, configured=False)
-    client = make_client(url, socket_timeout=socket_timeout)
+    client = make_client(url, socket_timeout=socket_timeout, username=username, password=password)
     health = RedisHealth(metrics)
-    await health.ping(client)
+    if await health.ping(client):
+        logger.info("Redis at %s answers (user %s)", redisauth.redact(url),
+                    username or "from the URL")
     return client, health
 
 

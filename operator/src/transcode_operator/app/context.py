@@ -48,7 +48,7 @@ from transcode_operator.adapters import (
 from transcode_operator.control import controller as controller_module
 from transcode_operator.control import deps as deps_module
 from transcode_operator.control import reconciler, workqueue
-from transcode_operator.domain import buckets
+from transcode_operator.domain import buckets, redisauth
 from transcode_operator.domain import settings as settings_module
 
 logger = logging.getLogger(__name__)
@@ -152,8 +152,10 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
     ctl = controller_module.Controller(queue, functools.partial(reconciler.turn, d), cfg.workers)
     d.enqueue = ctl.enqueue
     ctx = Context(deps=d, controller=ctl)
+    username, password = redisauth.operator_login(cfg.redis)
     client, health = await redisconn.connect(
-        cfg.redis.url, registry, socket_timeout=cfg.redis.socket_timeout_seconds)
+        cfg.redis.url, registry, socket_timeout=cfg.redis.socket_timeout_seconds,
+        username=username, password=password)
     ctx.redis, ctx.health = client, health
     d.limiter = _limiter(cfg, client, health, registry)
     d.job_cache = cache.JobStatusCache(client, miss_ttl=cfg.http.miss_ttl_seconds,

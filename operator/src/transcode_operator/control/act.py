@@ -160,7 +160,7 @@ async def _gates(d: deps_module.Deps, obs: observation.Observed, plan: actions.P
             d.relay.forget(job.namespace, job.name)
     if plan.track and spec is not None:
         if d.relay is not None:
-            d.relay.track(job.namespace, job.name)
+            d.relay.track(job.namespace, job.name, plan.track)
         if d.locks is not None and job.uid not in d.memory.holding:
             # after a restart: take our own locks again so that they are renewed
             await d.locks.acquire(locks_module.objects(spec), observe.owner(job))

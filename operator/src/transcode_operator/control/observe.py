@@ -10,13 +10,15 @@ policy's refusal (`domain.tenancy`, before any Secret is read) and the spec
 fields nobody will act on (`domain.unknown_fields`); and asks the start gates
 (credentials Secret, namespace limiter, output locks) when
 `domain.starts.needs_gates` says a Pod may start now (or the previous turn's
-plan asked for them). Nothing here writes to the API
+plan asked for them); the limiter may ask for `live_jobs` (one Pod list of the
+namespace) when Redis lost its running set. Nothing here writes to the API
 server; the limiter and lock answers are idempotent per job UID.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 
 from transcode_api import constants, contract
@@ -100,6 +102,14 @@ def _progress(d: deps_module.Deps, key: Key) -> job_status.Progress | None:
         return None
 
 
+async def live_jobs(d: deps_module.Deps, namespace: str) -> set[str]:
+    """UIDs of the namespace's jobs with a live runner Pod, listed from the API server
+    (not the informer, which may not have seen every Pod yet right after a start)."""
+    listed = await d.api.list_pods(namespace, contract.JOB_UID_LABEL)
+    views = (podstate.view(raw) for raw in listed)
+    return {v.owner_uid for v in views if v.active and v.owner_uid}
+
+
 def owner(job: builders.JobRef) -> locks_module.LockOwner:
     return locks_module.LockOwner(token=job.uid, holder=f"{job.namespace}/{job.name}")
 
@@ -118,7 +128,8 @@ async def gates(d: deps_module.Deps, job: builders.JobRef,
         if problem is not None:
             return observation.Gate(False, problem[0], problem[1], fatal=True)
     if d.limiter is not None:
-        decision = await d.limiter.acquire(job.namespace, job.uid)
+        decision = await d.limiter.acquire(job.namespace, job.uid,
+                                           functools.partial(live_jobs, d, job.namespace))
         if not decision.allowed:
             return observation.Gate(False, "RateLimited",
                                     f"namespace {job.namespace}: {decision.reason}; asking "

@@ -33,8 +33,9 @@ class Plan:
     events: list[ev.Event] = field(default_factory=list)
     release: bool = False
     """Free the rate-limit slot and output locks; stop relaying progress."""
-    track: bool = False
-    """Relay this job's progress; hold (renew) its output locks."""
+    track: str | None = None
+    """The uid of the running Pod whose progress is relayed (no other Pod's is taken);
+    while set, the job's output locks are held (renewed). None: nothing to track."""
     add_finalizer: bool = False
     remove_finalizer: bool = False
     delete_job: bool = False

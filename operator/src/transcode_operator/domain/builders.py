@@ -10,7 +10,8 @@ gets S3 credentials only as secretKeyRef env vars, and runs with the
 restricted security profile; GPU Pods add `nvidia.com/gpu: 1`, the GPU
 toleration, the driver capabilities and the RuntimeClass, while CPU Pods get
 `NVIDIA_VISIBLE_DEVICES=void` and never the GPU RuntimeClass. The runner's
-SSRF allow and deny lists travel as `TRANSCODER_NETWORK_*` variables.
+SSRF allow and deny lists travel as `TRANSCODER_NETWORK_*` variables, the
+Redis login and the Pod's own uid as `domain.redisauth.runner_env` says.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from transcode_api import constants, contract
 from transcode_api import spec as job_spec
-from transcode_operator.domain import failurepolicy, pod_resources
+from transcode_operator.domain import failurepolicy, pod_resources, redisauth
 from transcode_operator.domain import settings as settings_module
 
 SCRATCH_VOLUME = "scratch"
@@ -122,8 +123,7 @@ def env(job: JobRef, spec: job_spec.TranscodeJobSpec, attempt: int, gpu: bool,
         # The root filesystem is read-only: temporary files go to the scratch emptyDir.
         {"name": "TMPDIR", "value": SCRATCH_PATH},
     ]
-    if cfg.redis.url:
-        out.append({"name": contract.ENV_REDIS_URL, "value": cfg.redis.url})
+    out += redisauth.runner_env(cfg.redis)  # URL without userinfo, runner login, Pod uid
     if cfg.runner.network_allow:
         out.append({"name": contract.ENV_NETWORK_ALLOW,
                     "value": json.dumps(list(cfg.runner.network_allow))})

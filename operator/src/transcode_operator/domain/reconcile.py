@@ -166,7 +166,7 @@ def _active_pod(obs: observation.Observed, spec: job_spec.TranscodeJobSpec, cfg:
     gpu_due = decisions.gpu_pending_due(pod, spec, obs.now)
     if gpu_due is not None and gpu_due <= 0:
         return _gpu_timeout(obs, spec, cfg, pod)
-    result = actions.Plan(track=pod.phase == "Running")
+    result = actions.Plan(track=pod.uid if pod.phase == "Running" else None)
     result.wake_in(config_due)
     result.wake_in(pull_due)
     result.wake_in(gpu_due)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pydantic
 
 from transcode_operator.domain.settings.base import Group
@@ -12,9 +14,34 @@ class RedisSettings(Group):
 
     url: str | None = None
     """redis:// URL. Unset: no relay (progress comes from status.runner), no caches,
-    limits and locks follow their failOpen. Default: unset."""
+    limits and locks follow their failOpen. Userinfo in it is used by the operator
+    only, masked in logs and never handed to runner Pods. Default: unset."""
     socket_timeout_seconds: float = pydantic.Field(default=2.0, gt=0)
     """Timeout of one Redis command. Default: 2."""
+    username: str | None = None
+    """ACL user the operator logs in as (the chart's Redis: `operator`). Default: unset
+    (the URL's user, else Redis's `default`)."""
+    password: pydantic.SecretStr | None = None
+    """The operator user's password (the chart sets it from its Secret as
+    TRANSCODER_REDIS__PASSWORD); never logged. Default: unset."""
+    password_file: Path | None = None
+    """File holding the operator user's password (a mounted Secret), read at startup;
+    used when `password` is unset. Default: unset."""
+    runner_username: str = "runner"
+    """ACL user the runner Pods log in as; sent only together with `runnerPassword`.
+    Default: runner."""
+    runner_password: pydantic.SecretStr | None = None
+    """The runner user's password, handed to every runner Pod as a literal env var:
+    runner Pods live in tenant namespaces, where a secretKeyRef cannot reach the
+    operator's Secret, and this password grants only writes of progress keys, which the
+    operator accepts from the live Pod of a job's current attempt. Default: unset
+    (runners connect without credentials)."""
+
+    @pydantic.model_validator(mode="after")
+    def _one_password_source(self) -> RedisSettings:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("redis: set password or passwordFile, not both")
+        return self
 
 
 class LimitSettings(Group):
