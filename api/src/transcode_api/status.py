@@ -7,57 +7,25 @@ its container termination message (`RunnerResult.to_termination_message`,
 always at most 4096 bytes; `OutputResult` and the shortening live in
 `transcode_api.results`), which the operator reads back with
 `RunnerResult.from_termination_message` even when the runner could not patch.
-`set_condition` is the pure helper the operator uses to keep the conditions
-map keyed by type with correct `lastTransitionTime`s.
+`Condition` and `set_condition` live in `transcode_api.conditions` (re-exported).
 """
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 
 import pydantic
 
 from transcode_api import base, constants, errors, results
+from transcode_api.conditions import Condition, Timestamp, set_condition
 
-
-def _utc(value: datetime.datetime) -> datetime.datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=datetime.UTC)
-    return value.astimezone(datetime.UTC)
-
-
-Timestamp = Annotated[datetime.datetime, pydantic.AfterValidator(_utc)]
-_REASON = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+__all__ = ["Condition", "JobMetadata", "OpenUpload", "Progress", "RunnerResult", "RunnerStatus",
+           "Timestamp", "TranscodeJobStatus", "parse_status", "set_condition"]
 
 
 def _list_map(key: str) -> dict[str, Any]:
     return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
-
-
-class Condition(base.StatusModel):
-    """One observation of the job's state (metav1.Condition), keyed by type."""
-
-    type: constants.ConditionType = pydantic.Field(
-        description="Succeeded, Failed, GPUAccelerated, UnknownFields, or the kstatus Reconciling/Stalled.",
-    )
-    status: constants.ConditionStatus = pydantic.Field(description="True, False or Unknown.")
-    reason: str | None = pydantic.Field(
-        default=None,
-        max_length=1024,
-        pattern=_REASON,
-        description="One CamelCase word for the last transition (TranscodeSucceeded, DeadlineExceeded, NVENCInitFailed).",
-    )
-    message: str | None = pydantic.Field(
-        default=None, max_length=32768, description="Human-readable details of the transition."
-    )
-    last_transition_time: Timestamp | None = pydantic.Field(
-        default=None, description="When status last changed (RFC 3339)."
-    )
-    observed_generation: int | None = pydantic.Field(
-        default=None, ge=0, description="metadata.generation the condition was computed from."
-    )
 
 
 class Progress(base.StatusModel):
@@ -257,31 +225,6 @@ class TranscodeJobStatus(base.StatusModel):
     def condition(self, type_: constants.ConditionType) -> Condition | None:
         """The condition of this type, or None."""
         return next((c for c in self.conditions if c.type == type_), None)
-
-
-def set_condition(
-    conditions: list[Condition], new: Condition, now: datetime.datetime
-) -> list[Condition]:
-    """A new conditions list with `new` put in place of the one of the same type.
-
-    `lastTransitionTime` is kept when the status did not change, else set to
-    `now` (when `new` carries none). Order is stable: replaced in place, new
-    types appended.
-    """
-    now = _utc(now)
-    out: list[Condition] = []
-    found = False
-    for old in conditions:
-        if old.type != new.type:
-            out.append(old)
-            continue
-        found = True
-        keep = old.status == new.status and old.last_transition_time is not None
-        when = old.last_transition_time if keep else (new.last_transition_time or now)
-        out.append(new.model_copy(update={"last_transition_time": when}))
-    if not found:
-        out.append(new.model_copy(update={"last_transition_time": new.last_transition_time or now}))
-    return out
 
 
 def parse_status(data: Mapping[str, Any] | None) -> TranscodeJobStatus:
