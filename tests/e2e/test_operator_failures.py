@@ -11,7 +11,9 @@ the Secret and never tells which rule it broke.
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import threading
 from typing import Any
 
 from kubernetes import client
@@ -109,23 +111,49 @@ def test_missing_secret_key_fails_with_the_same_message(kube: Kube, operator: An
     _refused(kube, ns, "halfcreds", "half")
 
 
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """An attacker's "S3 endpoint": records every request it gets (headers included)."""
+
+    seen: list[str] = []
+
+    def _record(self) -> None:
+        self.seen.append(f"{self.command} {self.path}\n{self.headers}")
+        self.send_response(403)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = do_POST = do_HEAD = _record
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
 def test_unlabelled_secret_is_refused_without_a_pod_or_its_values(
         kube: Kube, operator: Any) -> None:
     ns = kube.namespace("op")
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
     operator(ns, runner__command=opf.fake_runner())
     values = {"AWS_ACCESS_KEY_ID": "AKIAUNLABELLED7q3z",
               "AWS_SECRET_ACCESS_KEY": "n0t-f0r-j0bs-9x2w"}
     opf.core(kube).create_namespaced_secret(ns, client.V1Secret(
         metadata=client.V1ObjectMeta(name="app-db"), string_data=values))
-    opf.apply_job(kube, ns, opf.job_manifest(
-        "borrowed", storage={"credentialsSecretRef": {"name": "app-db"}}))
-    job = _refused(kube, ns, "borrowed", "app-db")
-    events = opf.wait_event(kube, ns, "borrowed", "ConfigError")
+    endpoint = f"http://127.0.0.1:{attacker.server_address[1]}"
+    try:
+        opf.apply_job(kube, ns, opf.job_manifest(
+            "borrowed", storage={"credentialsSecretRef": {"name": "app-db"},
+                                 "endpoint": endpoint}))
+        job = _refused(kube, ns, "borrowed", "app-db")
+        events = opf.wait_event(kube, ns, "borrowed", "ConfigError")
+    finally:
+        attacker.shutdown()
     seen = json.dumps(job["status"]) + json.dumps(events)
     for value in values.values():
         assert value not in seen
         assert base64.b64encode(value.encode()).decode() not in seen
     assert opf.pods_of(kube, ns, "borrowed") == []
+    # Nothing ever connected to the job's endpoint, so no request carried the values.
+    assert _Recorder.seen == []
 
 
 def test_secret_deleted_after_the_check_fails_from_the_pods_config_error(

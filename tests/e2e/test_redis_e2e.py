@@ -69,8 +69,9 @@ def ns(kube: Kube) -> str:
 def start(operator: Callable[..., opf.OperatorProcess], ns: str, redis_url: str,
           **extra: Any) -> tuple[opf.OperatorProcess, int]:
     port = procs.free_port()
+    # /metrics without a token: its authorisation is tests/e2e/test_api_access.py's subject.
     op = operator(ns, runner__command=opf.fake_runner(), redis__url=redis_url,
-                  http__host="127.0.0.1", http__port=port,
+                  http__host="127.0.0.1", http__port=port, http__auth__require_for_metrics=False,
                   retry__backoff_base_seconds=1, **extra)
     return op, port
 

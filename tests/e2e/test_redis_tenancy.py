@@ -48,7 +48,9 @@ def test_progress_forged_for_another_pod_uid_never_reaches_the_status(
         kube: Kube, operator: Any, redis_acl_server: redisserver.RedisServer) -> None:
     ns = kube.namespace("tenancy")
     port = procs.free_port()
+    # /metrics without a token: its authorisation is tests/e2e/test_api_access.py's subject.
     operator(ns, runner__command=opf.fake_runner(), http__host="127.0.0.1", http__port=port,
+             http__auth__require_for_metrics=False,
              runner__extra_env={"KT_FAKE_PROGRESS": "10", "KT_FAKE_SLEEP": "40"},
              status__progress_interval_seconds=1, **login(redis_acl_server))
     opf.apply_job(kube, ns, opf.job_manifest("victim", acceleration={"mode": "cpu"}))
