@@ -181,6 +181,13 @@ def test_scratch_defaults_limit_the_volume_and_request_storage() -> None:
     assert "ephemeral-storage" not in p["spec"]["containers"][0]["resources"]["requests"]
 
 
+def test_host_network_runners_keep_cluster_dns() -> None:
+    assert "hostNetwork" not in _pod()["spec"]
+    cfg = settings_module.Settings(runner={"host_network": True})
+    spec = builders.pod(h.JOB, h.spec(), builders.PodRequest(1, False), cfg)["spec"]
+    assert (spec["hostNetwork"], spec["dnsPolicy"]) == (True, "ClusterFirstWithHostNet")
+
+
 def test_a_scratch_size_that_is_no_quantity_is_refused() -> None:
     import pydantic
     import pytest

@@ -224,6 +224,9 @@ def pod(job: JobRef, spec: job_spec.TranscodeJobSpec, request: PodRequest,
         "containers": [container],
         "volumes": [{"name": SCRATCH_VOLUME, "emptyDir": scratch}],
     }
+    if cfg.runner.host_network:
+        spec_out["hostNetwork"] = True
+        spec_out["dnsPolicy"] = "ClusterFirstWithHostNet"
     if cfg.runner.service_account_name:
         spec_out["serviceAccountName"] = cfg.runner.service_account_name
     if cfg.runner.image_pull_secrets:

@@ -43,6 +43,10 @@ class RunnerSettings(Group):
     spec.resources names none: the scheduler places the Pod only where this much local
     storage is unreserved. Below the sizeLimit so that a node holds several runners;
     set it to the sizeLimit for a guarantee. None: no request. Default: 2Gi."""
+    host_network: bool = False
+    """Run runner Pods on the node's network (`hostNetwork: true`, with dnsPolicy
+    ClusterFirstWithHostNet so cluster DNS still answers), for clusters without a Pod
+    network. Default: false."""
     resources: dict[str, dict[str, str]] = pydantic.Field(
         default_factory=lambda: {"requests": {"cpu": "1", "memory": "1Gi"},
                                  "limits": {"memory": "8Gi"}})
