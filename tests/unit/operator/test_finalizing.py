@@ -61,15 +61,20 @@ def test_past_the_timeout_on_a_lost_node_it_is_deleted_with_grace_zero_and_said(
 
 
 def test_a_pod_never_confirmed_gone_releases_the_finalizer_with_a_warning() -> None:
-    plan = _plan(_stuck(181, forced=True))
+    # a forced delete moved the deletionTimestamp to its own time: 120 s from there
+    assert not _plan(_stuck(119, forced=True)).remove_finalizer
+    plan = _plan(_stuck(121, forced=True))
     assert plan.remove_finalizer and plan.release
     assert _reasons(plan) == ["PodNotConfirmedGone"]
-    assert "trailer-1 could not be confirmed gone 180s after their grace period" in \
-        plan.events[0].message
+    assert "trailer-1 could not be confirmed gone (failurePolicy.forceDeleteAfterSeconds=60, "\
+        "releaseFinalizerAfterSeconds=120)" in plan.events[0].message
+    # a Pod on a Ready Node that never stops: both timeouts past its grace period
+    assert not _plan(_stuck(179), nodes={"cpu-node-0": True}).remove_finalizer
+    assert _plan(_stuck(181), nodes={"cpu-node-0": True}).remove_finalizer
     # a second Pod that is still within its time keeps the finalizer
     other = _stuck(10)
     other["metadata"].update(name="trailer-2", uid="pod-uid-2")
-    assert not _plan(_stuck(181, forced=True), other).remove_finalizer
+    assert not _plan(_stuck(121, forced=True), other).remove_finalizer
 
 
 def test_ended_pods_and_no_pods_let_the_job_go() -> None:

@@ -59,7 +59,9 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         listed = await d.api.list_pods(job.namespace, f"{contract.JOB_UID_LABEL}={job.uid}")
         for raw in listed:
             d.informer.wrote_pod(podstate.view(raw))
-        pods = d.informer.pods_of(key, job.uid)
+        names = {str((raw.get("metadata") or {}).get("name", "")) for raw in listed}
+        # the listing is fresher than the watch: a Pod it lacks is gone (force-deleted)
+        pods = tuple(p for p in d.informer.pods_of(key, job.uid) if p.name in names)
     elif status.phase not in conditions.TERMINAL:
         pods = await _confirm_current(d, key, job, status, pods)
     last = d.memory.last_write.get(key)

@@ -9,8 +9,9 @@ is `failurePolicy.forceDeleteAfterSeconds` past the end of its grace period (its
 deletionTimestamp) on a Node that is not Ready (`Observed.nodes`, read by
 `control.observe` with one GET per such Node), it is deleted with grace 0 (one
 `PodForceDeleted` Warning Event); a Pod still not confirmed gone
-`failurePolicy.releaseFinalizerAfterSeconds` after that (another finalizer holds it,
-or a Ready Node's kubelet never stops it) no longer holds the job: the finalizer is
+`failurePolicy.releaseFinalizerAfterSeconds` after that (another finalizer holds it),
+or both timeouts past its grace period (a Ready Node's kubelet never stops it), no
+longer holds the job: the finalizer is
 removed with a `PodNotConfirmedGone` Warning Event naming the Pods. Decided from the
 Pods' timestamps alone, so a restarted operator decides the same.
 """
@@ -56,6 +57,15 @@ def needs_node(pod: podstate.PodView, obs: observation.Observed,
         and pod.deletion_grace != 0 and past_grace(pod, obs) > 0
 
 
+def release_due(pod: podstate.PodView, cfg: settings_module.FailurePolicySettings) -> float:
+    """Seconds past the deletionTimestamp after which the Pod no longer holds the job. A
+    delete with grace 0 moves the deletionTimestamp to its own time, so a forced Pod
+    gets `releaseFinalizerAfterSeconds` from then; any other, both timeouts."""
+    if pod.deletion_grace == 0:
+        return cfg.release_finalizer_after_seconds
+    return cfg.force_delete_after_seconds + cfg.release_finalizer_after_seconds
+
+
 def finalize(obs: observation.Observed, cfg: settings_module.Settings) -> actions.Plan:
     """The actions of one turn of a job being deleted (see the module docstring)."""
     if not obs.has_finalizer:
@@ -68,7 +78,7 @@ def finalize(obs: observation.Observed, cfg: settings_module.Settings) -> action
     stuck = []
     for pod in (p for p in running if p.deleting):
         over = past_grace(pod, obs)
-        if over >= policy.force_delete_after_seconds + policy.release_finalizer_after_seconds:
+        if over >= release_due(pod, policy):
             stuck.append(pod)
         elif over >= policy.force_delete_after_seconds and node_lost(pod, obs) \
                 and pod.deletion_grace != 0:
@@ -82,8 +92,9 @@ def finalize(obs: observation.Observed, cfg: settings_module.Settings) -> action
         names = ", ".join(p.name for p in stuck)
         return actions.Plan(release=True, remove_finalizer=True, events=[ev.Event.warning(
             R.POD_NOT_CONFIRMED_GONE, (
-                f"runner Pod(s) {names} could not be confirmed gone "
-                f"{policy.force_delete_after_seconds + policy.release_finalizer_after_seconds:g}s"
-                " after their grace period; removing the finalizer anyway: a runner may still "
-                "run on its node, and its unfinished multipart uploads may be left open"))])
+                f"runner Pod(s) {names} could not be confirmed gone (failurePolicy."
+                f"forceDeleteAfterSeconds={policy.force_delete_after_seconds:g}, "
+                f"releaseFinalizerAfterSeconds={policy.release_finalizer_after_seconds:g}); "
+                "removing the finalizer anyway: a runner may still run on its node, and its "
+                "unfinished multipart uploads may be left open"))])
     return result
