@@ -51,6 +51,7 @@ ENV_REDIS_USERNAME = "TRANSCODER_REDIS_USERNAME"  # the ACL user (runner, probe)
 ENV_REDIS_PASSWORD = "TRANSCODER_REDIS_PASSWORD"  # that user's password
 ENV_POD_UID = "TRANSCODER_POD_UID"  # the runner Pod's own metadata.uid (downward API)
 ENV_SCRATCH_DIR = "TRANSCODER_SCRATCH_DIR"
+ENV_SCRATCH_LIMIT_BYTES = "TRANSCODER_SCRATCH_LIMIT_BYTES"  # the scratch emptyDir's sizeLimit
 ENV_AWS_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"  # from a secretKeyRef, never a literal
 ENV_AWS_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"  # from a secretKeyRef, never a literal
 ENV_NETWORK_ALLOW = "TRANSCODER_NETWORK_ALLOW"  # JSON list of hosts/CIDRs the SSRF guard lets through

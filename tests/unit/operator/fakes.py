@@ -38,6 +38,7 @@ class FakeApi:
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
+        self.nodes: dict[str, dict[str, Any]] = {}
         self.writes: list[tuple[str, str]] = []
         self.fail_create: errors.ApiError | None = None
         self._rv = itertools.count(100)
@@ -74,7 +75,8 @@ class FakeApi:
 
     async def delete_pod(self, namespace: str, name: str, uid: str | None = None,
                          grace_seconds: int | None = None) -> bool:
-        self.writes.append(("delete_pod", name))
+        self.writes.append(("delete_pod", name) if grace_seconds is None
+                           else ("delete_pod", f"{name} grace={grace_seconds}"))
         return self.pods.pop((namespace, name), None) is not None
 
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -110,6 +112,10 @@ class FakeApi:
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.secrets.get((namespace, name)))
+
+    async def get_node(self, name: str) -> dict[str, Any] | None:
+        self.writes.append(("get_node", name))  # reads of Nodes are counted too
+        return copy.deepcopy(self.nodes.get(name))
 
     def set_pod(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         raw["metadata"]["resourceVersion"] = str(next(self._rv))

@@ -65,7 +65,7 @@ def test_restricted_security_context_and_scratch() -> None:
     assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert c["volumeMounts"] == [{"name": "scratch", "mountPath": "/scratch"}]
-    assert spec["volumes"] == [{"name": "scratch", "emptyDir": {}}]
+    assert spec["volumes"] == [{"name": "scratch", "emptyDir": {"sizeLimit": "20Gi"}}]
     assert spec["restartPolicy"] == "Never"
     assert "activeDeadlineSeconds" not in spec
     assert c["terminationMessagePath"] == "/dev/termination-log"
@@ -138,7 +138,7 @@ def test_placement_fields_are_copied() -> None:
                                       "effect": "NoSchedule"}
     assert len(spec["tolerations"]) == 2
     assert spec["containers"][0]["resources"] == {
-        "requests": {"cpu": "2", "memory": "4Gi"},
+        "requests": {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "2Gi"},
         "limits": {"memory": "6Gi", "nvidia.com/gpu": "1"}}
 
 
@@ -146,7 +146,8 @@ def test_default_resources_and_settings_reach_the_pod() -> None:
     cfg = settings_module.Settings(
         runner={"image": "runner:9", "command": ["x", "y"], "args": ["--z"],
                 "service_account_name": "transcode-runner", "extra_env": {"LOG": "debug"},
-                "scratch_size_limit": "20Gi", "termination_grace_period_seconds": 45},
+                "scratch_size_limit": "5Gi", "scratch_storage_request": "1Gi",
+                "termination_grace_period_seconds": 45},
         redis={"url": "redis://r:6379/0"})
     p = builders.pod(h.JOB, h.spec(), builders.PodRequest(1, False), cfg)
     spec = p["spec"]
@@ -154,12 +155,44 @@ def test_default_resources_and_settings_reach_the_pod() -> None:
     assert (c["image"], c["command"], c["args"]) == ("runner:9", ["x", "y"], ["--z"])
     assert spec["serviceAccountName"] == "transcode-runner"
     assert spec["terminationGracePeriodSeconds"] == 45
-    assert spec["volumes"][0]["emptyDir"] == {"sizeLimit": "20Gi"}
+    assert spec["volumes"][0]["emptyDir"] == {"sizeLimit": "5Gi"}
     env = _env(p)
+    assert env["TRANSCODER_SCRATCH_LIMIT_BYTES"]["value"] == str(5 << 30)
     assert env["LOG"]["value"] == "debug"
     assert env["TRANSCODER_REDIS_URL"]["value"] == "redis://r:6379/0"
-    assert c["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"},
+    assert c["resources"] == {"requests": {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"},
                               "limits": {"memory": "8Gi"}}
+
+
+def test_scratch_defaults_limit_the_volume_and_request_storage() -> None:
+    p = _pod()
+    c = p["spec"]["containers"][0]
+    assert p["spec"]["volumes"][0]["emptyDir"] == {"sizeLimit": "20Gi"}
+    assert _env(p)["TRANSCODER_SCRATCH_LIMIT_BYTES"]["value"] == str(20 << 30)
+    assert c["resources"]["requests"]["ephemeral-storage"] == "2Gi"
+    # the job's own ephemeral-storage wins; no limit: no sizeLimit and no byte count
+    own = _pod(resources={"limits": {"ephemeral-storage": "50Gi"}})
+    assert "ephemeral-storage" not in own["spec"]["containers"][0]["resources"]["requests"]
+    unlimited = settings_module.Settings(runner={"scratch_size_limit": None,
+                                                 "scratch_storage_request": None})
+    p = builders.pod(h.JOB, h.spec(), builders.PodRequest(1, False), unlimited)
+    assert p["spec"]["volumes"][0]["emptyDir"] == {}
+    assert "TRANSCODER_SCRATCH_LIMIT_BYTES" not in _env(p)
+    assert "ephemeral-storage" not in p["spec"]["containers"][0]["resources"]["requests"]
+
+
+def test_host_network_runners_keep_cluster_dns() -> None:
+    assert "hostNetwork" not in _pod()["spec"]
+    cfg = settings_module.Settings(runner={"host_network": True})
+    spec = builders.pod(h.JOB, h.spec(), builders.PodRequest(1, False), cfg)["spec"]
+    assert (spec["hostNetwork"], spec["dnsPolicy"]) == (True, "ClusterFirstWithHostNet")
+
+
+def test_a_scratch_size_that_is_no_quantity_is_refused() -> None:
+    import pydantic
+    import pytest
+    with pytest.raises(pydantic.ValidationError, match="not a Kubernetes quantity"):
+        settings_module.Settings(runner={"scratch_size_limit": "lots"})
 
 
 def test_fallback_pod_records_its_reason() -> None:

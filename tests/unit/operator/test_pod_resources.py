@@ -16,7 +16,7 @@ from tests.unit.operator import helpers as h
 from transcode_operator.domain import builders, pod_resources
 from transcode_operator.domain import settings as settings_module
 
-CFG = settings_module.Settings(runner={"resources": {
+CFG = settings_module.Settings(runner={"scratch_storage_request": None, "resources": {
     "requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "8Gi", "cpu": "4"}}})
 
 
@@ -52,6 +52,20 @@ def test_no_spec_resources_means_the_defaults_and_gpu_pods_add_the_gpu() -> None
                             "limits": {"memory": "8Gi", "cpu": "4"}}
     assert _resources(gpu=True, requests={"cpu": "2"})["limits"] == {
         "memory": "8Gi", "cpu": "4", "nvidia.com/gpu": "1"}
+
+
+def test_the_scratch_request_is_added_unless_the_job_names_ephemeral_storage() -> None:
+    cfg = CFG.model_copy(update={"runner": CFG.runner.model_copy(
+        update={"scratch_storage_request": "3Gi"})})
+
+    def res(**resources: Any) -> dict[str, Any]:
+        spec = h.spec(resources=resources) if resources else h.spec()
+        out: dict[str, Any] = builders.pod(h.JOB, spec, builders.PodRequest(1, False),
+                                           cfg)["spec"]["containers"][0]["resources"]
+        return out
+    assert res()["requests"] == {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "3Gi"}
+    assert res(requests={"ephemeral-storage": "9Gi"})["requests"]["ephemeral-storage"] == "9Gi"
+    assert "ephemeral-storage" not in res(limits={"ephemeral-storage": "9Gi"})["requests"]
 
 
 @pytest.mark.parametrize(("text", "value"), [

@@ -3,8 +3,9 @@
 `cli` builds a `Context` (settings and the injected seams) and calls `run`,
 which never raises for an expected failure: it returns the `RunnerResult` to
 report (outcome, exit code, reason, outputs, metadata with the GPU/CPU
-provenance) after handing it to the `report.Reporter`. The scratch directory of
-the attempt is removed at the end, whatever happened.
+provenance) after handing it to the `report.Reporter`. A source that with its outputs
+would not fit on scratch is refused before its download (`domain.scratch`). The scratch
+directory of the attempt is removed at the end, whatever happened.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from transcode_api import constants, contract, provenance, spec, status
 from transcode_runner.domain import errors, graph, media, netpolicy, plan, progress, tracks
+from transcode_runner.domain import scratch as scratch_room
 from transcode_runner.io import (
     encode,
     ledger,
@@ -29,6 +31,7 @@ from transcode_runner.io import (
     nvdec,
     probe,
     report,
+    scratchspace,
     seams,
     settings,
     transfer,
@@ -99,7 +102,7 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
     # The probe (NVML, `ffmpeg -encoders`, a test encode) runs while the source downloads.
     prober = _prober(job, ctx)
     with futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as pool:
-        download = pool.submit(mover.download, job.source, scratch)
+        download = pool.submit(mover.download, job.source, scratch, room=_room(job, cfg))
         choices = plan.choose(job, _decider(prober))
         source_path = download.result()
     for out, choice in zip(job.outputs, choices, strict=True):
@@ -138,6 +141,16 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
         outputs=results,
         metadata=metadata(choices, outcome, source.duration),
     )
+
+
+def _room(job: spec.TranscodeJobSpec, cfg: settings.Settings) -> Callable[[int], None]:
+    """The check that the source and its outputs fit on scratch (`domain.scratch`)."""
+    def check(size: int) -> None:
+        free = scratchspace.free_bytes(cfg.scratch_dir, cfg.scratch_limit_bytes)
+        refused = scratch_room.refusal(size, len(job.outputs), cfg.scratch_output_factor, free)
+        if refused is not None:
+            raise refused
+    return check
 
 
 def _notes(results: Sequence[status.OutputResult]) -> str:

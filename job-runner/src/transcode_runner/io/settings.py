@@ -84,6 +84,17 @@ class Settings(BaseSettings):
     """Working directory for the source, outputs and two-pass logs. Default
     `/tmp/transcode` (the seed's tempDir); the Pod mounts an emptyDir there."""
 
+    scratch_limit_bytes: int | None = Field(default=None, ge=0)
+    """The scratch emptyDir's `sizeLimit` in bytes (`TRANSCODER_SCRATCH_LIMIT_BYTES`,
+    set by the operator): the kubelet evicts the Pod above it, and the filesystem's
+    free space does not show it. Default: unset (the filesystem's free space only)."""
+
+    scratch_output_factor: float = Field(default=1.0, ge=0.0, le=100.0)
+    """Each output is estimated at this many times the source's size when checking,
+    before the download, that the source and the outputs fit on scratch (else
+    `SourceTooLarge`, exit 65). Default 1.0 (an output as large as its source); 0
+    checks the source alone."""
+
     # --- tools -------------------------------------------------------------------
     ffmpeg_path: str = "ffmpeg"
     """FFmpeg executable. Default `ffmpeg` on PATH (the seed's ffmpegPath)."""

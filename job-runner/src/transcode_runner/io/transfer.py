@@ -115,8 +115,11 @@ class Transfer:
         self.book = book or ledger.Book(ledger.Memory())
 
     # --- download ----------------------------------------------------------------
-    def download(self, url: str, scratch: Path, progress: Progress | None = None) -> Path:
-        """Make the source available locally; returns its path (local sources: as is)."""
+    def download(self, url: str, scratch: Path, progress: Progress | None = None,
+                 room: Callable[[int], None] | None = None) -> Path:
+        """Make the source available locally; returns its path (local sources: as is).
+        `room(size)` is called once the size is known, before any byte is written (it
+        raises when the source does not fit); a source of unknown size is not checked."""
         where = parse(url)
         if where.scheme == "file":
             assert where.path is not None
@@ -137,6 +140,8 @@ class Transfer:
                 def part(a: int, b: int) -> Iterable[bytes]:
                     return source.part(self._urlopen, self.stall_seconds, watch, a, b)
 
+            if room is not None and size is not None:
+                room(size)
             _ranged(size, part, stream, target, self.download_part_size,
                     self.download_concurrency, (self.cancel,), progress)
         return target

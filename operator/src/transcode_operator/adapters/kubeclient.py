@@ -2,8 +2,8 @@
 
 kopf only watches, through its own client; every write and read the control
 layer makes (create/read/list/delete runner Pods, patch the job's finalizers
-and status, read the credentials Secret, delete a job after its TTL, hold the
-leader Lease) and the HTTP API's TokenReviews and SubjectAccessReviews
+and status, read the credentials Secret, read the Node of a Pod stuck Terminating, delete a
+job after its TTL, hold the leader Lease) and the HTTP API's TokenReviews and SubjectAccessReviews
 (`apiauth.ReviewApi`) go through
 `KubeClient`, which runs the official `kubernetes` client in a small thread
 pool, returns JSON as dicts, and raises `errors.ApiError` subclasses. Every
@@ -42,6 +42,7 @@ CALLS: dict[str, tuple[str, str, str]] = {
     "patch_job": (constants.GROUP, constants.PLURAL, "patch"),
     "patch_job_status": (constants.GROUP, f"{constants.PLURAL}/status", "patch"),
     "get_secret": ("", "secrets", "get"),
+    "get_node": ("", "nodes", "get"),
     "get_lease": ("coordination.k8s.io", "leases", "get"),
     "create_lease": ("coordination.k8s.io", "leases", "create"),
     "replace_lease": ("coordination.k8s.io", "leases", "update"),
@@ -68,6 +69,7 @@ class Api(Protocol):
     async def patch_job_status(self, namespace: str, name: str,
                                patch: dict[str, Any]) -> dict[str, Any]: ...
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def get_node(self, name: str) -> dict[str, Any] | None: ...
 
 
 def load_config(pool_size: int = 16) -> client.ApiClient:
@@ -192,6 +194,10 @@ class KubeClient:
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._maybe("get_secret", self.core.read_namespaced_secret, name, namespace)
+
+    async def get_node(self, name: str) -> dict[str, Any] | None:
+        """The Node (its Ready condition decides a stuck Pod's force delete); None: gone."""
+        return await self._maybe("get_node", self.core.read_node, name)
 
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._maybe("get_lease", self.coordination.read_namespaced_lease,

@@ -10,7 +10,7 @@ workers start only on the replica that leads (`adapters.leader`). There
 are no change-detecting handlers and no daemons, so kopf keeps no per-job
 task, builds no diff-base and writes nothing to the jobs; the finalizer
 (`kubetranscoder.io/finalizer`) is added and removed by the control layer
-itself (`domain.reconcile.finalize`).
+itself (`domain.finalizing.finalize`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ planned from. The order never changes: add the finalizer; create the Pod (a
 time, so the next turns wait Pending `QuotaExceeded` and then try again; another
 4xx refusal is remembered and the key requeued, so the next turn's plan fails the
 job with the API server's words);
-delete Pods; one status merge patch; post the Events; metrics; release or hold
+delete Pods (grace 0 for those stuck on a lost Node); one status merge patch; post the Events; metrics; release or hold
 the gates; delete the job (TTL) or remove the finalizer. Every answer of a
 write goes into the informer, so the next turn sees it even before the watch.
 """
@@ -53,6 +53,10 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
     for pod in plan.delete:
         logger.info("Deleting runner Pod %s/%s", job.namespace, pod.name)
         await d.api.delete_pod(job.namespace, pod.name, uid=pod.uid)
+    for pod in plan.force_delete:
+        logger.warning("Force-deleting runner Pod %s/%s (grace 0, Node %s not Ready)",
+                       job.namespace, pod.name, pod.node_name)
+        await d.api.delete_pod(job.namespace, pod.name, uid=pod.uid, grace_seconds=0)
     if plan.status is not None:
         patch = conditions.merge_patch(obs.status, plan.status)
         if patch:

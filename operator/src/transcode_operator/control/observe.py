@@ -4,7 +4,8 @@
 turn. It reads the job and its Pods from the informer; confirms with one GET
 a current attempt's Pod that the informer has not seen yet (after a restart
 the Pod watch may lag behind the job watch), and lists the job's Pods when it
-is being deleted, so the finalizer never lets a running Pod's job go; adds the
+is being deleted, so the finalizer never lets a running Pod's job go (and then GETs
+the Node of each Pod stuck Terminating past its grace period); adds the
 relayed progress, what this process remembers (`deps.Memory`), the tenant
 policy's refusal (`domain.tenancy`, before any Secret is read) and the spec
 fields nobody will act on (`domain.unknown_fields`); and asks the start gates
@@ -31,6 +32,7 @@ from transcode_operator.domain import (
     conditions,
     credentials,
     errors,
+    finalizing,
     observation,
     podstate,
     starts,
@@ -57,7 +59,9 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         listed = await d.api.list_pods(job.namespace, f"{contract.JOB_UID_LABEL}={job.uid}")
         for raw in listed:
             d.informer.wrote_pod(podstate.view(raw))
-        pods = d.informer.pods_of(key, job.uid)
+        names = {str((raw.get("metadata") or {}).get("name", "")) for raw in listed}
+        # the listing is fresher than the watch: a Pod it lacks is gone (force-deleted)
+        pods = tuple(p for p in d.informer.pods_of(key, job.uid) if p.name in names)
     elif status.phase not in conditions.TERMINAL:
         pods = await _confirm_current(d, key, job, status, pods)
     last = d.memory.last_write.get(key)
@@ -72,6 +76,8 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         since_write=None if last is None else d.monotonic() - last,
         refused=tenancy.problem(job.namespace, spec, d.cfg) if live and spec else None,
         unknown_fields=tuple(sorted({*ignored, *body.get("pruned", ())})))
+    if deleting:
+        obs = await _stuck_nodes(d, obs)
     wanted = key in d.memory.wants_gates
     d.memory.wants_gates.discard(key)
     if spec is not None and not deleting and (wanted or starts.needs_gates(obs)):
@@ -90,6 +96,16 @@ async def _confirm_current(d: deps_module.Deps, key: Key, job: builders.JobRef,
         return pods
     d.informer.wrote_pod(podstate.view(raw))
     return d.informer.pods_of(key, job.uid)
+
+
+async def _stuck_nodes(d: deps_module.Deps, obs: observation.Observed) -> observation.Observed:
+    """`obs` with the readiness of the Nodes of Pods stuck Terminating past their grace
+    period (one GET per Node; a Node that is gone is not Ready)."""
+    names = {p.node_name for p in obs.pods if finalizing.needs_node(p, obs, d.cfg.failure_policy)}
+    if not names:
+        return obs
+    nodes = {name: finalizing.node_ready(await d.api.get_node(name)) for name in sorted(names)}
+    return dataclasses.replace(obs, nodes=nodes)
 
 
 def _progress(d: deps_module.Deps, key: Key) -> job_status.Progress | None:

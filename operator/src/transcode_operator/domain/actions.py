@@ -1,7 +1,7 @@
 """The actions of one reconcile turn, as `domain.reconcile.plan` returns them.
 
 `control.act` carries a `Plan` out in this fixed order: add the finalizer,
-create the Pod, delete Pods, write the status (one merge patch), post the
+create the Pod, delete Pods (those stuck on a lost Node with grace 0), write the status (one merge patch), post the
 Events, then the bookkeeping (release or track the gates, metrics), delete the
 job (TTL) or remove the finalizer; and it re-adds the key after `requeue`
 seconds. A plan is plain data, so the unit tests read it directly.
@@ -30,6 +30,8 @@ class Plan:
     ask_gates: bool = False
     """Ask the start gates, then look again (their answer is in the next observation)."""
     delete: list[podstate.PodView] = field(default_factory=list)
+    force_delete: list[podstate.PodView] = field(default_factory=list)
+    """Pods deleted with grace 0 (stuck Terminating on a lost Node: `domain.finalizing`)."""
     events: list[ev.Event] = field(default_factory=list)
     release: bool = False
     """Free the rate-limit slot and output locks; stop relaying progress."""

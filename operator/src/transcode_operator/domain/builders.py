@@ -6,7 +6,8 @@ into a Pod manifest (a plain dict ready for the API). Nothing here reads the
 clock or the cluster, so the same inputs always give the same Pod; the unit
 tests check the manifest field by field. The Pod is `<job>-<attempt>`, owned
 by the job (controller ownerReference), carries the frozen spec and its hash,
-gets S3 credentials only as secretKeyRef env vars, and runs with the
+gets S3 credentials only as secretKeyRef env vars, a scratch emptyDir with the
+configured sizeLimit (its bytes in `TRANSCODER_SCRATCH_LIMIT_BYTES`), and runs with the
 restricted security profile; GPU Pods add `nvidia.com/gpu: 1`, the GPU
 toleration, the driver capabilities and the RuntimeClass, while CPU Pods get
 `NVIDIA_VISIBLE_DEVICES=void` and never the GPU RuntimeClass. The runner's
@@ -120,6 +121,7 @@ def env(job: JobRef, spec: job_spec.TranscodeJobSpec, attempt: int, gpu: bool,
         {"name": contract.ENV_ATTEMPT, "value": str(attempt)},
         {"name": contract.ENV_GPU_REQUESTED, "value": "true" if gpu else "false"},
         {"name": contract.ENV_SCRATCH_DIR, "value": SCRATCH_PATH},
+        *_scratch_limit_env(cfg),
         # The root filesystem is read-only: temporary files go to the scratch emptyDir.
         {"name": "TMPDIR", "value": SCRATCH_PATH},
     ]
@@ -142,6 +144,14 @@ def env(job: JobRef, spec: job_spec.TranscodeJobSpec, attempt: int, gpu: bool,
         out.append({"name": contract.ENV_NVIDIA_VISIBLE_DEVICES,
                     "value": contract.NVIDIA_NO_DEVICES})
     return out
+
+
+def _scratch_limit_env(cfg: settings_module.Settings) -> list[dict[str, str]]:
+    """The scratch sizeLimit in bytes for the runner's size check (statvfs cannot see it)."""
+    limit = pod_resources.quantity(cfg.runner.scratch_size_limit or "")
+    if limit is None:
+        return []
+    return [{"name": contract.ENV_SCRATCH_LIMIT_BYTES, "value": str(int(limit))}]
 
 
 def tolerations(spec: job_spec.TranscodeJobSpec, gpu: bool) -> list[dict[str, Any]]:
@@ -214,6 +224,9 @@ def pod(job: JobRef, spec: job_spec.TranscodeJobSpec, request: PodRequest,
         "containers": [container],
         "volumes": [{"name": SCRATCH_VOLUME, "emptyDir": scratch}],
     }
+    if cfg.runner.host_network:
+        spec_out["hostNetwork"] = True
+        spec_out["dnsPolicy"] = "ClusterFirstWithHostNet"
     if cfg.runner.service_account_name:
         spec_out["serviceAccountName"] = cfg.runner.service_account_name
     if cfg.runner.image_pull_secrets:

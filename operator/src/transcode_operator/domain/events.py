@@ -47,6 +47,8 @@ class Reason(enum.StrEnum):
     OOM_RETRY = "OOMKilled"  # OOMKilled: retried with a raised memory limit
     IMAGE_PULL_FAILED = "ImagePullFailed"  # image not pulled within imagePullTimeout
     QUOTA_EXCEEDED = "QuotaExceeded"  # a ResourceQuota refused the Pod: waiting
+    POD_FORCE_DELETED = "PodForceDeleted"  # finalizer: Pod stuck on a NotReady Node, grace 0
+    POD_NOT_CONFIRMED_GONE = "PodNotConfirmedGone"  # finalizer released although a Pod remains
 
 
 NORMAL = "Normal"

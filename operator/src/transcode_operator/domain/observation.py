@@ -12,6 +12,7 @@ the keys of `spec.affinity` a core/v1 Affinity does not have).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import logging
 import re
@@ -79,6 +80,10 @@ class Observed:
     """The tenant policy's refusal (`domain.tenancy`): reason and message, or None."""
     unknown_fields: tuple[str, ...] = ()
     """Spec fields ignored by the model or dropped by the API server (`unknown_fields`)."""
+    nodes: Mapping[str, bool] = dataclasses.field(default_factory=dict)
+    """Ready (True) or not (False: NotReady, Unknown or gone) of the Nodes of Pods stuck
+    Terminating past their grace period while the job is deleted (`domain.finalizing`);
+    other Nodes are not looked up."""
 
 
 def job_ref(body: Mapping[str, Any]) -> builders.JobRef:

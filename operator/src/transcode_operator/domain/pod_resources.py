@@ -6,7 +6,9 @@ them keeps every value it set; for each resource it does not limit, the default
 limit applies (so `requests` alone never drops the memory limit), raised to the
 job's request when that is larger (a limit below the request would make the API
 server refuse the Pod); for each resource it neither requests nor limits, the
-default request applies. `nvidia.com/gpu: 1` is added to GPU Pods' limits.
+default request applies. Unless the job names `ephemeral-storage`, the runner's
+scratch request (`runner.scratchStorageRequest`) is requested.
+`nvidia.com/gpu: 1` is added to GPU Pods' limits.
 Quantities are compared with `quantity`, the Kubernetes quantity grammar read
 exactly (decimal, no float rounding). Pure.
 """
@@ -19,6 +21,7 @@ from transcode_api import contract, placement
 from transcode_api import spec as job_spec
 from transcode_operator.domain import settings as settings_module
 
+EPHEMERAL = "ephemeral-storage"
 _SUFFIXES = {"n": decimal.Decimal("1e-9"), "u": decimal.Decimal("1e-6"),
              "m": decimal.Decimal("1e-3"), "": decimal.Decimal(1),
              "k": decimal.Decimal(10) ** 3, "M": decimal.Decimal(10) ** 6,
@@ -67,6 +70,9 @@ def resources(spec: job_spec.TranscodeJobSpec, gpu: bool,
         for name, value in default_limits.items():
             if name not in limits:
                 limits[name] = _at_least(value, requests.get(name))
+    scratch = cfg.runner.scratch_storage_request
+    if scratch and EPHEMERAL not in requests and EPHEMERAL not in limits:
+        requests[EPHEMERAL] = scratch
     if gpu:
         limits[contract.GPU_RESOURCE] = "1"
     out: dict[str, dict[str, str]] = {}

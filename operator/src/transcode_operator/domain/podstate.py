@@ -3,8 +3,8 @@
 `view(pod)` turns a Pod as the API server returns it into a small frozen
 `PodView`: which job and attempt it belongs to (labels, controller
 ownerReference), whether it asked for a GPU, whether the scheduler called it
-Unschedulable, whether it waits on a configuration error, and how it ended
-(exit code, termination message, disruption). The informer
+Unschedulable, whether it waits on a configuration error, how it ended
+(exit code, termination message, disruption), and its Node and deletion times. The informer
 (`control.informer`) keeps these views, and `reconcile` decides from them;
 nothing here calls the API.
 """
@@ -63,6 +63,12 @@ class PodView:
     disruption: str | None
     status_message: str = ""
     """The Pod's status.message (the kubelet's words for an eviction)."""
+    node_name: str = ""
+    """spec.nodeName: the Node it was bound to ("" while unscheduled)."""
+    deletion_time: datetime.datetime | None = None
+    """metadata.deletionTimestamp: when its grace period ends (None: not being deleted)."""
+    deletion_grace: int | None = None
+    """metadata.deletionGracePeriodSeconds (0 after a forced delete)."""
 
     @property
     def active(self) -> bool:
@@ -186,5 +192,15 @@ def view(pod: Mapping[str, Any]) -> PodView:
         terminated=termination,
         disruption=_disruption(status),
         status_message=str(status.get("message") or ""),
+        node_name=str(spec.get("nodeName") or ""),
+        deletion_time=parse_time(meta.get("deletionTimestamp")),
+        deletion_grace=_int(meta.get("deletionGracePeriodSeconds")),
     )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
 

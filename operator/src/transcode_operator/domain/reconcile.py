@@ -26,6 +26,7 @@ from transcode_operator.domain import (
     credentials,
     decisions,
     failurepolicy,
+    finalizing,
     observation,
     outcomes,
     podstate,
@@ -40,14 +41,13 @@ S = constants.ConditionStatus
 R = ev.Reason
 GPU_UNSCHEDULABLE = constants.FallbackReason.GPU_UNSCHEDULABLE
 WAIT_DELETING = 5.0  # re-check a Pod being deleted this often (its events wake us sooner)
-WAIT_STOPPING = 2.0  # the finalizer re-checks stopping Pods this often
 
 
 # --- the entry point --------------------------------------------------------------------
 def plan(obs: observation.Observed, cfg: settings_module.Settings) -> actions.Plan:
     """The actions of this turn for one job (see the module docstring)."""
     if obs.deleting:
-        return finalize(obs)
+        return finalizing.finalize(obs, cfg)
     result = _decide(obs, cfg)
     if result.create is not None and obs.quota is not None:
         wait = cfg.failure_policy.quota_retry_seconds - obs.quota[1]
@@ -227,18 +227,6 @@ def _suspended(obs: observation.Observed) -> actions.Plan:
         result.events.append(ev.Event.normal(
             R.SUSPENDED, f"suspended; stopped {stopped}" if stopped else "suspended"))
     return result
-
-
-def finalize(obs: observation.Observed) -> actions.Plan:
-    """The job is being deleted: stop its Pods (SIGTERM and their grace period, in which
-    the runner aborts its unfinished multipart uploads), then, once every Pod ended,
-    remove the finalizer."""
-    running = [p for p in obs.pods if not p.ended]
-    if not obs.has_finalizer:
-        return actions.Plan(release=True)
-    if running:
-        return actions.Plan(delete=[p for p in running if not p.deleting], requeue=WAIT_STOPPING)
-    return actions.Plan(release=True, remove_finalizer=True)
 
 
 def _finished(obs: observation.Observed, spec: job_spec.TranscodeJobSpec) -> actions.Plan:

@@ -1,4 +1,4 @@
-"""Settings of the failure policy: disruptions, out-of-memory kills, image pulls, quota."""
+"""Settings of the failure policy: disruptions, out-of-memory kills, image pulls, quota, stuck Pods."""
 
 from __future__ import annotations
 
@@ -30,3 +30,13 @@ class FailurePolicySettings(Group):
     """A runner Pod refused by a ResourceQuota ("exceeded quota") leaves the job
     Pending (`QuotaExceeded`) and is tried again after this many seconds; quota freed
     by other Pods is picked up at the next try. Default: 30."""
+    force_delete_after_seconds: float = pydantic.Field(default=60.0, ge=0)
+    """When a job is deleted, a runner Pod still Terminating this many seconds after its
+    grace period on a Node that is not Ready (or gone) is deleted with grace 0, as
+    `kubectl delete --force` does: its kubelet cannot confirm the container stopped.
+    Default: 60."""
+    release_finalizer_after_seconds: float = pydantic.Field(default=120.0, ge=0)
+    """A deleted job's runner Pod still not confirmed gone this many seconds after
+    `forceDeleteAfterSeconds` (another finalizer holds it, or its kubelet never stops
+    it) no longer holds the job: the finalizer is removed with a Warning Event, so the
+    job and its namespace can go. Default: 120."""

@@ -6,6 +6,7 @@ from typing import Literal
 
 import pydantic
 
+from transcode_api import placement
 from transcode_operator.domain.settings.base import Group
 
 
@@ -31,9 +32,21 @@ class RunnerSettings(Group):
     """Seconds between SIGTERM and SIGKILL when a runner Pod is stopped (suspend, delete,
     deadline, fallback). The runner aborts its unfinished multipart uploads in this
     time. Default: 30."""
-    scratch_size_limit: str | None = None
-    """sizeLimit of the `scratch` emptyDir at /scratch (a Kubernetes quantity such as
-    50Gi). Default: none (node ephemeral storage)."""
+    scratch_size_limit: str | None = "20Gi"
+    """sizeLimit of the `scratch` emptyDir at /scratch (a Kubernetes quantity), which
+    holds the source and every output until the uploads: the kubelet evicts a Pod above
+    it (the job fails `SourceTooLarge`), and the runner, told the limit, refuses a
+    source that with its outputs would not fit before downloading it (also
+    `SourceTooLarge`). None: no limit (the node's disk). Default: 20Gi."""
+    scratch_storage_request: str | None = "2Gi"
+    """`ephemeral-storage` request of the runner container when the job's
+    spec.resources names none: the scheduler places the Pod only where this much local
+    storage is unreserved. Below the sizeLimit so that a node holds several runners;
+    set it to the sizeLimit for a guarantee. None: no request. Default: 2Gi."""
+    host_network: bool = False
+    """Run runner Pods on the node's network (`hostNetwork: true`, with dnsPolicy
+    ClusterFirstWithHostNet so cluster DNS still answers), for clusters without a Pod
+    network. Default: false."""
     resources: dict[str, dict[str, str]] = pydantic.Field(
         default_factory=lambda: {"requests": {"cpu": "1", "memory": "1Gi"},
                                  "limits": {"memory": "8Gi"}})
@@ -51,6 +64,14 @@ class RunnerSettings(Group):
     """Extra CIDRs the runner refuses like private ranges: list the cluster's Service
     and Pod CIDRs when they are not private address space. Passed as
     `TRANSCODER_NETWORK_DENY`. Default: none."""
+
+
+    @pydantic.field_validator("scratch_size_limit", "scratch_storage_request")
+    @classmethod
+    def _quantity(cls, value: str | None) -> str | None:
+        if value is not None and not placement.QUANTITY_RE.match(str(value).strip()):
+            raise ValueError(f"{value!r} is not a Kubernetes quantity (such as 20Gi)")
+        return value
 
 
 class GpuSettings(Group):
