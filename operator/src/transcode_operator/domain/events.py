@@ -47,6 +47,7 @@ class Reason(enum.StrEnum):
     OOM_RETRY = "OOMKilled"  # OOMKilled: retried with a raised memory limit
     IMAGE_PULL_FAILED = "ImagePullFailed"  # image not pulled within imagePullTimeout
     QUOTA_EXCEEDED = "QuotaExceeded"  # a ResourceQuota refused the Pod: waiting
+    NOTIFICATION_FAILED = "NotificationFailed"  # a CloudEvent given up (sink refused, 4xx, 24 h)
 
 
 NORMAL = "Normal"
