@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -157,5 +158,7 @@ class Notifier:
 
 
 def _os_words(exc: aiohttp.ClientConnectorError) -> str:
+    """`Connection refused` and the like: the errno's words, never the exception's text."""
     error: Any = exc.os_error
-    return str(getattr(error, "strerror", None) or type(error).__name__)
+    number = getattr(error, "errno", None)
+    return os.strerror(number) if isinstance(number, int) and number > 0 else type(error).__name__
