@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import pydantic
 
 from transcode_api import acceleration, base, constants, errors, output, placement, storage, urls
+from transcode_api import notify as job_notify
 
 _S3_URL = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
 _HTTPS_URL = r"^https://[^/ ?#]+([/?#].*)?$"
@@ -140,6 +141,13 @@ class TranscodeJobSpec(base.SpecModel):
         default=None,
         ge=0,
         description="Seconds after Succeeded or Failed when the operator deletes the job. Default: kept.",
+    )
+    notify: job_notify.NotifySpec | None = pydantic.Field(
+        default=None,
+        description=(
+            "Where the operator POSTs this job's CloudEvents (Started, FellBack, Succeeded, "
+            "Failed), signed with a Secret's key. Default: no notifications."
+        ),
     )
     suspend: bool = pydantic.Field(
         default=False,

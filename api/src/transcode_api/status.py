@@ -17,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from transcode_api import base, constants, errors, results
+from transcode_api import base, constants, errors, notify, results
 from transcode_api.conditions import Condition, Timestamp, set_condition
 
 __all__ = ["Condition", "JobMetadata", "OpenUpload", "Progress", "RunnerResult", "RunnerStatus",
@@ -217,6 +217,10 @@ class TranscodeJobStatus(base.StatusModel):
     )
     metadata: JobMetadata | None = pydantic.Field(
         default=None, description="GPU/CPU encoder details and fallback provenance (the seed's job metadata)."
+    )
+    notifications: list[notify.NotificationStatus] = pydantic.Field(
+        default_factory=list, max_length=len(notify.EventType), json_schema_extra=_list_map("type"),
+        description="Delivery of the spec.notify CloudEvents, one entry per event type.",
     )
     runner: RunnerStatus | None = pydantic.Field(
         default=None, description="The runner's own report for its current attempt; only the runner writes it."

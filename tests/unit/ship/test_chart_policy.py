@@ -49,11 +49,27 @@ def test_an_administrators_policy_reaches_the_operator(
     assert len(s.placement_policy.tolerations) == 1  # the default list is kept
 
 
+def test_notifications_allow_no_sink_by_default_and_an_administrators_list_loads(
+        chart: Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _loaded(chart, None, tmp_path, monkeypatch)
+    assert s.notifications.sinks == [] and s.notifications.network_allow == []
+    assert s.notifications.retry_for_seconds == 86400
+    values = {"operator": {"config": {"notifications": {
+        "sinks": ["broker-ingress.knative-eventing.svc.cluster.local"],
+        "networkAllow": ["10.96.0.0/12"], "retryForSeconds": 3600}}}}
+    s = _loaded(chart, values, tmp_path, monkeypatch)
+    assert s.notifications.sinks == ["broker-ingress.knative-eventing.svc.cluster.local"]
+    assert s.notifications.network_allow == ["10.96.0.0/12"]
+    assert s.notifications.retry_for_seconds == 3600
+
+
 @pytest.mark.parametrize("setting", [
     "operator.config.placementPolicy.tolerations[0].key=x,"
     "operator.config.placementPolicy.tolerations[0].operator=Maybe",
     "operator.config.placementPolicy.affinityMaxBytes=-1",
     "operator.config.storagePolicy.endpoint[0]=typo",
+    "operator.config.notifications.sink[0]=typo",
+    "operator.config.notifications.timeoutSeconds=0",
 ])
 def test_schema_refuses_bad_policy_values(chart: Chart, setting: str) -> None:
     assert chart.template(None, "--set", setting, check=False).returncode != 0

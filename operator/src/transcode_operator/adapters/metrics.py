@@ -194,6 +194,12 @@ class Metrics:
             "(patched, coalesced, ignored, rejected: a Pod uid not the current attempt's, failed).",
             ["outcome"], registry=reg,
         )
+        self.notifications = Counter(
+            "transcoder_notifications",
+            "CloudEvents POSTs to job sinks, by event type and outcome (delivered; retrying: "
+            "not delivered, sent again later; failed: given up).",
+            ["type", "outcome"], registry=reg,
+        )
         self.redis_errors = Counter(
             "transcoder_redis_errors", "Redis calls that failed, by operation.", ["operation"],
             registry=reg,

@@ -6,8 +6,8 @@ the controller's queue through it, and the first event handler starts the
 workers (kopf sets up its Event queue only after the startup activities, and
 the workers post Events); `app.handlers.cleanup` calls `stop`, which drains
 the workers first. `start` builds the control layer's `Deps` (API
-client, Event poster, metrics, informer, and the Redis helpers when a URL is
-set: relay, caches, limiter, locks, GPU status), the work queue and its fixed
+client, Event poster, metrics, informer, CloudEvents notifier, and the Redis
+helpers when a URL is set: relay, caches, limiter, locks, GPU status), the work queue and its fixed
 pool of workers, and the background tasks (relay, lock renewal, Redis health,
 GPU status, HTTP API, with its `apiguard.Guard`: rate limits, and with
 `http.auth.enabled` a TokenReview/SubjectAccessReview `apiauth.Reviewer` on the
@@ -41,6 +41,7 @@ from transcode_operator.adapters import (
     limits,
     locks,
     metrics,
+    notifier,
     poster,
     redis_relay,
     redisconn,
@@ -145,7 +146,8 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
         api_client = kubeclient.load_config(pool_size=cfg.kopf.api_workers)
         api = kubeclient.KubeClient(api_client, workers=cfg.kopf.api_workers,
                                     request_timeout=cfg.kopf.request_timeout_seconds)
-    d = deps_module.Deps(cfg=cfg, api=api, poster=post or poster.KopfPoster(), metrics=registry)
+    d = deps_module.Deps(cfg=cfg, api=api, poster=post or poster.KopfPoster(), metrics=registry,
+                         notifier=notifier.Notifier(cfg.notifications))
     queue: workqueue.WorkQueue[tuple[str, str]] = workqueue.WorkQueue(
         backoff_base=cfg.retry.error_backoff_base_seconds,
         backoff_cap=cfg.retry.error_backoff_cap_seconds)

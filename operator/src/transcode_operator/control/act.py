@@ -6,7 +6,9 @@ planned from. The order never changes: add the finalizer; create the Pod (a
 time, so the next turns wait Pending `QuotaExceeded` and then try again; another
 4xx refusal is remembered and the key requeued, so the next turn's plan fails the
 job with the API server's words);
-delete Pods (grace 0 for those stuck on a lost Node); one status merge patch; post the Events; metrics; release or hold
+delete Pods (grace 0 for those stuck on a lost Node); one status merge patch; POST
+the due CloudEvents and patch their delivery state (`control.notify`); post the
+Events; metrics; release or hold
 the gates; delete the job (TTL) or remove the finalizer. Every answer of a
 write goes into the informer, so the next turn sees it even before the watch.
 """
@@ -19,6 +21,7 @@ from typing import Any
 from transcode_api import constants
 from transcode_operator.adapters import locks as locks_module
 from transcode_operator.control import deps as deps_module
+from transcode_operator.control import notify as notify_control
 from transcode_operator.control import observe
 from transcode_operator.domain import (
     actions,
@@ -66,6 +69,8 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
                 return None  # deleted meanwhile
             d.memory.last_write[key] = d.monotonic()
             await d.invalidate(job.namespace, job.name)
+    if plan.notify:
+        await notify_control.deliver(d, obs, plan, plan.status or obs.status)
     for event in plan.events:
         d.poster.post(event_target(job), event)
     _metrics(d, obs, plan)

@@ -1,8 +1,9 @@
 """The collaborators the control layer works with, and what it remembers between turns.
 
 `app.context.start` builds one `Deps` per process (API client, Event poster,
-metrics, the informer, the optional Redis helpers, the clocks) and hands it to
-`control.observe` and `control.act`; unit tests build one around fakes.
+metrics, the informer, the CloudEvents notifier, the optional Redis helpers, the
+clocks) and hands it to `control.observe` and `control.act`; unit tests build one
+around fakes.
 `Memory` holds the few facts a turn leaves for the key's next turn (gates to
 ask, a refused Pod, the time of the last status write, relayed progress);
 losing it in a restart costs at most one extra write.
@@ -22,6 +23,7 @@ from transcode_operator.adapters import (
     limits,
     locks,
     metrics,
+    notifier,
     poster,
     redis_relay,
 )
@@ -68,6 +70,8 @@ class Deps:
     locks: locks.OutputLocks | None = None
     relay: redis_relay.ProgressRelay | None = None
     job_cache: cache.JobStatusCache | None = None
+    notifier: notifier.Notifier | None = None
+    """Sends the plans' CloudEvents (None: notifications are never sent)."""
     enqueue: Callable[[Key], None] = lambda key: None
     now: Callable[[], datetime.datetime] = utcnow
     monotonic: Callable[[], float] = time.monotonic

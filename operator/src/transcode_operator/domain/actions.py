@@ -1,8 +1,10 @@
 """The actions of one reconcile turn, as `domain.reconcile.plan` returns them.
 
 `control.act` carries a `Plan` out in this fixed order: add the finalizer,
-create the Pod, delete Pods (those stuck on a lost Node with grace 0), write the status (one merge patch), post the
-Events, then the bookkeeping (release or track the gates, metrics), delete the
+create the Pod, delete Pods (those stuck on a lost Node with grace 0), write the
+status (one merge patch), POST the due CloudEvents (`notify`, then one more status
+patch with their delivery state), post the Events, then the bookkeeping (release
+or track the gates, metrics), delete the
 job (TTL) or remove the finalizer; and it re-adds the key after `requeue`
 seconds. A plan is plain data, so the unit tests read it directly.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from transcode_api import status as job_status
-from transcode_operator.domain import builders, decisions, podstate
+from transcode_operator.domain import builders, cloudevents, decisions, podstate
 from transcode_operator.domain import events as ev
 
 
@@ -41,6 +43,8 @@ class Plan:
     add_finalizer: bool = False
     remove_finalizer: bool = False
     delete_job: bool = False
+    notify: list[cloudevents.Delivery] = field(default_factory=list)
+    """CloudEvents to POST this turn, in order (`domain.notifications`)."""
     requeue: float | None = None
     finished: decisions.End | None = None
     """The end that finished the job (for metrics), or None."""

@@ -11,7 +11,9 @@ and the one `message`, which names only the Secret and the rule.
 `control.observe` reads the Secret and keeps only its labels and key names
 (`view`); values never enter a `SecretView`, so they cannot reach a message.
 `domain.reconcile` uses the same reason and message when the kubelet reports a
-Secret problem of a runner Pod (the Secret vanished after the check).
+Secret problem of a runner Pod (the Secret vanished after the check). The same
+opt-in label makes a Secret usable as the signing key of `spec.notify`
+(`signing_allowed`, `signing_message`); `control.notify` alone reads that value.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from transcode_api import contract
+from transcode_api import contract, notify
 from transcode_api import spec as job_spec
 
 REASON = "CredentialsNotAllowed"
@@ -80,3 +82,21 @@ def kubelet_message(ref: job_spec.CredentialsSecretRef | None,
     if ref is None or "secret" not in (config_error or "").lower():
         return None
     return message(ref)
+
+
+MIN_SIGNING_KEY_BYTES = 16
+
+
+def signing_message(ref: notify.SigningSecretRef) -> str:
+    """The one message refusing a notification signing Secret (names the rule only)."""
+    return (f'{REASON}: Secret "{ref.name}" cannot be used to sign notifications: it must exist '
+            f"in this namespace, carry the label {contract.CREDENTIALS_LABEL}="
+            f"{contract.CREDENTIALS_LABEL_VALUE} and hold the key {ref.key} "
+            f"(at least {MIN_SIGNING_KEY_BYTES} bytes); no event is sent unsigned")
+
+
+def signing_allowed(secret: SecretView | None, ref: notify.SigningSecretRef) -> bool:
+    """True only for an existing, labelled Secret that holds the signing key."""
+    return (secret is not None
+            and secret.labels.get(contract.CREDENTIALS_LABEL) == contract.CREDENTIALS_LABEL_VALUE
+            and ref.key in secret.keys)

@@ -11,7 +11,8 @@ classified transient, and a scheduling fallback is recorded on the CPU Pod itsel
 (annotation) and in `status.metadata`, so a restarted operator decides as the old
 one would have and never creates a second Pod for an attempt. The start gates are
 asked when `starts.needs_gates` says a Pod may start; a plan that wants to start
-without their answer asks for them (`Plan.ask_gates`) for the next turn.
+without their answer asks for them (`Plan.ask_gates`) for the next turn;
+`domain.notifications` adds the CloudEvents the stored status makes due.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from transcode_operator.domain import (
     decisions,
     failurepolicy,
     finalizing,
+    notifications,
     observation,
     outcomes,
     podstate,
@@ -52,7 +54,9 @@ def plan(obs: observation.Observed, cfg: settings_module.Settings) -> actions.Pl
     if result.create is not None and obs.quota is not None:
         wait = cfg.failure_policy.quota_retry_seconds - obs.quota[1]
         if wait > 0:
-            return _quota_wait(obs, obs.quota[0], wait)
+            result = _quota_wait(obs, obs.quota[0], wait)
+            notifications.note(obs, cfg, result)
+            return result
     if result.create is not None and result.gate:
         if obs.gate is None:  # ask the gates; this turn does nothing else
             result = actions.Plan(ask_gates=True, requeue=0.0)
@@ -65,6 +69,7 @@ def plan(obs: observation.Observed, cfg: settings_module.Settings) -> actions.Pl
             result.status = None
             result.wake_in(interval - obs.since_write)
     unknown_fields.note(obs, result)  # after the throttle: its condition and Event go together
+    notifications.note(obs, cfg, result)
     return result
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+from collections.abc import Iterable
 
 from transcode_api import constants, contract, urls
 from transcode_api import spec as job_spec
@@ -40,9 +41,16 @@ def host_allowed(host: str | None, policy: settings_module.StoragePolicySettings
         return False
     if policy.allow_aws_s3 and urls.is_aws_s3_host(host):
         return True
-    if host is None:
+    return host is not None and host_listed(host, policy.endpoints)
+
+
+def host_listed(host: str, entries: Iterable[str]) -> bool:
+    """Whether `host` (lowercase, no brackets) matches an allowlist entry: an exact host
+    or IP (`::1` and `[::1]` alike) or a suffix with a leading dot (`.example.com`
+    matches `a.example.com`, not `example.com`). The notification sinks match the same way."""
+    if not host:
         return False
-    for raw in policy.endpoints:
+    for raw in entries:
         entry = raw.strip().strip("[]").rstrip(".").lower()
         if entry.startswith(".") and len(entry) > 1 and host.endswith(entry):
             return True

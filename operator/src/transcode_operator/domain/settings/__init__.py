@@ -29,6 +29,7 @@ from pydantic_settings import (
 from transcode_operator.domain.settings.failure import FailurePolicySettings
 from transcode_operator.domain.settings.httpauth import HttpAuthSettings, HttpRateLimitSettings
 from transcode_operator.domain.settings.leader import LeaderElectionSettings
+from transcode_operator.domain.settings.notify import NotifySettings
 from transcode_operator.domain.settings.placement import PlacementPolicySettings, TolerationRule
 from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
 from transcode_operator.domain.settings.runner import GpuSettings, RunnerSettings
@@ -44,7 +45,7 @@ CONFIG_ENV = "TRANSCODER_CONFIG"
 __all__ = [
     "CONFIG_ENV", "FailurePolicySettings", "GpuSettings", "HttpAuthSettings",
     "HttpRateLimitSettings", "HttpSettings", "KopfSettings", "LeaderElectionSettings",
-    "LimitSettings", "LockSettings", "PlacementPolicySettings", "RedisSettings",
+    "LimitSettings", "LockSettings", "NotifySettings", "PlacementPolicySettings", "RedisSettings",
     "RetrySettings", "RunnerSettings", "Settings", "StatusSettings", "StoragePolicySettings",
     "TolerationRule", "load",
 ]
@@ -100,6 +101,9 @@ class Settings(BaseSettings):
         default_factory=PlacementPolicySettings)
     """Tenant policy for placement (YAML `placementPolicy`): allowed tolerations,
     PriorityClasses, node labels and the affinity bounds. Default: the GPU toleration only."""
+    notifications: NotifySettings = pydantic.Field(default_factory=NotifySettings)
+    """Job notifications (YAML `notifications`): allowed sink hosts, SSRF exceptions,
+    POST timeout and retry timings. Default: no sink allowed."""
 
     @classmethod
     def settings_customise_sources(
