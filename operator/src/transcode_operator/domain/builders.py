@@ -9,9 +9,11 @@ by the job (controller ownerReference), carries the frozen spec and its hash,
 gets S3 credentials only as secretKeyRef env vars, and runs with the
 restricted security profile; GPU Pods add `nvidia.com/gpu: 1`, the GPU
 toleration, the driver capabilities and the RuntimeClass, while CPU Pods get
-`NVIDIA_VISIBLE_DEVICES=void` and never the GPU RuntimeClass. The runner's
-SSRF allow and deny lists travel as `TRANSCODER_NETWORK_*` variables, the
-Redis login and the Pod's own uid as `domain.redisauth.runner_env` says.
+`NVIDIA_VISIBLE_DEVICES=void` and never the GPU RuntimeClass. With
+`runner.host_network` the Pod uses its node's network (DNS policy
+`ClusterFirstWithHostNet`). The runner's SSRF allow and deny lists travel as
+`TRANSCODER_NETWORK_*` variables, the Redis login and the Pod's own uid as
+`domain.redisauth.runner_env` says.
 """
 
 from __future__ import annotations
@@ -214,6 +216,8 @@ def pod(job: JobRef, spec: job_spec.TranscodeJobSpec, request: PodRequest,
         "containers": [container],
         "volumes": [{"name": SCRATCH_VOLUME, "emptyDir": scratch}],
     }
+    if cfg.runner.host_network:  # no pod network: the node's, with cluster DNS kept
+        spec_out.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
     if cfg.runner.service_account_name:
         spec_out["serviceAccountName"] = cfg.runner.service_account_name
     if cfg.runner.image_pull_secrets:

@@ -47,6 +47,12 @@ class RunnerSettings(Group):
     `storage.endpoint` reach although they are loopback, link-local, private or
     otherwise non-public (in-cluster origins, a MinIO Service). Passed to the runner as
     `TRANSCODER_NETWORK_ALLOW`. Default: none (public addresses only)."""
+    host_network: bool = False
+    """Run runner Pods in their node's network namespace (`hostNetwork: true`, with
+    `dnsPolicy: ClusterFirstWithHostNet` so cluster DNS names still resolve). For
+    clusters without a pod network and for bare-metal GPU nodes whose storage is only
+    reachable from the host; the runner then shares the node's ports and addresses, so
+    the SSRF guard (`network_allow`/`network_deny`) matters even more. Default: false."""
     network_deny: list[str] = pydantic.Field(default_factory=list)
     """Extra CIDRs the runner refuses like private ranges: list the cluster's Service
     and Pod CIDRs when they are not private address space. Passed as
