@@ -120,6 +120,10 @@ def test_host_network_only_when_set_and_with_cluster_dns() -> None:
     for gpu in (False, True):
         spec = builders.pod(h.JOB, h.spec(), builders.PodRequest(1, gpu), cfg)["spec"]
         assert (spec["hostNetwork"], spec["dnsPolicy"]) == (True, "ClusterFirstWithHostNet")
+        # the host name is the node's there: the runner learns its Pod's name from the API
+        env = {e["name"]: e for e in spec["containers"][0]["env"]}
+        assert env[contract.ENV_POD_NAME]["valueFrom"] == {
+            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}
 
 
 def test_runtime_class_setting_empty_means_none_and_spec_wins() -> None:

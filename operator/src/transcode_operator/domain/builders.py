@@ -121,6 +121,9 @@ def env(job: JobRef, spec: job_spec.TranscodeJobSpec, attempt: int, gpu: bool,
         {"name": contract.ENV_JOB_UID, "value": job.uid},
         {"name": contract.ENV_ATTEMPT, "value": str(attempt)},
         {"name": contract.ENV_GPU_REQUESTED, "value": "true" if gpu else "false"},
+        # its own name: with hostNetwork, HOSTNAME is the node's name, not the Pod's
+        {"name": contract.ENV_POD_NAME,
+         "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
         {"name": contract.ENV_SCRATCH_DIR, "value": SCRATCH_PATH},
         # The root filesystem is read-only: temporary files go to the scratch emptyDir.
         {"name": "TMPDIR", "value": SCRATCH_PATH},
