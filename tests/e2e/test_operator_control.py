@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from dev import operators as opf
-from dev.cluster.fixtures import Kube, wait_for
+from dev.cluster.fixtures import Kube, wait_for, wait_pod_gone
 
 
 def _pod_running(kube: Kube, ns: str, name: str) -> bool:
@@ -33,7 +33,7 @@ def test_active_deadline_fails_the_job_and_stops_its_pod(kube: Kube, operator: A
     job = opf.wait_phase(kube, ns, "slow", "Succeeded", "Failed", timeout=60)
     assert job["status"]["reason"] == "DeadlineExceeded"
     assert "activeDeadlineSeconds=4" in job["status"]["message"]
-    wait_for(lambda: _gone(kube, ns, "slow-1"), 30, "the runner Pod to be stopped")
+    wait_pod_gone(opf.core(kube), ns, "slow-1", 30, "the runner Pod to be stopped")
     opf.wait_event(kube, ns, "slow", "DeadlineExceeded")
 
 
@@ -49,7 +49,7 @@ def test_suspend_stops_the_pod_and_resume_starts_a_new_attempt(kube: Kube, opera
     job = opf.wait_phase(kube, ns, "pausable", "Pending")
     assert job["status"]["reason"] == "Suspended"
     assert opf.conditions(job)["Reconciling"]["status"] == "False"
-    wait_for(lambda: _gone(kube, ns, "pausable-1"), 30, "the suspended Pod to be stopped")
+    wait_pod_gone(opf.core(kube), ns, "pausable-1", 30, "the suspended Pod to be stopped")
     opf.wait_event(kube, ns, "pausable", "Suspended")
 
     kube.kubectl("patch", "tj", "pausable", "-n", ns, "--type=merge",
