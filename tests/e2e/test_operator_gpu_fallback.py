@@ -27,8 +27,10 @@ from dev.cluster.fixtures import Kube, wait_for, wait_pod_gone
 from dev.services import s3server
 
 
-def _hold_the_gpu(kube: Kube, image: str) -> Iterator[str]:
-    """A namespace whose sleeping Pod holds the cluster's only GPU (deleted afterwards)."""
+def _hold_the_gpu(kube: Kube) -> Iterator[str]:
+    """A namespace whose sleeping Pod holds the cluster's only GPU (deleted afterwards):
+    a container of the runner image on kubelet nodes, a host process on the node agent."""
+    image = kubelet.PROJECT_IMAGES[0] if kube.cluster.nodes else "python:3.11"
     ns = kube.namespace("gpuhog")
     hog = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hog"}, "spec": {
         "restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "hostNetwork": True,
@@ -56,14 +58,14 @@ def free_the_gpu(kube: Kube, ns: str) -> None:
 
 @pytest.fixture
 def busy_gpu(kube: Kube) -> Iterator[str]:
-    """The node agent's GPU held (its hog runs as a host process)."""
-    yield from _hold_the_gpu(kube, "python:3.11")
+    """The session cluster's GPU held."""
+    yield from _hold_the_gpu(kube)
 
 
 @pytest.fixture
 def busy_kubelet_gpu(kubelet_kube: Kube) -> Iterator[str]:
-    """The GPU of the kubelet GPU node held by a container of the runner image."""
-    yield from _hold_the_gpu(kubelet_kube, kubelet.PROJECT_IMAGES[0])
+    """The GPU of the kubelet cluster's GPU node held."""
+    yield from _hold_the_gpu(kubelet_kube)
 
 
 def test_unschedulable_gpu_pod_falls_back_to_cpu_and_says_so(
