@@ -7,19 +7,16 @@ the generated CRD (and the `nvidia` RuntimeClass GPU Pods name).
 `transcode-operator -n NAMESPACE` with `TRANSCODER_*` settings (nested ones as
 `runner__command=[...]`; the test S3 on 127.0.0.1 is an allowed endpoint and the
 served namespace may use ambient credentials unless a test says otherwise) and
-waits until its liveness endpoint answers;
+waits until its liveness endpoint answers; on a cluster of real kubelet nodes its
+runner Pods get `KUBELET_RUNNER` first (the local runner image, host network, small
+CPU requests);
 `.kill()` sends SIGKILL (the restart test), `.stop()` ends it. The operator's
 log goes to a file (`log_tail()` for failure reports).
 
-`fake_runner(...)` is the runner command the operator-focused tests use in
-place of `transcode-runner run`: a `python3 -c` program that writes a valid
-RunnerResult to /dev/termination-log and exits with the code chosen per
-attempt (`KT_FAKE_EXIT_CODES=75,0` fails the first attempt transiently) after
-sleeping `KT_FAKE_SLEEP` seconds (also per attempt: `60,1`); on SIGTERM it takes
-`KT_FAKE_TERM_DELAY` seconds to exit, as the runner does while it aborts uploads;
-with `KT_FAKE_PROGRESS=10,42` it reports those percentages through Redis first
-(as the runner does: its Pod uid in the key, logged in with the runner user the
-operator hands it).
+`fake_runner()` is the runner command the operator-focused tests use in
+place of `transcode-runner run` where they need an outcome on cue
+(`dev.fakerunner`: exit codes, sleeps and progress per attempt, a result
+document built from the real `RunnerResult`).
 """
 
 from __future__ import annotations
@@ -36,6 +33,8 @@ from typing import Any
 
 from kubernetes import client
 
+from dev import fakerunner
+from dev.cluster import kubelet
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs
 from transcode_api import contract
@@ -45,53 +44,20 @@ CRD = REPO / "crds" / "transcodejobs.kubetranscoder.io.yaml"
 CREDENTIALS_LABELS = {contract.CREDENTIALS_LABEL: contract.CREDENTIALS_LABEL_VALUE}
 """The labels a Secret needs before a job may use it as S3 credentials."""
 GROUP, VERSION, PLURAL = "kubetranscoder.io", "v1alpha1", "transcodejobs"
-
-FAKE_RUNNER = r"""
-import json, os, pathlib, signal, sys, time
-def on_term(*_):  # like the runner: abort unfinished uploads, then exit
-    time.sleep(float(os.environ.get("KT_FAKE_TERM_DELAY", "0")))
-    sys.exit(143)
-signal.signal(signal.SIGTERM, on_term)
-spec = json.loads(os.environ["TRANSCODER_JOB_SPEC"])
-attempt = int(os.environ["TRANSCODER_ATTEMPT"])
-gpu = os.environ["TRANSCODER_GPU_REQUESTED"] == "true"
-codes = os.environ.get("KT_FAKE_EXIT_CODES", "0").split(",")
-code = int(codes[min(attempt - 1, len(codes) - 1)])
-sleeps = os.environ.get("KT_FAKE_SLEEP", "0").split(",")
-if os.environ.get("KT_FAKE_PROGRESS") and os.environ.get("TRANSCODER_REDIS_URL"):
-    import redis  # the runner's way: a key per attempt, its name published on kt:progress
-    r = redis.Redis.from_url(os.environ["TRANSCODER_REDIS_URL"],
-                             username=os.environ.get("TRANSCODER_REDIS_USERNAME"),
-                             password=os.environ.get("TRANSCODER_REDIS_PASSWORD"))
-    key = "kt:progress:%s:%s:%s" % (os.environ["TRANSCODER_JOB_NAMESPACE"],
-                                    os.environ["TRANSCODER_JOB_NAME"],
-                                    os.environ["TRANSCODER_POD_UID"])
-    for percent in map(int, os.environ["KT_FAKE_PROGRESS"].split(",")):
-        r.set(key, json.dumps({"percent": percent, "fps": 60.0, "speed": 2.0}), ex=3600)
-        r.publish("kt:progress", key)
-        time.sleep(0.2)
-time.sleep(float(sleeps[min(attempt - 1, len(sleeps) - 1)]))
-encoder = "h264_nvenc" if gpu else "libx264"
-meta = {"gpuEnabled": gpu, "encoderUsed": encoder, "processingTimeSeconds": 1.5,
-        "processingSpeed": 2.5, "encoderTried": [encoder]}
-meta["gpuCodec" if gpu else "cpuCodec"] = encoder
-result = {"outcome": "Succeeded" if code == 0 else "Failed", "exitCode": code,
-          "message": f"fake runner attempt {attempt} exit {code}",
-          "outputs": [{"name": o["name"], "url": o["destination"], "bytes": 1000 + attempt,
-                       "codec": "h264", "encoder": encoder, "width": 1280, "height": 720}
-                      for o in spec["outputs"]] if code == 0 else [],
-          "metadata": meta}
-if code == 65:
-    result["reason"] = "SourceNotFound"
-    result["message"] = "source " + spec["source"] + " does not exist"
-pathlib.Path("/dev/termination-log").write_text(json.dumps(result))
-sys.exit(code)
-"""
+KUBELET_RUNNER: dict[str, Any] = {
+    "runner__image": kubelet.PROJECT_IMAGES[0],  # localhost/kube-transcoder-runner:<tag>
+    "runner__image_pull_policy": "IfNotPresent",  # imported from podman's store: no pull
+    "runner__host_network": True,  # no pod network: S3, Redis and the API on 127.0.0.1
+    "runner__resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                          "limits": {"memory": "1Gi"}},  # each node has 2 CPUs
+}
+"""Runner Pod settings of every operator on a cluster of real kubelet nodes (tests may
+override them): the local runner image, the host network, small requests."""
 
 
 def fake_runner() -> list[str]:
-    """The fake runner as a container command (python3 from the node agent's PATH)."""
-    return ["python3", "-c", FAKE_RUNNER]
+    """The fake runner (`dev.fakerunner`) as a container command: its source for `python3 -c`."""
+    return ["python3", "-c", Path(fakerunner.__file__).read_text()]
 
 
 def install_crd(kube: Kube) -> None:
@@ -150,6 +116,8 @@ class OperatorProcess:
         env[_env_name("storage_policy__endpoints")] = json.dumps(["127.0.0.1"])
         env[_env_name("storage_policy__ambient_credentials_namespaces")] = json.dumps(
             [self.namespace or "*"])  # the served namespace (a glob too; "": all of them)
+        if self.kube.cluster.nodes:  # real kubelet nodes: the runner image, as a real cluster
+            env.update({_env_name(k): _env_value(v) for k, v in KUBELET_RUNNER.items()})
         env.update({_env_name(k): _env_value(v) for k, v in self.settings.items()})
         return env
 

@@ -127,8 +127,9 @@ def _client(c: cluster.LocalCluster) -> Iterator[Kube]:
 @pytest.fixture(scope="session")
 def kubelet_cluster() -> Iterator[cluster.LocalCluster]:
     from dev.cluster import podman_runtime
-    if not podman_runtime.image_exists(podman_runtime.RUNNER_IMAGE):
-        podman_runtime.ensure_images()  # a fresh machine; never rebuild a store others use
+    # The nodes run this checkout's images: build them unless current (podman's layer
+    # cache makes that quick); KT_IMAGE_BUILD=missing|0 and KT_IMAGE_TAG choose otherwise.
+    podman_runtime.ensure_images()
     yield from _running(cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes()), 300)
 
 

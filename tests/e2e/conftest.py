@@ -1,4 +1,4 @@
-"""e2e tier: tests against the real local control plane and node agent.
+"""e2e tier: tests against the real local control plane, node agent and kubelet nodes.
 
 The `kube` fixture (dev/cluster/fixtures.py) starts etcd, kube-apiserver,
 kube-scheduler, kube-controller-manager (built from pinned Go modules) and the
@@ -6,7 +6,9 @@ node agent once per session. The `operator` fixture is a factory:
 `operator(namespace, **settings)` starts a real `transcode-operator` for that
 namespace (dev/operators.py) and stops it at the end of the test, printing its
 log when the test failed; each operator serves only its test's namespace, so
-tests never see each other's jobs. Every test here is marked `cluster`.
+tests never see each other's jobs. `kubelet_operator` is the same on the
+`kubelet_kube` cluster of real kubelet nodes, where runner Pods are containers of
+the local runner image. Every test here is marked `cluster`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def operator(kube: Kube, tmp_path: Path, request: pytest.FixtureRequest
              ) -> Iterator[Callable[..., opf.OperatorProcess]]:
     """Factory: `operator(namespace, **settings)` starts an operator for that namespace."""
+    yield from _operators(kube, tmp_path, request)
+
+
+@pytest.fixture
+def kubelet_operator(kubelet_kube: Kube, tmp_path: Path, request: pytest.FixtureRequest
+                     ) -> Iterator[Callable[..., opf.OperatorProcess]]:
+    """The same factory on the cluster of real kubelet nodes (runner Pods: the runner image)."""
+    yield from _operators(kubelet_kube, tmp_path, request)
+
+
+def _operators(kube: Kube, tmp_path: Path, request: pytest.FixtureRequest
+               ) -> Iterator[Callable[..., opf.OperatorProcess]]:
     opf.install_crd(kube)
     started: list[opf.OperatorProcess] = []
     failures_before = request.session.testsfailed
@@ -39,7 +53,7 @@ def operator(kube: Kube, tmp_path: Path, request: pytest.FixtureRequest
     def factory(namespace: str, kubeconfig: str | None = None,
                 **settings: Any) -> opf.OperatorProcess:
         op = opf.OperatorProcess(kube, namespace, tmp_path / f"operator-{namespace}.log", settings,
-                             kubeconfig=kubeconfig)
+                                 kubeconfig=kubeconfig)
         started.append(op)
         procs.on_exit(op.stop)
         return op.start()

@@ -9,10 +9,11 @@ its Pod to be gone, and a finished job with a TTL disappears.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from dev import operators as opf
-from dev.cluster.fixtures import Kube, wait_for
+from dev.cluster.fixtures import Kube, wait_for, wait_pod_gone
 
 
 def _pod_running(kube: Kube, ns: str, name: str) -> bool:
@@ -33,7 +34,7 @@ def test_active_deadline_fails_the_job_and_stops_its_pod(kube: Kube, operator: A
     job = opf.wait_phase(kube, ns, "slow", "Succeeded", "Failed", timeout=60)
     assert job["status"]["reason"] == "DeadlineExceeded"
     assert "activeDeadlineSeconds=4" in job["status"]["message"]
-    wait_for(lambda: _gone(kube, ns, "slow-1"), 30, "the runner Pod to be stopped")
+    wait_pod_gone(opf.core(kube), ns, "slow-1", 30, "the runner Pod to be stopped")
     opf.wait_event(kube, ns, "slow", "DeadlineExceeded")
 
 
@@ -49,7 +50,7 @@ def test_suspend_stops_the_pod_and_resume_starts_a_new_attempt(kube: Kube, opera
     job = opf.wait_phase(kube, ns, "pausable", "Pending")
     assert job["status"]["reason"] == "Suspended"
     assert opf.conditions(job)["Reconciling"]["status"] == "False"
-    wait_for(lambda: _gone(kube, ns, "pausable-1"), 30, "the suspended Pod to be stopped")
+    wait_pod_gone(opf.core(kube), ns, "pausable-1", 30, "the suspended Pod to be stopped")
     opf.wait_event(kube, ns, "pausable", "Suspended")
 
     kube.kubectl("patch", "tj", "pausable", "-n", ns, "--type=merge",
@@ -75,14 +76,19 @@ def test_created_suspended_starts_nothing_until_resumed(kube: Kube, operator: An
 
 
 def test_deleting_a_running_job_stops_its_pod_then_removes_the_finalizer(
-        kube: Kube, operator: Any) -> None:
+        kube: Kube, operator: Any, tmp_path: Path) -> None:
     ns = kube.namespace("op")
+    ready = tmp_path / "runner-ready"
     operator(ns, runner__command=opf.fake_runner(),
-             runner__extra_env={"KT_FAKE_SLEEP": "120", "KT_FAKE_TERM_DELAY": "3"},
+             runner__extra_env={"KT_FAKE_SLEEP": "120", "KT_FAKE_TERM_DELAY": "3",
+                                "KT_FAKE_READY_FILE": str(ready)},
              runner__termination_grace_period_seconds=10)
     opf.apply_job(kube, ns, opf.job_manifest("doomed", acceleration={"mode": "cpu"}))
     wait_for(lambda: opf.pods_of(kube, ns, "doomed") and _pod_running(kube, ns, "doomed-1"),
              60, "the runner Pod to run")
+    # Running is reported when the process starts; SIGTERM is the runner's to handle only
+    # once its handler is installed (a loaded machine takes a while to get there).
+    wait_for(ready.exists, 60, "the runner to install its SIGTERM handler")
     kube.kubectl("delete", "tj", "doomed", "-n", ns, "--wait=false")
     # The runner needs 3 s after SIGTERM (aborting uploads): meanwhile the job is held
     # by our finalizer while its Pod terminates; only then does the job disappear.

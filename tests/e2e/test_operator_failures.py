@@ -2,7 +2,8 @@
 
 The fake runner exits with the code chosen per attempt (`KT_FAKE_EXIT_CODES`),
 so these tests drive the operator's classification exactly as the real runner
-will: 75 retries with backoff up to backoffLimit, 65 fails at once, and a
+will: 75 retries with backoff up to backoffLimit; bad input is the real runner's
+own (a missing source object in S3, on a kubelet node) and fails at once; and a
 credentials Secret that is missing, unlabelled or lacks a key fails the job
 `CredentialsNotAllowed` before any Pod is created, with one message that names
 the Secret and never tells which rule it broke.
@@ -19,7 +20,9 @@ from typing import Any
 from kubernetes import client
 
 from dev import operators as opf
+from dev import realrunner
 from dev.cluster.fixtures import Kube
+from dev.services import s3server
 
 FAST_BACKOFF = {"retry__backoff_base_seconds": 1, "retry__backoff_cap_seconds": 4}
 
@@ -64,18 +67,25 @@ def test_transient_failure_then_success(kube: Kube, operator: Any) -> None:
     assert job["status"]["outputs"][0]["bytes"] == 1002  # the second attempt's report
 
 
-def test_bad_input_fails_at_once_with_the_runners_reason(kube: Kube, operator: Any) -> None:
+def test_bad_input_fails_at_once_with_the_runners_reason(
+        kubelet_kube: Kube, kubelet_operator: Any, s3_server: s3server.S3Server) -> None:
+    """The real runner, in its container on a kubelet node, finds no source object in S3:
+    exit 65, no retry, its reason and message in the status."""
+    kube = kubelet_kube
     ns = kube.namespace("op")
-    operator(ns, runner__command=opf.fake_runner(),
-             runner__extra_env={"KT_FAKE_EXIT_CODES": "65"}, **FAST_BACKOFF)
-    opf.apply_job(kube, ns, opf.job_manifest("badinput", backoffLimit=5,
-                                             acceleration={"mode": "cpu"}))
-    job = opf.wait_phase(kube, ns, "badinput", "Succeeded", "Failed")
+    realrunner.prepare(kube, ns, s3_server)
+    kubelet_operator(ns, **realrunner.settings(**FAST_BACKOFF))
+    source = f"s3://media-in/{ns}/missing.mov"
+    opf.apply_job(kube, ns, realrunner.job("badinput", s3_server, source, backoffLimit=5,
+                                           acceleration={"mode": "cpu"}))
+    job = opf.wait_phase(kube, ns, "badinput", "Succeeded", "Failed", timeout=180)
     status = job["status"]
     assert (status["phase"], status["reason"], status["attempts"]) == (
-        "Failed", "SourceNotFound", 1)
-    assert "s3://media-in/trailer.mov does not exist" in status["message"]
-    assert [p.metadata.name for p in opf.pods_of(kube, ns, "badinput")] == ["badinput-1"]
+        "Failed", "BadInput", 1), status
+    assert f"{source} does not exist" in status["message"]
+    pods = opf.pods_of(kube, ns, "badinput")
+    assert [p.metadata.name for p in pods] == ["badinput-1"]
+    assert pods[0].status.container_statuses[0].state.terminated.exit_code == 65
 
 
 def _refused(kube: Kube, ns: str, name: str, secret: str) -> dict[str, Any]:

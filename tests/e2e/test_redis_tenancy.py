@@ -2,7 +2,7 @@
 
 The operator logs in to a real redis-server that runs the production ACL users
 (`redis_acl_server`: `default` off, `noeviction`) and hands runner Pods the runner
-user's password; the fake runner (dev/operators.py) reports progress the runner's
+user's password; the fake runner (dev/fakerunner.py) reports progress the runner's
 way, its Pod uid in the key. What a user notices: progress that a tenant forges
 with the runner password for another Pod uid never shows in the job's status
 (while the real Pod's progress does), and after Redis loses everything (FLUSHALL)

@@ -50,6 +50,7 @@ ENV_REDIS_URL = "TRANSCODER_REDIS_URL"  # never with userinfo: the credentials t
 ENV_REDIS_USERNAME = "TRANSCODER_REDIS_USERNAME"  # the ACL user (runner, probe)
 ENV_REDIS_PASSWORD = "TRANSCODER_REDIS_PASSWORD"  # that user's password
 ENV_POD_UID = "TRANSCODER_POD_UID"  # the runner Pod's own metadata.uid (downward API)
+ENV_POD_NAME = "TRANSCODER_POD_NAME"  # its metadata.name (downward API): a host-network Pod's host name is the node's
 ENV_SCRATCH_DIR = "TRANSCODER_SCRATCH_DIR"
 ENV_SCRATCH_LIMIT_BYTES = "TRANSCODER_SCRATCH_LIMIT_BYTES"  # the scratch emptyDir's sizeLimit
 ENV_AWS_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"  # from a secretKeyRef, never a literal

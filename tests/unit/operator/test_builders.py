@@ -114,6 +114,18 @@ def test_network_lists_reach_the_runner_only_when_set() -> None:
     assert json.loads(env[contract.ENV_NETWORK_DENY]["value"]) == ["10.96.0.0/12"]
 
 
+def test_host_network_only_when_set_and_with_cluster_dns() -> None:
+    assert not {"hostNetwork", "dnsPolicy"} & set(_pod()["spec"])
+    cfg = settings_module.Settings(runner={"host_network": True})
+    for gpu in (False, True):
+        spec = builders.pod(h.JOB, h.spec(), builders.PodRequest(1, gpu), cfg)["spec"]
+        assert (spec["hostNetwork"], spec["dnsPolicy"]) == (True, "ClusterFirstWithHostNet")
+        # the host name is the node's there: the runner learns its Pod's name from the API
+        env = {e["name"]: e for e in spec["containers"][0]["env"]}
+        assert env[contract.ENV_POD_NAME]["valueFrom"] == {
+            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}
+
+
 def test_runtime_class_setting_empty_means_none_and_spec_wins() -> None:
     cfg = settings_module.Settings(gpu={"runtime_class_name": ""})
     p = builders.pod(h.JOB, h.spec(), builders.PodRequest(1, True), cfg)

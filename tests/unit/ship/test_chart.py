@@ -151,6 +151,7 @@ def test_schema_rejects_unknown_values(chart: Chart, path: str) -> None:
     "operator.image.pullPolicy=Sometimes", "operator.httpPort=0", "redis.externalUrl=http://x",
     "operator.config.kopf.postingLevel=TRACE", "runner.namespaces[0]=Not_A_Namespace",
     "operator.resources.limits.memory=lots", "operator.image.digest=latest",
+    "operator.config.runner.hostNetwork=yes",
 ])
 def test_schema_rejects_bad_values(chart: Chart, setting: str) -> None:
     assert chart.template(None, "--set", setting, check=False).returncode != 0
@@ -320,6 +321,12 @@ def test_rendered_config_is_what_the_operator_loads(rendered: dict[str, list[dic
     external = config_of(rendered["external-redis"])
     assert external["redis"]["url"] == "redis://redis.cache:6379/2"
     assert "url" not in config_of(rendered["no-redis"])["redis"]
+
+
+def test_runner_host_network_reaches_the_operator_config(chart: Chart) -> None:
+    assert config_of(chart.render({}))["runner"]["hostNetwork"] is False
+    on = {"operator": {"config": {"runner": {"hostNetwork": True}}}}
+    assert config_of(chart.render(on))["runner"]["hostNetwork"] is True
 
 
 def test_chart_values_override_the_runner_image(chart: Chart) -> None:

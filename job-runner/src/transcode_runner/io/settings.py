@@ -55,10 +55,11 @@ class Settings(BaseSettings):
     operator can ignore a stale Pod's message. Default 1."""
 
     pod_name: str | None = Field(
-        default=None, validation_alias=AliasChoices("TRANSCODER_POD_NAME", "POD_NAME", "HOSTNAME")
+        default=None, validation_alias=AliasChoices(contract.ENV_POD_NAME, "POD_NAME", "HOSTNAME")
     )
-    """Name of this runner Pod, reported in `status.runner.podName`. Default: the
-    `POD_NAME` or `HOSTNAME` variable (a Pod's host name is its name)."""
+    """Name of this runner Pod, reported in `status.runner.podName`. The operator sets
+    `TRANSCODER_POD_NAME` from the downward API (a host-network Pod's host name is its
+    node's). Default: the `POD_NAME` or `HOSTNAME` variable."""
 
     pod_uid: str | None = Field(default=None, validation_alias=AliasChoices(contract.ENV_POD_UID))
     """This runner Pod's own uid (the operator sets it from the downward API). The

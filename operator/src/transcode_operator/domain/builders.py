@@ -10,9 +10,11 @@ gets S3 credentials only as secretKeyRef env vars, a scratch emptyDir with the
 configured sizeLimit (its bytes in `TRANSCODER_SCRATCH_LIMIT_BYTES`), and runs with the
 restricted security profile; GPU Pods add `nvidia.com/gpu: 1`, the GPU
 toleration, the driver capabilities and the RuntimeClass, while CPU Pods get
-`NVIDIA_VISIBLE_DEVICES=void` and never the GPU RuntimeClass. The runner's
-SSRF allow and deny lists travel as `TRANSCODER_NETWORK_*` variables, the
-Redis login and the Pod's own uid as `domain.redisauth.runner_env` says.
+`NVIDIA_VISIBLE_DEVICES=void` and never the GPU RuntimeClass. With
+`runner.host_network` the Pod uses its node's network (DNS policy
+`ClusterFirstWithHostNet`). The runner's SSRF allow and deny lists travel as
+`TRANSCODER_NETWORK_*` variables, the Redis login and the Pod's own uid as
+`domain.redisauth.runner_env` says.
 """
 
 from __future__ import annotations
@@ -120,6 +122,9 @@ def env(job: JobRef, spec: job_spec.TranscodeJobSpec, attempt: int, gpu: bool,
         {"name": contract.ENV_JOB_UID, "value": job.uid},
         {"name": contract.ENV_ATTEMPT, "value": str(attempt)},
         {"name": contract.ENV_GPU_REQUESTED, "value": "true" if gpu else "false"},
+        # its own name: with hostNetwork, HOSTNAME is the node's name, not the Pod's
+        {"name": contract.ENV_POD_NAME,
+         "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
         {"name": contract.ENV_SCRATCH_DIR, "value": SCRATCH_PATH},
         *_scratch_limit_env(cfg),
         # The root filesystem is read-only: temporary files go to the scratch emptyDir.
@@ -224,9 +229,8 @@ def pod(job: JobRef, spec: job_spec.TranscodeJobSpec, request: PodRequest,
         "containers": [container],
         "volumes": [{"name": SCRATCH_VOLUME, "emptyDir": scratch}],
     }
-    if cfg.runner.host_network:
-        spec_out["hostNetwork"] = True
-        spec_out["dnsPolicy"] = "ClusterFirstWithHostNet"
+    if cfg.runner.host_network:  # no pod network: the node's, with cluster DNS kept
+        spec_out.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
     if cfg.runner.service_account_name:
         spec_out["serviceAccountName"] = cfg.runner.service_account_name
     if cfg.runner.image_pull_secrets:

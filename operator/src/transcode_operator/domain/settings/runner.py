@@ -43,10 +43,6 @@ class RunnerSettings(Group):
     spec.resources names none: the scheduler places the Pod only where this much local
     storage is unreserved. Below the sizeLimit so that a node holds several runners;
     set it to the sizeLimit for a guarantee. None: no request. Default: 2Gi."""
-    host_network: bool = False
-    """Run runner Pods on the node's network (`hostNetwork: true`, with dnsPolicy
-    ClusterFirstWithHostNet so cluster DNS still answers), for clusters without a Pod
-    network. Default: false."""
     resources: dict[str, dict[str, str]] = pydantic.Field(
         default_factory=lambda: {"requests": {"cpu": "1", "memory": "1Gi"},
                                  "limits": {"memory": "8Gi"}})
@@ -60,6 +56,12 @@ class RunnerSettings(Group):
     `storage.endpoint` reach although they are loopback, link-local, private or
     otherwise non-public (in-cluster origins, a MinIO Service). Passed to the runner as
     `TRANSCODER_NETWORK_ALLOW`. Default: none (public addresses only)."""
+    host_network: bool = False
+    """Run runner Pods in their node's network namespace (`hostNetwork: true`, with
+    `dnsPolicy: ClusterFirstWithHostNet` so cluster DNS names still resolve). For
+    clusters without a pod network and for bare-metal GPU nodes whose storage is only
+    reachable from the host; the runner then shares the node's ports and addresses, so
+    the SSRF guard (`network_allow`/`network_deny`) matters even more. Default: false."""
     network_deny: list[str] = pydantic.Field(default_factory=list)
     """Extra CIDRs the runner refuses like private ranges: list the cluster's Service
     and Pod CIDRs when they are not private address space. Passed as
