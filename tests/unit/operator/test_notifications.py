@@ -66,6 +66,19 @@ def test_started_is_due_once_the_status_counts_a_pod() -> None:
     assert delivery.event.time == h.ago(60)  # the fact's time: status.startTime
 
 
+def test_the_turn_that_stores_a_new_fact_wakes_the_key_to_announce_it() -> None:
+    # The Pod ended: this turn writes Succeeded; nothing else may wake the key (our own
+    # status write is no news to the informer), so the plan asks for the next turn itself.
+    done = h.view(phase="Succeeded", exit_code=0, message=h.result())
+    status = h.running_status(notifications=[_entry(T.STARTED, D.DELIVERED)])
+    plan = _plan(status, done)
+    assert plan.status is not None and plan.status.phase is not None
+    assert plan.status.phase.value == "Succeeded" and plan.notify == []
+    assert plan.requeue == 0.0
+    again = _plan(plan.status.to_dict(), done)
+    assert _types(again) == [T.SUCCEEDED]
+
+
 def test_a_delivered_or_failed_event_is_never_sent_again() -> None:
     for state in (D.DELIVERED, D.FAILED):
         status = h.running_status(notifications=[_entry(T.STARTED, state)])

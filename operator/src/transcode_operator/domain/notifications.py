@@ -4,7 +4,8 @@
 `spec.notify` that is not being deleted. An event is due once the fact it reports
 is in the *stored* status (so it never announces what a crash could undo):
 `Started` once `status.attempts` counts a Pod, `FellBack` once
-`status.metadata.gpuFallback` is true, `Succeeded`/`Failed` once the phase is.
+`status.metadata.gpuFallback` is true, `Succeeded`/`Failed` once the phase is; a
+turn whose status write stores a new fact wakes the key at once to announce it.
 An event whose `status.notifications` entry is Delivered or Failed is done; a
 Pending one is due again at its `nextAttemptTime` (the plan wakes the key then).
 All delivery state lives in the status, so an operator restarted after a SIGKILL
@@ -113,6 +114,10 @@ def note(obs: observation.Observed, cfg: settings_module.Settings, plan: actions
             continue
         plan.notify.append(cloudevents.Delivery(event, spec.notify.url, spec.notify.secret_ref,
                                                 current))
+    if plan.status is not None:  # a fact this turn stores is announced on the next turn
+        stored = {t for t, _ in facts(obs.status)}
+        if any(t not in stored for t, _ in facts(plan.status)):
+            plan.requeue = 0.0  # (wake_in ignores delays ≤ 0: those are "due" elsewhere)
     pending = any(n.state == D.PENDING for n in (plan.status or obs.status).notifications)
     if plan.delete_job and (plan.notify or pending):  # the TTL waits for the last event
         plan.delete_job = False
