@@ -24,6 +24,7 @@ from tests.functional.runner.conftest import (
     start_job,
     storage,
 )
+from transcode_api import contract
 
 
 @pytest.mark.parametrize(("source", "reason", "words"), [
@@ -95,8 +96,12 @@ def test_progress_in_redis_is_monotonic_and_ends_at_100(
             "acceleration": {"mode": "cpu"},
             "outputs": [{"name": "p", "destination": f"s3://{bucket}/p.mp4",
                          "video": {"preset": "ultrafast", "resolution": "720p"}}]}
+    # The key is the attempt's: the runner Pod's uid (downward API) is part of it.
+    pod_uid = "6f1c2d3e-0000-4000-8000-000000000001"
+    key = contract.progress_key("tests", "functional", pod_uid)
     env = runner_env(s3_server, tmp_path, TRANSCODER_REDIS_URL=redis_url,
-                     TRANSCODER_REDIS_PROGRESS_INTERVAL_SECONDS="0")
+                     TRANSCODER_REDIS_PROGRESS_INTERVAL_SECONDS="0",
+                     **{contract.ENV_POD_UID: pod_uid})
     proc = start_job(spec, tmp_path, env)
     percents: list[int] = []
     deadline = time.monotonic() + 240
@@ -107,14 +112,14 @@ def test_progress_in_redis_is_monotonic_and_ends_at_100(
                 break  # exited, and every message it published has been read
             continue
         if message["type"] == "message":
-            assert message["data"] == b"kt:progress:tests:functional"
-            value = cast(bytes | None, client.get("kt:progress:tests:functional"))
+            assert message["data"] == key.encode()
+            value = cast(bytes | None, client.get(key))
             assert value is not None
             percents.append(json.loads(value)["percent"])
     run = finish(proc, tmp_path, None)
     assert run.code == 0, run.stderr[-2000:]
     assert len(percents) >= 2 and percents == sorted(percents) and percents[-1] == 100
-    assert 0 < cast(int, client.ttl("kt:progress:tests:functional")) <= 3600
+    assert 0 < cast(int, client.ttl(key)) <= 3600
 
 
 def test_probe_json_on_a_machine_without_gpu() -> None:
