@@ -40,7 +40,7 @@ def _hold_the_gpu(kube: Kube) -> Iterator[str]:
                         "resources": {"limits": {"nvidia.com/gpu": "1", "memory": "64Mi"}}}]}}
     kube.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(hog))
     wait_for(lambda: opf.core(kube).read_namespaced_pod("hog", ns).status.phase == "Running",
-             120, "the GPU hog to run")
+             300, "the GPU hog to run")  # a loaded node starts containers slowly
     yield ns
     free_the_gpu(kube, ns)
 
