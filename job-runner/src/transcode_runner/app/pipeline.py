@@ -3,7 +3,8 @@
 `cli` builds a `Context` (settings and the injected seams) and calls `run`,
 which never raises for an expected failure: it returns the `RunnerResult` to
 report (outcome, exit code, reason, outputs, metadata with the GPU/CPU
-provenance) after handing it to the `report.Reporter`. The scratch directory of
+provenance, the `package` of a job with `spec.packaging`) after handing it to
+the `report.Reporter`. The scratch directory of
 the attempt is removed at the end, whatever happened.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from transcode_api import constants, contract, provenance, spec, status
+from transcode_runner.app import package
 from transcode_runner.domain import errors, graph, media, netpolicy, plan, progress, tracks
 from transcode_runner.io import (
     encode,
@@ -130,13 +132,17 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
     # Every output is measured before any is uploaded: a bad one stops the job first.
     measured = [(out, _measure(out, ctx)) for out in outcome.plan.outputs]
     results = [_deliver(out, info, mover, ctx) for out, info in measured]
+    packaged = None if job.packaging is None else package.deliver(
+        job, measured, scratch, cfg, ctx.runner, mover, lambda sent: ctx.reporter.flush())
     return status.RunnerResult(
         outcome=constants.Outcome.SUCCEEDED,
         exit_code=int(contract.ExitCode.SUCCESS),
         reason="TranscodeSucceeded",
-        message=f"{len(results)} output(s) uploaded and verified" + _notes(results),
+        message=f"{len(results)} output(s) uploaded and verified" + _notes(results)
+        + (f"; {packaged.format} package: {', '.join(packaged.manifests)}" if packaged else ""),
         outputs=results,
         metadata=metadata(choices, outcome, source.duration),
+        packaging=packaged,
     )
 
 
@@ -254,7 +260,8 @@ def _network_policy(cfg: settings.Settings) -> netpolicy.Policy:
 
 
 def _s3(job: spec.TranscodeJobSpec, ctx: Context, guard: netguard.Guard) -> Any:
-    urls = [job.source, *(o.destination for o in job.outputs)]
+    urls = [job.source, *(o.destination for o in job.outputs),
+            *([job.packaging.destination] if job.packaging else [])]
     if not any(url.startswith("s3://") for url in urls):
         return None
     cfg = ctx.settings
