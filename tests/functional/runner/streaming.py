@@ -84,7 +84,7 @@ CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--mute-audio", "--no-first-run",
     "--no-default-browser-check", "--autoplay-policy=no-user-gesture-required",
     # Nothing but loopback: no proxy, every host name resolves to nothing, no background calls.
-    "--no-proxy-server", "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--no-proxy-server", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-domain-reliability", "--disable-breakpad", "--no-pings",
     "--window-size=960,600", "--remote-debugging-port=0",

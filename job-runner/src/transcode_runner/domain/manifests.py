@@ -134,12 +134,15 @@ def master(videos: Sequence[Rendition], audios: Sequence[Rendition]) -> str:
 
 def rewrite_mpd(text: str, representations: Mapping[str, tuple[str, int]], folder: str,
                 languages: Mapping[str, str]) -> str:
-    """The MPD with measured `codecs`/`bandwidth` per Representation id, segment paths
-    under `folder/`, and the BCP 47 `lang` of each audio Representation's set."""
+    """The MPD with every video Representation in one AdaptationSet, measured
+    `codecs`/`bandwidth` per Representation id, segment paths under `folder/`, and the
+    BCP 47 `lang` of each audio Representation's set."""
     for prefix, uri in _NAMESPACES.items():
         ET.register_namespace(prefix, uri)
-    root = ET.fromstring(text)
+    root = ET.fromstring(text)  # our own FFmpeg's output, not tenant input
     ns = {"m": MPD_NS}
+    for period in root.iterfind("m:Period", ns):
+        _merge_video_sets(period)
     for adaptation in root.iterfind(".//m:AdaptationSet", ns):
         for rep in adaptation.iterfind("m:Representation", ns):
             rep_id = rep.get("id", "")
