@@ -116,16 +116,18 @@ class PackagingSpec(base.SpecModel):
 
 
 def _format_rules(name: str) -> tuple[base.Rule, ...]:
+    """The codec rules of one format (none for video when it carries every codec)."""
     video = ", ".join(FORMAT_VIDEO[name])
     audio = ", ".join(FORMAT_AUDIO[name])
+    every_video = set(FORMAT_VIDEO[name]) >= {c.value for c in constants.Codec}
     return (
-        base.Rule(
+        *(() if every_video else (base.Rule(
             cel=f"!{_format_is(name)} || self.outputs.all(o, {_codec_cel(FORMAT_VIDEO[name])})",
             message=f"packaging format {name} carries video codecs {video} only "
                     "(outputs[].video.codec)",
             field="packaging.format",
             check=lambda job: _video_ok(job, name),
-        ),
+        ),)),
         base.Rule(
             cel=(f"!{_format_is(name)} || self.outputs.all(o, !has(o.audio.codec) || "
                  f"o.audio.codec in {base.cel_list(FORMAT_AUDIO[name])})"),

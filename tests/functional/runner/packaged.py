@@ -72,7 +72,7 @@ def run_packaged(server: s3server.S3Server, work: Path) -> Packaged:
 def segments_of_mpd(text: str) -> dict[str, list[str]]:
     """Representation id -> [init segment, media segments...] as a DASH player names them."""
     found: dict[str, list[str]] = {}
-    for rep in ET.fromstring(text).iterfind(".//m:Representation", NS):  # noqa: S314
+    for rep in ET.fromstring(text).iterfind(".//m:Representation", NS):
         template = rep.find("m:SegmentTemplate", NS)
         assert template is not None
         count = sum(1 + int(s.get("r", "0")) for s in template.iterfind(".//m:S", NS))
