@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a fresh machine lacks for `make demo` and `make test`
-# (FFmpeg, Redis, Prometheus/promtool, Lua, podman/runc, debootstrap) and checks for
+# (FFmpeg, Redis, Prometheus/promtool, Lua, podman/runc, debootstrap, and Chromium + npm for
+# the streaming player tests: dev/players.py fetches hls.js/dash.js) and checks for
 # the tools it cannot install (Go, unshare). Called by .ci/run and `make deps`.
 set -euo pipefail
 need=()
-for pkg in ffmpeg redis-server prometheus lua5.4 podman runc debootstrap; do
+for pkg in ffmpeg redis-server prometheus lua5.4 podman runc debootstrap chromium npm; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

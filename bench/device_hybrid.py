@@ -36,7 +36,7 @@ for src in ("api/src", "job-runner/src", "."):
 
 from dev import media as media_samples  # noqa: E402
 from transcode_api import constants, spec  # noqa: E402
-from transcode_runner.app import pipeline  # noqa: E402
+from transcode_runner.app import gpuchoice  # noqa: E402
 from transcode_runner.domain import graph, media, plan  # noqa: E402
 from transcode_runner.io import encode, gpu, mediaprobe, nvdec, probe, seams  # noqa: E402
 
@@ -110,7 +110,7 @@ def main() -> int:
         for name, outcome, wall in (("hybrid", hybrid, hybrid_s), ("cpu-decode", cpu, cpu_s)):
             out = outcome.plan.outputs[0]
             width, height, count = frames(out.path)
-            meta = pipeline.metadata(choices, outcome, source.duration)
+            meta = gpuchoice.metadata(choices, outcome, source.duration)
             print(f"{name}: {wall:.2f} s wall, {source.duration / wall:.2f}x realtime, "
                   f"{width}x{height}, {count} frames, decoder={meta.decoder}, "
                   f"encoder={meta.encoder_used}, fallbackReason={meta.fallback_reason}, "

@@ -52,6 +52,7 @@ def main() -> int:
         run("ladder.py", *(["--seconds=5"] if QUICK else [])),
         run("runner_pipeline.py", *(["--seconds=10"] if QUICK else ["--repeat=2"])),
         run("upload.py", *(["--size-mib=128", "--repeat=1"] if QUICK else [])),
+        run("packaging.py", *(["--seconds=10"] if QUICK else ["--repeat=2"])),
         cache_bench(),
         run("operator_scale.py", *(["--jobs=100"] if QUICK else [])),
     ]

@@ -140,6 +140,15 @@ def test_example_reaches_succeeded(kube: Kube, release: Release, s3_server: s3se
         bucket, key = out["destination"].removeprefix("s3://").split("/", 1)
         head = s3.head_object(Bucket=bucket, Key=key)
         assert head["ContentLength"] == result["bytes"] > 0
+    if "packaging" in doc["spec"]:  # the package's manifests are there, named in status
+        prefix = doc["spec"]["packaging"]["destination"]
+        package = status["packaging"]
+        assert package["manifests"] == [prefix + "master.m3u8", prefix + "manifest.mpd"]
+        assert [r["name"] for r in package["renditions"] if r["type"] == "video"] == [
+            o["name"] for o in doc["spec"]["outputs"]]
+        for url in package["manifests"]:
+            bucket, key = url.removeprefix("s3://").split("/", 1)
+            assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
 
     meta = status["metadata"]
     if doc["spec"]["acceleration"]["mode"] == "cpu":

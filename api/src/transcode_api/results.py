@@ -21,7 +21,7 @@ from typing import Any
 
 import pydantic
 
-from transcode_api import base
+from transcode_api import base, packaging
 
 MESSAGE_LIMIT = 160
 """Characters of one output message kept in the termination message when it must shrink."""
@@ -133,7 +133,8 @@ def fit_termination(data: dict[str, Any], limit: int) -> str:
 
     The result's message and metadata.fallbackMessage are cut first (to 1024,
     256, 64 characters, then left out), then the outputs shrink
-    (`shrink_outputs`), then the outputs and the metadata are left out, and at
+    (`shrink_outputs`), then the packaging's rendition table (`packaging.shrink`:
+    manifest URLs and bytes stay), then the outputs and the metadata are left out, and at
     last the reason is cut; `truncated` is set whenever anything was cut.
     """
     text = _dump(data)
@@ -148,6 +149,10 @@ def fit_termination(data: dict[str, Any], limit: int) -> str:
             return text
     for outputs in shrink_outputs(data.get("outputs", [])):
         data["outputs"] = outputs
+        if len(text := _dump(data)) <= limit:
+            return text
+    for smaller in packaging.shrink(data["packaging"]) if data.get("packaging") else ():
+        data["packaging"] = smaller
         if len(text := _dump(data)) <= limit:
             return text
     for key in ("outputs", "metadata"):

@@ -19,6 +19,7 @@ import pydantic
 
 from transcode_api import acceleration, base, constants, errors, output, placement, storage, urls
 from transcode_api import notify as job_notify
+from transcode_api import packaging as pkg  # the field `packaging` would shadow the module
 
 _S3_URL = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
 _HTTPS_URL = r"^https://[^/ ?#]+([/?#].*)?$"
@@ -76,6 +77,13 @@ class TranscodeJobSpec(base.SpecModel):
         description=(
             "Renditions to produce from the source (1..16), each with a unique name and "
             "a unique s3:// destination. All are encoded in one runner Pod."
+        ),
+    )
+    packaging: pkg.PackagingSpec | None = pydantic.Field(
+        default=None,
+        description=(
+            "Package the video outputs as HLS, DASH or CMAF renditions (audio as its own "
+            "group) under an s3:// prefix, besides uploading each output. Default: none."
         ),
     )
     acceleration: Acceleration = pydantic.Field(
@@ -211,6 +219,7 @@ class TranscodeJobSpec(base.SpecModel):
             field="acceleration.mode",
             check=lambda s: s.acceleration.mode != "gpu" or not any(v.two_pass for v in _videos(s)),
         ),
+        *pkg.JOB_RULES,
     )
 
     def to_json(self) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import pydantic
 
 from transcode_api import base, constants, errors, notify, results
+from transcode_api import packaging as pkg  # the field `packaging` would shadow the module
 from transcode_api.conditions import Condition, Timestamp, set_condition
 
 __all__ = ["Condition", "JobMetadata", "OpenUpload", "Progress", "RunnerResult", "RunnerStatus",
@@ -130,6 +131,9 @@ class RunnerResult(base.StatusModel):
     metadata: JobMetadata | None = pydantic.Field(
         default=None, description="Encoder, GPU and fallback details of this attempt."
     )
+    packaging: pkg.PackagingResult | None = pydantic.Field(
+        default=None, description="The adaptive streaming package this attempt wrote (spec.packaging)."
+    )
     truncated: bool | None = pydantic.Field(
         default=None,
         description="True when fields were shortened or dropped to fit the 4096-byte termination message.",
@@ -140,7 +144,8 @@ class RunnerResult(base.StatusModel):
 
         When too long, message fields are cut first (result.message, then
         metadata.fallbackMessage), then per-output details, track listings first,
-        then the outputs and metadata; `truncated` is set whenever anything was cut.
+        then the packaging's rendition table, then the outputs and metadata; `truncated`
+        is set whenever anything was cut.
         """
         return results.fit_termination(self.to_dict(), limit)
 
@@ -221,6 +226,10 @@ class TranscodeJobStatus(base.StatusModel):
     notifications: list[notify.NotificationStatus] = pydantic.Field(
         default_factory=list, max_length=len(notify.EventType), json_schema_extra=_list_map("type"),
         description="Delivery of the spec.notify CloudEvents, one entry per event type.",
+    )
+    packaging: pkg.PackagingResult | None = pydantic.Field(
+        default=None,
+        description="Manifest URLs, renditions and bytes of the adaptive streaming package, once Succeeded.",
     )
     runner: RunnerStatus | None = pydantic.Field(
         default=None, description="The runner's own report for its current attempt; only the runner writes it."

@@ -97,6 +97,12 @@ def _both(*fns: Callable[[Spec], None]) -> Callable[[Spec], None]:
 
 
 V0 = "spec.outputs[0].video"
+
+
+def _pack(fmt: str, seconds: int = 4) -> Callable[[Spec], None]:
+    return _set("packaging", {"format": fmt, "destination": "s3://media-out/streams/trailer/",
+                              "segmentSeconds": seconds})
+
 CPU, GPU = _set("acceleration.mode", "cpu"), _set("acceleration.mode", "gpu")
 
 RULE_CASES = [
@@ -196,6 +202,29 @@ RULE_CASES = [
     Case("subtitle-languages-with-mode-none",
          _set("outputs.0.subtitles", {"mode": "none", "languages": ["eng"]}),
          "spec.outputs[0].subtitles.languages", "subtitles.languages filters copied tracks"),
+    # --- adaptive streaming packaging (issue 13 item 1) ---
+    *[Case(f"packaging-{fmt}-{what}", _both(_pack(fmt), change), "spec.packaging.format", message)
+      for fmt, what, change, message in (
+          ("hls", "webm", _both(_set("outputs.0.container", "webm"), _video(codec="vp9"),
+                                _set("outputs.0.audio", {"codec": "opus"})), "container mp4"),
+          ("hls", "vp9", _video(codec="vp9"), "packaging format hls carries video codecs"),
+          ("hls", "av1", _video(encoder="libsvtav1"), "packaging format hls carries video codecs"),
+          ("cmaf", "vp9", _video(codec="vp9"), "packaging format cmaf carries video codecs"),
+          ("dash", "copy", _set("outputs.0.audio", {"codec": "copy"}),
+           "packaging format dash carries audio codecs"),
+          ("hls", "opus", _set("outputs.0.audio", {"codec": "opus"}),
+           "packaging format hls carries audio codecs"),
+          ("cmaf", "copy", _set("outputs.0.audio", {"codec": "copy"}),
+           "packaging format cmaf carries audio codecs"))],
+    Case("packaging-prefix-without-slash", _both(_pack("cmaf"), _set("packaging.destination",
+         "s3://media-out/hls")), "spec.packaging.destination", "ending in '/'"),
+    Case("packaging-dot-segment", _both(_pack("cmaf"), _set("packaging.destination",
+         "s3://media-out/a/../b/")), "spec.packaging.destination", "'.' or '..' path segments"),
+    Case("packaging-empty-segment", _both(_pack("dash"), _set("packaging.destination",
+         "s3://media-out/a//b/")), "spec.packaging.destination", "empty path segment"),
+    Case("packaging-holds-an-output", _both(_pack("hls"), _set("packaging.destination",
+         "s3://media-out/trailer/")), "spec.packaging.destination",
+         "must not hold an output's destination"),
 ]
 
 SCHEMA_CASES = [
@@ -254,5 +283,13 @@ SCHEMA_CASES = [
          "spec.outputs[0].subtitles.mode", "copy", py_message="Input should be 'none' or 'copy'",
          api_message='supported values: "none", "copy"', rule=False),
 ]
+
+SCHEMA_CASES += [
+    Case(f"packaging-segment-{seconds}s", _pack("cmaf", seconds), "spec.packaging.segmentSeconds",
+         bound, rule=False) for seconds, bound in ((0, "greater than or equal to 1"),
+                                                   (31, "less than or equal to 30"))
+] + [Case("packaging-unknown-format", _pack("smooth"), "spec.packaging.format", "cmaf",
+          py_message="Input should be 'hls', 'dash' or 'cmaf'",
+          api_message='supported values: "hls", "dash", "cmaf"', rule=False)]
 
 ALL_CASES = RULE_CASES + SCHEMA_CASES

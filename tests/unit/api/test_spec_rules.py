@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.api import cases
-from transcode_api import base, errors, output, placement, spec
+from transcode_api import base, errors, output, packaging, placement, spec
 
 
 def test_valid_spec_is_accepted() -> None:
@@ -36,7 +36,7 @@ def _all_rules() -> list[base.Rule]:
     models = [
         spec.TranscodeJobSpec, spec.Acceleration, spec.Storage, spec.CredentialsSecretRef,
         output.OutputSpec, output.VideoSpec, output.AudioSpec, output.SubtitleSpec,
-        placement.ResourceRequirements, placement.Toleration,
+        placement.ResourceRequirements, placement.Toleration, packaging.PackagingSpec,
     ]
     return [r for m in models for r in m.__rules__]
 

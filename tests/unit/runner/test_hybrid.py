@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.unit.runner import fakes
 from transcode_api import constants
-from transcode_runner.app import pipeline
+from transcode_runner.app import gpuchoice
 from transcode_runner.domain import colorimetry, graph, plan
 from transcode_runner.io import encode, gpu, nvdec, probe, seams
 
@@ -85,7 +85,7 @@ def test_hybrid_plan_decodes_on_nvdec_and_encodes_on_the_cpu() -> None:
     assert hybrid.uses_gpu and not hybrid.uses_nvenc
     outcome = encode.Outcome(hybrid, ("libx264",), Reason.NO_ENCODER_ON_DEVICE, "no NVENC",
                              media_seconds=60.0, wall_seconds=30.0)
-    meta = pipeline.metadata(choices, outcome, 60.0)
+    meta = gpuchoice.metadata(choices, outcome, 60.0)
     assert (meta.decoder, meta.encoder_used, meta.gpu_device) == ("cuda", "libx264", 0)
     assert meta.decoder_message == "h264 decoded on NVDEC, GPU 0 (NVIDIA H100)"
     assert (meta.gpu_enabled, meta.gpu_fallback, meta.fallback_reason) == (
@@ -112,7 +112,7 @@ def test_nvdec_failure_mid_encode_decodes_again_on_the_cpu(
     assert not outcome.plan.decode.gpu and outcome.encoders_tried == ("libx264",)
     assert outcome.decode_message.startswith("NVDEC failed during the encode, decoded again on "
                                              "the CPU: FFmpeg exited with status 1")
-    meta = pipeline.metadata(choices, outcome, 60.0)
+    meta = gpuchoice.metadata(choices, outcome, 60.0)
     assert meta.decoder == "cpu" and meta.decoder_message == outcome.decode_message
 
 

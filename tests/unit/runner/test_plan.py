@@ -10,7 +10,7 @@ import pytest
 
 from tests.unit.runner import fakes
 from transcode_api import constants, spec
-from transcode_runner.app import pipeline
+from transcode_runner.app import gpuchoice
 from transcode_runner.domain import encoders, errors, media, plan
 from transcode_runner.io import encode
 
@@ -233,7 +233,7 @@ def test_metadata_records_the_fallback_provenance() -> None:
     p = plan.build(j, SOURCE, choices, Path("/scratch"))
     outcome = encode.Outcome(p, ("libx264", "libx265"), Reason.NVENC_INIT_FAILED,
                              "NVENC could not start", media_seconds=60.0, wall_seconds=20.0)
-    meta = pipeline.metadata(choices, outcome, 60.0)
+    meta = gpuchoice.metadata(choices, outcome, 60.0)
     assert (meta.gpu_enabled, meta.gpu_fallback, meta.fallback_reason) == (
         False, True, Reason.NVENC_INIT_FAILED)
     assert meta.encoder_tried == ["h264_nvenc", "libx264", "libx265"]
@@ -246,7 +246,7 @@ def test_metadata_of_a_gpu_encode() -> None:
     j = job({"video": {"codec": "hevc"}})
     choices = plan.choose(j, lambda codec: Verdict(True, device=1))
     p = plan.build(j, SOURCE, choices, Path("/scratch"))
-    meta = pipeline.metadata(choices, encode.Outcome(p, ("hevc_nvenc",), wall_seconds=15.0),
+    meta = gpuchoice.metadata(choices, encode.Outcome(p, ("hevc_nvenc",), wall_seconds=15.0),
                              60.0)
     assert (meta.gpu_enabled, meta.gpu_device, meta.gpu_codec, meta.gpu_fallback) == (
         True, 1, "hevc_nvenc", False)

@@ -26,8 +26,9 @@ def load(path: Path) -> model.TranscodeJob:
     return model.parse_job(yaml.safe_load(path.read_text()))
 
 
-def test_the_four_examples_exist() -> None:
-    assert [p.name for p in EXAMPLES] == ["cpu-job.yaml", "gpu-fallback-job.yaml", "ladder-job.yaml",
+def test_the_five_examples_exist() -> None:
+    assert [p.name for p in EXAMPLES] == ["cpu-job.yaml", "gpu-fallback-job.yaml",
+                                          "ladder-cmaf-job.yaml", "ladder-job.yaml",
                                           "two-pass-job.yaml"]
 
 
@@ -59,5 +60,9 @@ def test_each_example_shows_its_feature() -> None:
     assert constants.CODEC_ENCODERS["h264"][0] == "h264_nvenc"
     ladder = jobs["ladder-job"].spec
     assert [o.video.resolution for o in ladder.outputs] == ["1080p", "720p", "480p"]
+    cmaf = jobs["ladder-cmaf-job"].spec
+    assert cmaf.packaging is not None and cmaf.packaging.format == "cmaf"
+    assert cmaf.packaging.destination == "s3://media-out/examples/ladder-cmaf/stream/"
+    assert [o.video.resolution for o in cmaf.outputs] == ["1080p", "720p", "480p"]
     two = jobs["two-pass-job"].spec
     assert all(o.video.two_pass and o.video.bitrate for o in two.outputs)

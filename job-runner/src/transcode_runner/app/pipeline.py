@@ -3,9 +3,10 @@
 `cli` builds a `Context` (settings and the injected seams) and calls `run`,
 which never raises for an expected failure: it returns the `RunnerResult` to
 report (outcome, exit code, reason, outputs, metadata with the GPU/CPU
-provenance) after handing it to the `report.Reporter`. A source that with its outputs
-would not fit on scratch is refused before its download (`domain.scratch`). The scratch
-directory of the attempt is removed at the end, whatever happened.
+provenance, the `package` of a job with `spec.packaging`) after handing it to the
+`report.Reporter`. A source that with its outputs would not fit on scratch is refused
+before its download (`domain.scratch`). The scratch directory of the attempt is
+removed at the end, whatever happened.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transcode_api import constants, contract, provenance, spec, status
-from transcode_runner.domain import errors, graph, media, netpolicy, plan, progress, tracks
+from transcode_api import constants, contract, spec, status
+from transcode_runner.app import gpuchoice, package
+from transcode_runner.domain import errors, media, netpolicy, plan, progress, tracks
 from transcode_runner.domain import scratch as scratch_room
 from transcode_runner.io import (
     encode,
     ledger,
     mediaprobe,
     netguard,
-    nvdec,
-    probe,
     report,
     scratchspace,
     seams,
@@ -100,10 +100,10 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
     # A killed attempt's multipart uploads (recorded by it, so ours alone) go first.
     mover.abort_leftovers(o.destination for o in job.outputs)
     # The probe (NVML, `ffmpeg -encoders`, a test encode) runs while the source downloads.
-    prober = _prober(job, ctx)
+    prober = gpuchoice.prober(job, ctx.settings, ctx.nvml, ctx.runner, ctx.environ)
     with futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as pool:
         download = pool.submit(mover.download, job.source, scratch, room=_room(job, cfg))
-        choices = plan.choose(job, _decider(prober))
+        choices = plan.choose(job, gpuchoice.decider(prober))
         source_path = download.result()
     for out, choice in zip(job.outputs, choices, strict=True):
         log.info("output %s: %s%s", out.name, choice.encoder,
@@ -114,7 +114,7 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
              source.format_name, source.width, source.height, *source.display_size,
              source.field_order, source.hdr.kind, source.video_codec, source.duration,
              source.audio_codec or "none")
-    decode = _decode(job, ctx, choices, source, prober)
+    decode = gpuchoice.decode(job, ctx.settings, ctx.runner, choices, source, prober)
     encoder = encode.Encoder(ctx.runner, ctx.clock, stall_timeout=cfg.stall_timeout_seconds,
                              stop_grace=cfg.stop_grace_seconds, cancel=ctx.cancel,
                              environ=ctx.environ)
@@ -133,13 +133,17 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
     # Every output is measured before any is uploaded: a bad one stops the job first.
     measured = [(out, _measure(out, ctx)) for out in outcome.plan.outputs]
     results = [_deliver(out, info, mover, ctx) for out, info in measured]
+    packaged = None if job.packaging is None else package.deliver(
+        job, measured, scratch, cfg, ctx.runner, mover, lambda sent: ctx.reporter.flush())
     return status.RunnerResult(
         outcome=constants.Outcome.SUCCEEDED,
         exit_code=int(contract.ExitCode.SUCCESS),
         reason="TranscodeSucceeded",
-        message=f"{len(results)} output(s) uploaded and verified" + _notes(results),
+        message=f"{len(results)} output(s) uploaded and verified" + _notes(results)
+        + (f"; {packaged.format} package: {', '.join(packaged.manifests)}" if packaged else ""),
         outputs=results,
-        metadata=metadata(choices, outcome, source.duration),
+        metadata=gpuchoice.metadata(choices, outcome, source.duration),
+        packaging=packaged,
     )
 
 
@@ -193,72 +197,6 @@ def _deliver(out: plan.OutputPlan, info: media.MediaInfo, mover: transfer.Transf
     )
 
 
-def metadata(
-    choices: Sequence[plan.Choice], outcome: encode.Outcome, duration: float
-) -> status.JobMetadata:
-    """The seed's job metadata with the fallback provenance."""
-    final = outcome.plan.choices
-    gpu_used = next((c for c in final if c.gpu), None)
-    decode = outcome.plan.decode
-    cpu_used = next((c for c in final if not c.gpu), None)
-    probed = [c.gpu_encoder for c in choices if c.gpu_encoder and c.tested and not c.gpu]
-    tried = list(dict.fromkeys([*probed, *outcome.encoders_tried]))
-    wanted_gpu = next((c.gpu_encoder for c in choices
-                       if c.gpu or (c.gpu_encoder and c.reason != Reason.CPU_REQUESTED)), None)
-    return provenance.job_metadata(
-        gpu_encoder=gpu_used.encoder if gpu_used else None,
-        gpu_device=gpu_used.device if gpu_used else decode.device, wanted_gpu_encoder=wanted_gpu,
-        cpu_encoder=cpu_used.encoder if cpu_used else None, tried=tried,
-        used=final[0].encoder if final else None, reason=outcome.fallback_reason,
-        message=outcome.fallback_message, wall_seconds=outcome.wall_seconds,
-        media_seconds=outcome.media_seconds or duration, decoder_gpu=decode.gpu,
-        decoder_message=outcome.decode_message or decode.message)
-
-
-def _prober(job: spec.TranscodeJobSpec, ctx: Context) -> probe.Prober | None:
-    cfg = ctx.settings
-    if not cfg.gpu_probe:
-        return None
-    return probe.Prober(
-        nvml=ctx.nvml,
-        runner=ctx.runner,
-        ffmpeg=cfg.ffmpeg_path,
-        timeout=cfg.probe_timeout_seconds,
-        min_free_mib=job.acceleration.min_free_gpu_memory_mib,
-        device_index=cfg.gpu_device_index,
-        environ=ctx.environ,
-    )
-
-
-def _decider(prober: probe.Prober | None) -> Callable[[str], probe.Decision] | None:
-    if prober is None:
-        return None
-    cache: dict[str, probe.Decision] = {}
-
-    def decide(codec: str) -> probe.Decision:
-        if codec not in cache:
-            cache[codec] = prober.decide(codec)
-            log.info("probe %s: %s", codec, cache[codec].message)
-        return cache[codec]
-
-    return decide
-
-
-def _decode(job: spec.TranscodeJobSpec, ctx: Context, choices: Sequence[plan.Choice],
-            source: media.MediaInfo, prober: probe.Prober | None) -> graph.Decode:
-    """NVDEC for NVENC outputs and for the hybrid plan (NVDEC, no NVENC); else the CPU."""
-    if prober is None or job.acceleration.mode == constants.AccelerationMode.CPU:
-        return graph.CPU
-    hybrid = any(c.reason == Reason.NO_ENCODER_ON_DEVICE for c in choices)
-    if not (any(c.gpu for c in choices) or hybrid):
-        return graph.CPU
-    cfg = ctx.settings
-    decode = nvdec.decide(prober.capability, source, ctx.runner, cfg.ffmpeg_path,
-                          cfg.probe_timeout_seconds, cfg.gpu_device_index)
-    log.info("decode: %s", decode.message)
-    return decode
-
-
 def _network_policy(cfg: settings.Settings) -> netpolicy.Policy:
     try:
         return netpolicy.policy(cfg.network_allow, cfg.network_deny)
@@ -267,7 +205,8 @@ def _network_policy(cfg: settings.Settings) -> netpolicy.Policy:
 
 
 def _s3(job: spec.TranscodeJobSpec, ctx: Context, guard: netguard.Guard) -> Any:
-    urls = [job.source, *(o.destination for o in job.outputs)]
+    urls = [job.source, *(o.destination for o in job.outputs),
+            *([job.packaging.destination] if job.packaging else [])]
     if not any(url.startswith("s3://") for url in urls):
         return None
     cfg = ctx.settings

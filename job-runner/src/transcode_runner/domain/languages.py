@@ -3,7 +3,8 @@
 `tracks` calls `normalise` on the languages a spec asks for and on the
 language tags of the source's tracks, so a spec may name a language by its
 ISO 639-1 code (`en`), its ISO 639-2/T code (`deu`) or its ISO 639-2/B code
-(`ger`, what Matroska files usually carry) and still find the track. The
+(`ger`, what Matroska files usually carry) and still find the track; `bcp47`
+gives the tag streaming manifests use (`en`). The
 tables are Debian's iso-codes `iso_639-2.json` (the 184 two-letter codes and
 the 20 bibliographic variants), packed as strings. Pure.
 """
@@ -50,3 +51,13 @@ def normalise(code: str | None) -> str | None:
     if value in UNDETERMINED:
         return None
     return _TO_T.get(value, value)
+
+
+_TO_ALPHA2: dict[str, str] = {pair[2:]: pair[:2] for pair in _ALPHA2.split()}
+
+
+def bcp47(code: str | None) -> str | None:
+    """The BCP 47 tag HLS and DASH manifests name a language by: the ISO 639-1 code
+    when one exists (`eng`, `en`, `ENG` -> `en`), else the ISO 639-2/T code; None for none."""
+    terminology = normalise(code)
+    return None if terminology is None else _TO_ALPHA2.get(terminology, terminology)

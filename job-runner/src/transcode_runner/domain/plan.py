@@ -8,7 +8,8 @@ graph of `graph` (each output's `render.Look`: displayed size, deinterlace,
 colour, HDR or tone mapping, rate), encodes each output with its encoder
 settings (NVENC per the seed, libx264/libx265/... with preset and bitrate or
 CRF), tags its colour, keeps the source's timing unless a rate is asked, and
-writes `-progress pipe:1`. A job with two-pass outputs gets two processes: an
+writes `-progress pipe:1`; a packaged job's rungs get keyframes at every
+segment boundary (`keyframes`). A job with two-pass outputs gets two processes: an
 analysis pass for those outputs, then the real pass for all. Argument lists
 only: nothing here is ever given to a shell.
 """
@@ -22,7 +23,16 @@ from pathlib import Path
 from typing import Protocol
 
 from transcode_api import constants, output, spec
-from transcode_runner.domain import colorimetry, encoders, errors, graph, media, render, tracks
+from transcode_runner.domain import (
+    colorimetry,
+    encoders,
+    errors,
+    graph,
+    keyframes,
+    media,
+    render,
+    tracks,
+)
 
 Reason = constants.FallbackReason
 
@@ -196,13 +206,14 @@ def build(
         ))
     specs = {o.name: o for o in job.outputs}
     by_name = choices_by(outs, choices)
+    segment = job.packaging.segment_seconds if job.packaging is not None else None
     passes: list[tuple[str, ...]] = []
     if any(o.two_pass for o in outs):
         first = [o for o in outs if o.two_pass]
         passes.append(_process(ffmpeg, source, decode, first, by_name, specs, scratch,
-                               analysis=True))
+                               analysis=True, segment=segment))
     passes.append(_process(ffmpeg, source, decode, outs, by_name, specs, scratch,
-                           analysis=False))
+                           analysis=False, segment=segment))
     return Plan(tuple(passes), tuple(outs), tuple(choices), decode)
 
 
@@ -219,6 +230,7 @@ def _process(
     specs: dict[str, output.OutputSpec],
     scratch: Path,
     analysis: bool,
+    segment: int | None = None,
 ) -> tuple[str, ...]:
     argv: list[str] = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
                        "-progress", "pipe:1", "-nostats", *graph.input_args(source, decode),
@@ -231,8 +243,10 @@ def _process(
         look = _look(o)
         rate = look.frame_rate or source.frame_rate
         argv += ["-map", f"[{label}]"]
-        argv += encoders.video_args(o.encoder, o_spec.video, choices[o.name].device, o,
-                                    float(rate) if rate else source.fps)
+        fps = float(rate) if rate else source.fps
+        argv += encoders.video_args(o.encoder, o_spec.video, choices[o.name].device, o, fps)
+        if segment is not None:  # packaged: keyframes at every segment boundary, all rungs
+            argv += keyframes.args(o.encoder, segment, fps)
         argv += colorimetry.tag_args(look.colour, stream=0)
         argv += ["-fps_mode:v:0", look.fps_mode.value]
         if analysis:

@@ -65,6 +65,7 @@ def upload(
     book: ledger.Book,
     content_type: str | None = None,
     progress: Callable[[int], None] | None = None,
+    cache_control: str | None = None,
 ) -> Uploaded:
     """Upload and verify; on failure leave neither an object nor an open upload."""
     from boto3.s3.transfer import TransferConfig
@@ -84,6 +85,8 @@ def upload(
     extra: dict[str, str] = {"ChecksumAlgorithm": "CRC32"}
     if content_type:
         extra["ContentType"] = content_type
+    if cache_control:
+        extra["CacheControl"] = cache_control
     manager = TransferManager(s3, config)
     completed = False
     forget = _record_creations(s3, book, bucket, key)
@@ -100,7 +103,7 @@ def upload(
         except Exception as exc:
             if cancel.is_set():
                 raise errors.Cancelled(f"upload of {url} cancelled") from exc
-            raise _classify(exc, url) from exc
+            raise classify(exc, url) from exc
         completed = True
         book.remove(e.upload_id for e in book.entries((bucket, key)))  # completed: nothing open
         if cancel.is_set():
@@ -156,7 +159,7 @@ def verify(
     try:
         head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except Exception as exc:
-        raise _classify(exc, url) from exc
+        raise classify(exc, url) from exc
     remote_size = int(head.get("ContentLength", -1))
     if remote_size != size:
         raise errors.IntegrityError(f"{url} holds {remote_size} bytes, the output has {size}")
@@ -204,7 +207,9 @@ def _clean(s3: Any, bucket: str, key: str, book: ledger.Book, delete_object: boo
         book.remove([entry.upload_id])
 
 
-def _classify(exc: BaseException, url: str) -> errors.RunnerError:
+def classify(exc: BaseException, url: str) -> errors.RunnerError:
+    """A failed S3 write as the runner reports it: refused credentials or bucket are bad
+    input, the rest transient."""
     if isinstance(exc, errors.RunnerError):
         return exc
     response = getattr(exc, "response", None) or {}

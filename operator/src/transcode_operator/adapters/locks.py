@@ -11,7 +11,8 @@ the end of a job and its finalizer (`control.act`) call `release`, a compare-and
 never frees a lock that expired and went to another job. Acquiring again with
 the same owner succeeds, so a restarted operator resumes its jobs. Without
 Redis the answer follows `fail_open`. Locks are on `objects(spec)`, the
-canonical endpoint + bucket + key of each output (`transcode_api.urls`), so
+canonical endpoint + bucket + key of each output and of the packaging prefix
+(`transcode_api.urls`), so
 two spellings of one object share a lock; `refusal` words the wait without
 naming a job of another namespace.
 """
@@ -245,9 +246,14 @@ def _unique(destinations: Iterable[str]) -> tuple[str, ...]:
 
 
 def objects(spec: job_spec.TranscodeJobSpec) -> list[str]:
-    """What the job's locks are on: the canonical endpoint + bucket + key of each output."""
-    return [urls.canonical_destination(spec.storage.endpoint, o.destination)
-            for o in spec.outputs]
+    """What the job's locks are on: the canonical endpoint + bucket + key of each output,
+    and of the packaging prefix (with its trailing '/', so it never names an object)."""
+    found = [urls.canonical_destination(spec.storage.endpoint, o.destination)
+             for o in spec.outputs]
+    if spec.packaging is not None:
+        found.append(urls.canonical_destination(spec.storage.endpoint,
+                                                spec.packaging.destination) + "/")
+    return found
 
 
 def refusal(namespace: str, held_by: Mapping[str, LockOwner]) -> str:

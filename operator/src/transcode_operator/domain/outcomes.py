@@ -107,6 +107,8 @@ def succeed(obs: observation.Observed, pod: podstate.PodView, end: decisions.End
     fields: dict[str, object] = {"progress": progress, "pod_name": pod.name}
     if result is not None:
         fields["outputs"] = list(result.outputs)
+        if result.packaging is not None:
+            fields["packaging"] = result.packaging
     if meta is not None:
         fields["metadata"] = meta
     if pod.terminated and pod.terminated.finished_at:
