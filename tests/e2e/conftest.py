@@ -6,7 +6,8 @@ node agent once per session. The `operator` fixture is a factory:
 `operator(namespace, **settings)` starts a real `transcode-operator` for that
 namespace (dev/operators.py) and stops it at the end of the test, printing its
 log when the test failed; each operator serves only its test's namespace, so
-tests never see each other's jobs. Every test here is marked `cluster`.
+tests never see each other's jobs. `kueue` starts the real Kueue (dev/cluster/kueuehost.py)
+on that cluster once, for the tests that ask for it. Every test here is marked `cluster`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from dev import operators as opf
+from dev.cluster import kueuehost
 from dev.cluster.fixtures import Kube
 from dev.services import procs
 
@@ -53,3 +55,15 @@ def operator(kube: Kube, tmp_path: Path, request: pytest.FixtureRequest
             with capture.global_and_fixture_disabled():
                 print(f"\n----- operator log ({op.namespace}, {op.log_path}) -----\n"
                       f"{op.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def kueue(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[kueuehost.Kueue]:
+    """The real Kueue on the session's cluster (its webhooks are removed when it stops)."""
+    k = kueuehost.Kueue(tmp_path_factory.mktemp("kueue"), Path(kube.kubeconfig),
+                        kube.bin_dir / "kubectl")
+    procs.on_exit(k.stop)
+    try:
+        yield k.start()
+    finally:
+        k.stop()
