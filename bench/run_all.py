@@ -54,6 +54,7 @@ def main() -> int:
         run("upload.py", *(["--size-mib=128", "--repeat=1"] if QUICK else [])),
         cache_bench(),
         run("operator_scale.py", *(["--jobs=100"] if QUICK else [])),
+        run("kueue.py", *(["--jobs=40"] if QUICK else [])),
     ]
     return max(codes)
 

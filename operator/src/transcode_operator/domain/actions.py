@@ -30,6 +30,8 @@ class Plan:
     ask_gates: bool = False
     """Ask the start gates, then look again (their answer is in the next observation)."""
     delete: list[podstate.PodView] = field(default_factory=list)
+    cancel_queued: str | None = None
+    """The batch/v1 Job of a queued attempt to delete (Kueue fallback, preemption, suspend)."""
     events: list[ev.Event] = field(default_factory=list)
     release: bool = False
     """Free the rate-limit slot and output locks; stop relaying progress."""

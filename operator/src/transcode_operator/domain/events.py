@@ -47,6 +47,7 @@ class Reason(enum.StrEnum):
     OOM_RETRY = "OOMKilled"  # OOMKilled: retried with a raised memory limit
     IMAGE_PULL_FAILED = "ImagePullFailed"  # image not pulled within imagePullTimeout
     QUOTA_EXCEEDED = "QuotaExceeded"  # a ResourceQuota refused the Pod: waiting
+    PREEMPTED = "Preempted"  # Kueue evicted a queued attempt: the next one is queued
 
 
 NORMAL = "Normal"

@@ -30,6 +30,7 @@ from transcode_operator.domain.settings.failure import FailurePolicySettings
 from transcode_operator.domain.settings.httpauth import HttpAuthSettings, HttpRateLimitSettings
 from transcode_operator.domain.settings.leader import LeaderElectionSettings
 from transcode_operator.domain.settings.placement import PlacementPolicySettings, TolerationRule
+from transcode_operator.domain.settings.queues import QueueSettings
 from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
 from transcode_operator.domain.settings.runner import GpuSettings, RunnerSettings
 from transcode_operator.domain.settings.serving import HttpSettings, KopfSettings
@@ -44,7 +45,7 @@ CONFIG_ENV = "TRANSCODER_CONFIG"
 __all__ = [
     "CONFIG_ENV", "FailurePolicySettings", "GpuSettings", "HttpAuthSettings",
     "HttpRateLimitSettings", "HttpSettings", "KopfSettings", "LeaderElectionSettings",
-    "LimitSettings", "LockSettings", "PlacementPolicySettings", "RedisSettings",
+    "LimitSettings", "LockSettings", "PlacementPolicySettings", "QueueSettings", "RedisSettings",
     "RetrySettings", "RunnerSettings", "Settings", "StatusSettings", "StoragePolicySettings",
     "TolerationRule", "load",
 ]
@@ -100,6 +101,9 @@ class Settings(BaseSettings):
         default_factory=PlacementPolicySettings)
     """Tenant policy for placement (YAML `placementPolicy`): allowed tolerations,
     PriorityClasses, node labels and the affinity bounds. Default: the GPU toleration only."""
+    queues: QueueSettings = pydantic.Field(default_factory=QueueSettings)
+    """Kueue LocalQueues (YAML `queues`): the default queue per namespace and the CPU
+    fallback queue. Default: no queue (runner Pods bypass Kueue)."""
 
     @classmethod
     def settings_customise_sources(
