@@ -112,8 +112,8 @@ def test_a_higher_priority_job_preempts_a_lower_one_which_is_retried_uncounted(
             "metadata": {"name": f"low-{ns}"}, "value": 10},
            {"apiVersion": GROUP, "kind": "WorkloadPriorityClass",
             "metadata": {"name": f"high-{ns}"}, "value": 1000})
-    operator(ns, runner__command=opf.fake_runner(),
-             runner__extra_env={"KT_FAKE_SLEEP": "30,1"})
+    operator(ns, runner__command=opf.fake_runner(), runner__extra_env={"KT_FAKE_SLEEP": "30,1"},
+             placement_policy__workload_priority_class_names=[f"*-{ns}"])
     opf.apply_job(kube, ns, opf.job_manifest(
         "low", queueName="gpu", workloadPriorityClassName=f"low-{ns}", acceleration=GPU,
         backoffLimit=0))

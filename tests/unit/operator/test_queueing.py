@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.unit.operator import helpers as h
 from transcode_api import constants, contract
-from transcode_operator.domain import builders, podstate, queueing, reconcile
+from transcode_operator.domain import builders, placement_policy, podstate, queueing, reconcile
 from transcode_operator.domain import settings as settings_module
 
 QUEUED_CFG = settings_module.Settings(
@@ -151,3 +151,12 @@ def test_suspending_a_queued_job_deletes_its_batch_job() -> None:
     obs = _queued(batch_job(), PENDING, s=h.spec(suspend=True, **GPU_SPEC))
     plan = reconcile.plan(obs, QUEUED_CFG)
     assert plan.cancel_queued == "trailer-1" and plan.create is None
+
+
+def test_a_workload_priority_class_must_be_allowed_by_the_placement_policy() -> None:
+    s = h.spec(workloadPriorityClassName="urgent")
+    policy = settings_module.PlacementPolicySettings()
+    assert placement_policy.problem("media", s, policy) == (
+        "spec.workloadPriorityClassName urgent is not allowed by the operator's placementPolicy")
+    allowed = settings_module.PlacementPolicySettings(workload_priority_class_names=["urg*"])
+    assert placement_policy.problem("media", s, allowed) is None

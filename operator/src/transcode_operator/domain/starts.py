@@ -59,8 +59,9 @@ def start(obs: observation.Observed, request: builders.PodRequest, *extra: ev.Ev
     """Create the Pod of `request.attempt` and record it (gated)."""
     name = builders.pod_name(obs.job.name, request.attempt)
     where = "GPU" if request.gpu else "CPU"
+    made = f"batch Job {name} for Kueue" if obs.queue else f"runner Pod {name}"
     state = job_state(obs, P.SCHEDULING, "PodCreated",
-                   f"created runner Pod {name} (attempt {request.attempt}, {where})",
+                   f"created {made} (attempt {request.attempt}, {where})",
                    gpu=_gpu_state(request, fallback_message))
     fields: dict[str, object] = {"attempts": request.attempt, "pod_name": name,
                                  "progress": None}
