@@ -8,7 +8,8 @@ GPU Pods at a time and keeps the rest Pending; with Kueue, a ClusterQueue with 4
 GPUs of quota admits 4 batch Jobs at a time and holds the rest Queued. It
 prints the time until all jobs Succeeded on each side and their ratio, and the
 API writes per job to the resources the operator writes (TranscodeJobs and
-their status, Pods without Kueue, batch Jobs with Kueue), from the API server's
+their status, Pods without Kueue, batch Job creates and deletes with Kueue: Kueue
+itself patches `suspend`), from the API server's
 apiserver_request_total; Events are shown apart, since Kueue and the Job
 controller post some too. Nothing is asserted; timing claims live here.
 """
@@ -107,7 +108,8 @@ def side(kube: Kube, n: int, args: argparse.Namespace, tmp: Path, queued: bool) 
             for (verb, res, group), count in sorted(writes.items())
             if res in OPERATOR_RESOURCES and group in ("", "batch", "kubetranscoder.io")
             and not (verb == "POST" and res == "transcodejobs")
-            and not (queued and res == "pods")}  # with Kueue the Job controller makes Pods
+            and not (queued and res == "pods")  # with Kueue the Job controller makes Pods
+            and not (res == "jobs" and verb not in ("POST", "DELETE"))}  # Kueue (un)suspends
     events = sum(c for (v, res, _), c in writes.items() if res == "events") / n
     return {"done": done_at, "writes": ours, "total": sum(ours.values()), "events": events}
 

@@ -160,3 +160,10 @@ def test_a_workload_priority_class_must_be_allowed_by_the_placement_policy() -> 
         "spec.workloadPriorityClassName urgent is not allowed by the operator's placementPolicy")
     allowed = settings_module.PlacementPolicySettings(workload_priority_class_names=["urg*"])
     assert placement_policy.problem("media", s, allowed) is None
+
+
+def test_a_job_kueue_never_picks_up_says_what_to_check() -> None:
+    plan = reconcile.plan(_queued(batch_job(), None), QUEUED_CFG)
+    assert plan.status is not None and plan.status.phase == constants.Phase.QUEUED
+    assert "is Kueue installed, with LocalQueue team-gpu in namespace media?" in (
+        plan.status.message or "")

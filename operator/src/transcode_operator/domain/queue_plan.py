@@ -47,7 +47,9 @@ def waiting(obs: observation.Observed, spec: job_spec.TranscodeJobSpec,
         message = f"Kueue admitted batch Job {queued.name}; its runner Pod is being created"
         state = starts.job_state(obs, P.ADMITTED, "Admitted", message)
         return _status(obs, state, poll)
-    words = (wl.pending_message if wl is not None else "") or "waiting for Kueue to admit it"
+    words = (wl.pending_message or "waiting for Kueue to admit it") if wl is not None else \
+        f"Kueue has made no Workload for it yet (is Kueue installed, with LocalQueue " \
+        f"{queued.queue} in namespace {obs.job.namespace}?)"
     message = f"batch Job {queued.name} is queued in LocalQueue {queued.queue}: {words}"
     due = _gpu_due(spec, queued, obs)
     if due is not None and due <= 0:
