@@ -56,12 +56,15 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
     deleting = bool(meta.get("deletionTimestamp"))
     live = spec is not None and not deleting and status.phase not in conditions.TERMINAL
     pods = d.informer.pods_of(key, job.uid)
+    queue = None if spec is None else queueing.queue_of(
+        job.namespace, spec.queue_name, meta.get("labels"), d.cfg.queues)
     if deleting:
         listed = await d.api.list_pods(job.namespace, f"{contract.JOB_UID_LABEL}={job.uid}")
         for raw in listed:
             d.informer.wrote_pod(podstate.view(raw))
         pods = d.informer.pods_of(key, job.uid)
-    elif status.phase not in conditions.TERMINAL:
+    elif status.phase not in conditions.TERMINAL and queue is None:
+        # (a queued attempt's Pod has another name: `_queued` reads its batch Job instead)
         pods = await _confirm_current(d, key, job, status, pods)
     last = d.memory.last_write.get(key)
     quota = d.memory.quota.get(key)
@@ -75,8 +78,7 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         since_write=None if last is None else d.monotonic() - last,
         refused=tenancy.problem(job.namespace, spec, d.cfg) if live and spec else None,
         unknown_fields=tuple(sorted({*ignored, *body.get("pruned", ())})),
-        queue=None if spec is None else queueing.queue_of(
-            job.namespace, spec.queue_name, meta.get("labels"), d.cfg.queues))
+        queue=queue)
     if obs.queue is not None and live:
         obs = dataclasses.replace(obs, queued=await _queued(d, job, status, pods))
     wanted = key in d.memory.wants_gates
