@@ -21,8 +21,9 @@ $(PY):
 venv: $(PY) ## create .venv and install the package with all extras
 	$(PIP) install -q -e '.[test]'
 
-cluster-bin: ## build the control-plane, kubelet node and S3 server binaries from pinned Go modules (cached)
+cluster-bin: ## build the control-plane, kubelet node, S3 server and Kueue binaries from pinned Go modules (cached)
 	bash dev/cluster/build.sh
+	bash dev/cluster/kueue/build.sh
 	bash dev/cluster/node/build.sh
 	bash dev/cluster/s3/build.sh
 	bash dev/cluster/helm/build.sh

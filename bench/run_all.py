@@ -55,6 +55,7 @@ def main() -> int:
         run("packaging.py", *(["--seconds=10"] if QUICK else ["--repeat=2"])),
         cache_bench(),
         run("operator_scale.py", *(["--jobs=100"] if QUICK else [])),
+        run("kueue.py", *(["--jobs=40"] if QUICK else [])),
     ]
     return max(codes)
 

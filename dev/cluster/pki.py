@@ -3,7 +3,8 @@
 Called by `dev.cluster.controlplane` when it starts a cluster: makes a CA, the
 API server's serving certificate (valid for 127.0.0.1 and the in-cluster names),
 an admin client certificate in `system:masters`, and the service-account
-signing key pair. Everything is written as PEM files into the cluster's temp
+signing key pair; `serving_pair` makes a CA and serving pair for a webhook
+server on 127.0.0.1 (Kueue). Everything is written as PEM files into the cluster's temp
 folder; nothing is reused between clusters.
 """
 
@@ -124,3 +125,23 @@ def generate(folder: Path) -> dict[str, Path]:
         )
     )
     return paths
+
+
+def serving_pair(folder: Path, cn: str) -> Path:
+    """Write a fresh CA (ca.crt) and a 127.0.0.1 serving pair (tls.crt, tls.key) into `folder`.
+
+    For webhook servers the API server calls by `url:` (Kueue's); returns the CA path.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key = _key()
+    ca_name = _name(f"{cn}-ca")
+    ca = _sign(ca_name, ca_key, ca_name, ca_key, ca=True)
+    _write_cert(folder / "ca.crt", ca)
+    key = _key()
+    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                    x509.DNSName("localhost")]
+    cert = _sign(_name(cn), key, ca_name, ca_key, sans=sans,
+                 usage=[x509.oid.ExtendedKeyUsageOID.SERVER_AUTH])
+    _write_key(folder / "tls.key", key)
+    _write_cert(folder / "tls.crt", cert)
+    return folder / "ca.crt"

@@ -8,7 +8,9 @@ namespace (dev/operators.py) and stops it at the end of the test, printing its
 log when the test failed; each operator serves only its test's namespace, so
 tests never see each other's jobs. `kubelet_operator` is the same on the
 `kubelet_kube` cluster of real kubelet nodes, where runner Pods are containers of
-the local runner image. Every test here is marked `cluster`.
+the local runner image. `kueue` starts the real Kueue (dev/cluster/kueuehost.py) on
+the node-agent cluster once, for the tests that ask for it. Every test here is marked
+`cluster`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 
 from dev import operators as opf
+from dev.cluster import kueuehost
 from dev.cluster.fixtures import Kube
 from dev.services import procs
 
@@ -67,3 +70,15 @@ def _operators(kube: Kube, tmp_path: Path, request: pytest.FixtureRequest
             with capture.global_and_fixture_disabled():
                 print(f"\n----- operator log ({op.namespace}, {op.log_path}) -----\n"
                       f"{op.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def kueue(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[kueuehost.Kueue]:
+    """The real Kueue on the session's cluster (its webhooks are removed when it stops)."""
+    k = kueuehost.Kueue(tmp_path_factory.mktemp("kueue"), Path(kube.kubeconfig),
+                        kube.bin_dir / "kubectl")
+    procs.on_exit(k.stop)
+    try:
+        yield k.start()
+    finally:
+        k.stop()

@@ -51,6 +51,9 @@ class Phase(enum.StrEnum):
     """The single-word summary in `status.phase`, shown by `kubectl get tj`."""
 
     PENDING = "Pending"
+    QUEUED = "Queued"  # Kueue holds the attempt's batch Job (no quota yet)
+    ADMITTED = "Admitted"  # Kueue released it; its Pod is being made
+    PREEMPTED = "Preempted"  # Kueue evicted it; the next attempt is queued (not counted)
     SCHEDULING = "Scheduling"
     RUNNING = "Running"
     UPLOADING = "Uploading"
@@ -87,6 +90,7 @@ class FallbackReason(enum.StrEnum):
     CODEC_NOT_SUPPORTED_ON_GPU = "CodecNotSupportedOnGPU"
     ENCODE_FAILED = "EncodeFailed"
     GPU_UNSCHEDULABLE = "GPUUnschedulable"
+    GPU_QUOTA_EXHAUSTED = "GPUQuotaExhausted"
     CPU_REQUESTED = "CPURequested"
 
 

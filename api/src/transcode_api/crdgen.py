@@ -128,7 +128,7 @@ def printer_columns() -> list[dict[str, Any]]:
         return out
 
     return [
-        col("Phase", "string", ".status.phase", "Pending, Scheduling, Running, Uploading, Succeeded or Failed"),
+        col("Phase", "string", ".status.phase", "Pending, Queued, Admitted, Preempted, Scheduling, Running, Uploading, Succeeded or Failed"),
         col("Progress", "integer", ".status.progress.percent", "Percent of the source encoded"),
         col("Encoder", "string", ".status.metadata.encoderUsed", "FFmpeg encoder that produced the outputs"),
         col("Fallback", "string", ".status.metadata.fallbackReason", "Why the CPU encoded instead of a GPU"),

@@ -21,7 +21,7 @@ _WEBM_CODECS = (constants.Codec.AV1.value, constants.Codec.VP9.value)
 _WEBM_ENCODERS = tuple(e for e, c in constants.ENCODER_CODEC.items() if c in _WEBM_CODECS)
 _WEBM_AUDIO = (constants.AudioCodec.OPUS.value, constants.AudioCodec.NONE.value, "copy")
 _S3_URL = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
 VideoSpec = video.VideoSpec
@@ -38,7 +38,7 @@ class OutputSpec(base.SpecModel):
 
     name: str = pydantic.Field(
         max_length=constants.MAX_NAME_LENGTH,
-        pattern=_DNS_LABEL,
+        pattern=DNS_LABEL,
         description=(
             "Name of this output, unique within the job: a DNS label (lowercase letters, "
             "digits, '-', at most 63 characters). Used in status.outputs and metrics."

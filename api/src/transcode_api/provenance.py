@@ -57,10 +57,11 @@ def job_metadata(*, gpu_encoder: str | None, gpu_device: int | None,
     )
 
 
-def scheduling_fallback(metadata: status.JobMetadata | None,
-                        message: str | None) -> status.JobMetadata:
-    """`metadata` of a job whose GPU Pod could not be scheduled and that ran on the CPU:
-    the scheduling fallback outranks whatever the CPU attempt itself reports."""
+def scheduling_fallback(metadata: status.JobMetadata | None, message: str | None,
+                        reason: str = Reason.GPU_UNSCHEDULABLE) -> status.JobMetadata:
+    """`metadata` of a job whose GPU Pod could not be scheduled (GPUUnschedulable) or
+    admitted by Kueue (GPUQuotaExhausted) and that ran on the CPU: the scheduling
+    fallback outranks whatever the CPU attempt itself reports."""
     return (metadata or status.JobMetadata()).model_copy(update={
         "gpu_fallback": True, "gpu_enabled": False,
-        "fallback_reason": Reason.GPU_UNSCHEDULABLE, "fallback_message": message or None})
+        "fallback_reason": Reason(reason), "fallback_message": message or None})

@@ -118,6 +118,25 @@ class TranscodeJobSpec(base.SpecModel):
         pattern=_DNS_SUBDOMAIN,
         description="PriorityClass of the runner Pod.",
     )
+    queue_name: str | None = pydantic.Field(
+        default=None,
+        max_length=63,
+        pattern=output.DNS_LABEL,
+        description=(
+            "Kueue LocalQueue of this job (also read from the label kueue.x-k8s.io/queue-name): "
+            "each attempt runs as a suspended batch/v1 Job that Kueue admits. "
+            "Default: the operator's queues settings; none runs the Pod directly."
+        ),
+    )
+    workload_priority_class_name: str | None = pydantic.Field(
+        default=None,
+        max_length=253,
+        pattern=_DNS_SUBDOMAIN,
+        description=(
+            "Kueue WorkloadPriorityClass of a queued job's attempts "
+            "(label kueue.x-k8s.io/priority-class). Default: Kueue's default priority."
+        ),
+    )
     runtime_class_name: str | None = pydantic.Field(
         default=None,
         max_length=253,

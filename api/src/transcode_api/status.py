@@ -199,7 +199,7 @@ class TranscodeJobStatus(base.StatusModel):
     )
     phase: constants.Phase | None = pydantic.Field(
         default=None,
-        description="Pending, Scheduling, Running, Uploading, Succeeded or Failed (a summary for kubectl get).",
+        description="Pending, Queued, Admitted, Preempted, Scheduling, Running, Uploading, Succeeded or Failed (a summary for kubectl get).",
     )
     progress: Progress | None = pydantic.Field(default=None, description="Encoding progress of the current attempt.")
     attempts: int | None = pydantic.Field(

@@ -24,13 +24,16 @@ def test_kopf_settings_use_our_names_and_bounded_timeouts() -> None:
                                kind="TranscodeJob", namespaced=True)
     assert list(s.watching.label_selectors.collect(pods)) == ["kubetranscoder.io/job-uid"]
     assert list(s.watching.label_selectors.collect(jobs)) == []
+    batch = references.Resource("batch", "v1", "jobs", kind="Job", namespaced=True)
+    assert list(s.watching.label_selectors.collect(batch)) == ["kubetranscoder.io/job-uid"]
 
 
 def test_no_kopf_handler_spawns_or_detects_changes() -> None:
     """Only event handlers: kopf keeps no task per job and writes nothing to jobs."""
     reg = handlers.REGISTRY
     assert not reg._spawning.get_all_handlers() and not reg._changing.get_all_handlers()
-    assert {h.id for h in reg._watching.get_all_handlers()} == {"job_event", "pod_event"}
+    assert {h.id for h in reg._watching.get_all_handlers()} == {"job_event", "pod_event",
+                                                               "batch_job_event"}
 
 
 def test_the_echo_of_our_own_write_enqueues_nothing() -> None:

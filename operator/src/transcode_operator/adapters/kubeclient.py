@@ -3,7 +3,8 @@
 kopf only watches, through its own client; every write and read the control
 layer makes (create/read/list/delete runner Pods, patch the job's finalizers
 and status, read the credentials Secret, read the Node of a Pod stuck Terminating, delete a
-job after its TTL, hold the leader Lease) and the HTTP API's TokenReviews and SubjectAccessReviews
+job after its TTL, hold the leader Lease; the batch/v1 Job of a Kueue-queued attempt and
+its Workloads) and the HTTP API's TokenReviews and SubjectAccessReviews
 (`apiauth.ReviewApi`) go through
 `KubeClient`, which runs the official `kubernetes` client in a small thread
 pool, returns JSON as dicts, and raises `errors.ApiError` subclasses. Every
@@ -43,6 +44,10 @@ CALLS: dict[str, tuple[str, str, str]] = {
     "patch_job_status": (constants.GROUP, f"{constants.PLURAL}/status", "patch"),
     "get_secret": ("", "secrets", "get"),
     "get_node": ("", "nodes", "get"),
+    "create_batch_job": ("batch", "jobs", "create"),
+    "get_batch_job": ("batch", "jobs", "get"),
+    "delete_batch_job": ("batch", "jobs", "delete"),
+    "list_workloads": ("kueue.x-k8s.io", "workloads", "list"),
     "get_lease": ("coordination.k8s.io", "leases", "get"),
     "create_lease": ("coordination.k8s.io", "leases", "create"),
     "replace_lease": ("coordination.k8s.io", "leases", "update"),
@@ -70,6 +75,10 @@ class Api(Protocol):
                                patch: dict[str, Any]) -> dict[str, Any]: ...
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def get_node(self, name: str) -> dict[str, Any] | None: ...
+    async def create_batch_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def get_batch_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def delete_batch_job(self, namespace: str, name: str, uid: str | None = None) -> bool: ...
+    async def list_workloads(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
 
 
 def load_config(pool_size: int = 16) -> client.ApiClient:
@@ -104,6 +113,7 @@ class KubeClient:
         self.coordination = client.CoordinationV1Api(api_client)
         self.authn = client.AuthenticationV1Api(api_client)
         self.authz = client.AuthorizationV1Api(api_client)
+        self.batch = client.BatchV1Api(api_client)
         self.timeout = request_timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubeclient")
         self.calls: dict[str, int] = {}
@@ -198,6 +208,36 @@ class KubeClient:
     async def get_node(self, name: str) -> dict[str, Any] | None:
         """The Node (its Ready condition decides a stuck Pod's force delete); None: gone."""
         return await self._maybe("get_node", self.core.read_node, name)
+
+    async def create_batch_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "create_batch_job", self.batch.create_namespaced_job, namespace, body)
+        return result
+
+    async def get_batch_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._maybe("get_batch_job", self.batch.read_namespaced_job, name, namespace)
+
+    async def delete_batch_job(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        """Delete a queued attempt's Job and, in the background, its Pod."""
+        body = client.V1DeleteOptions(
+            propagation_policy="Background",
+            preconditions=client.V1Preconditions(uid=uid) if uid else None)
+        try:
+            await self._call("delete_batch_job", self.batch.delete_namespaced_job, name,
+                             namespace, body=body)
+        except (errors.NotFound, errors.Conflict):
+            return False
+        return True
+
+    async def list_workloads(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Kueue's Workloads matching `selector` (none, when Kueue is not installed)."""
+        try:
+            result = await self._call(
+                "list_workloads", self.custom.list_namespaced_custom_object, "kueue.x-k8s.io",
+                "v1beta2", namespace, "workloads", label_selector=selector)
+        except errors.NotFound:
+            return []
+        return list(result.get("items") or [])
 
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._maybe("get_lease", self.coordination.read_namespaced_lease,

@@ -3,6 +3,7 @@
 `__main__` runs kopf with `REGISTRY`. kopf is this operator's watch client and
 nothing more: `job_event` and `pod_event` put each TranscodeJob and runner Pod
 event into the informer (`control.informer`) and enqueue `(namespace, name)`
+(`batch_job_event` only enqueues the job of a Kueue-queued attempt's batch Job)
 on the one work queue (`control.workqueue`), which a fixed pool of workers
 serves (`control.controller`); `login` finds the credentials; `startup` and
 `cleanup` start and stop the process's collaborators (`app.context`); the
@@ -25,6 +26,7 @@ import kopf
 from transcode_api import constants, contract
 from transcode_operator.adapters import leader
 from transcode_operator.app import context
+from transcode_operator.domain import podstate
 from transcode_operator.domain import settings as settings_module
 
 REGISTRY = kopf.OperatorRegistry()
@@ -59,6 +61,7 @@ def configure(s: kopf.OperatorSettings, cfg: settings_module.Settings,
     # Watch only runner Pods (server-side label selector), not every Pod in the cluster,
     # and list in pages, so a restart with thousands of jobs never holds one huge list.
     s.watching.label_selectors["pods"] = contract.JOB_UID_LABEL
+    s.watching.label_selectors["jobs.batch"] = contract.JOB_UID_LABEL  # Kueue attempts only
     s.watching.chunk_size = 200
 
 
@@ -109,6 +112,15 @@ async def pod_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -
         key = informer.pod_gone(body) if type == "DELETED" else informer.saw_pod(body)
         if key is not None:
             _enqueue(ctx, key)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=POD_LABELS, registry=REGISTRY)
+async def batch_job_event(*, body: kopf.Body, memo: Any, **_: Any) -> None:
+    """A queued attempt's batch/v1 Job changed (Kueue admitted, evicted it): wake its job."""
+    ctx = memo.get("ctx")
+    owner = podstate.controller_of(body.get("metadata") or {})
+    if ctx is not None and owner is not None:
+        _enqueue(ctx, (str(body.get("metadata", {}).get("namespace", "")), owner[0]))
 
 
 def _enqueue(ctx: context.Context, key: tuple[str, str]) -> None:

@@ -40,6 +40,8 @@ KOPF_NEEDS: dict[Need, str] = {
     (G, JOBS, "watch"): "kopf watches TranscodeJobs",
     ("", "pods", "list"): "kopf lists runner Pods (label selector) for the informer",
     ("", "pods", "watch"): "kopf watches runner Pods",
+    ("batch", "jobs", "list"): "kopf lists the batch Jobs of Kueue-queued attempts (label selector)",
+    ("batch", "jobs", "watch"): "kopf watches them (Kueue admits or evicts an attempt)",
     ("", "events", "create"): "kopf.event posts the Events of events.Reason",
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"):
         "kopf discovers the TranscodeJob CRD (also when installed after the operator)",

@@ -1,7 +1,9 @@
 """Carry out one turn's plan, in a fixed order, and say when to look again.
 
 `control.reconciler.turn` calls `act(deps, obs, plan)` with the observation it
-planned from. The order never changes: add the finalizer; create the Pod (a
+planned from. The order never changes: add the finalizer; delete a queued
+attempt's batch Job the plan cancels; create the Pod, or with a Kueue queue its
+batch Job (`control.queue_act`) (a
 409 for a Pod of ours is adopted; a ResourceQuota refusal is remembered with its
 time, so the next turns wait Pending `QuotaExceeded` and then try again; another
 4xx refusal is remembered and the key requeued, so the next turn's plan fails the
@@ -22,7 +24,7 @@ from transcode_api import constants
 from transcode_operator.adapters import locks as locks_module
 from transcode_operator.control import deps as deps_module
 from transcode_operator.control import notify as notify_control
-from transcode_operator.control import observe
+from transcode_operator.control import observe, queue_act
 from transcode_operator.domain import (
     actions,
     builders,
@@ -49,12 +51,22 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
         await _set_finalizer(d, key, add=True)
     if plan.ask_gates:
         d.memory.wants_gates.add(key)
+    if plan.cancel_queued is not None:
+        await queue_act.cancel(d, job.namespace, plan.cancel_queued)
     if plan.create is not None and obs.spec is not None:
-        if not await _create(d, key, job, builders.pod(job, obs.spec, plan.create, d.cfg)):
+        manifest = builders.pod(job, obs.spec, plan.create, d.cfg)
+        created = await (queue_act.create(d, obs, plan.create, manifest) if obs.queue
+                         else _create(d, key, job, manifest))
+        if not created:
             return 0.0  # refused: the next turn fails the job or waits for quota
+        if obs.queue:  # no Pod event will come while Kueue holds it: look again soon
+            plan.wake_in(queue_act.FIRST_LOOK)
         d.memory.progress.pop(key, None)  # relayed progress belongs to the attempt before
     for pod in plan.delete:
         logger.info("Deleting runner Pod %s/%s", job.namespace, pod.name)
+        batch = queue_act.made_by_job(job, pod.name, pod.attempt)
+        if batch is not None:  # a queued attempt's Pod: its Job would replace it
+            await queue_act.cancel(d, job.namespace, batch)
         await d.api.delete_pod(job.namespace, pod.name, uid=pod.uid)
     for pod in plan.force_delete:
         logger.warning("Force-deleting runner Pod %s/%s (grace 0, Node %s not Ready)",

@@ -6,7 +6,7 @@ the answers of their own writes back (`wrote_job`, `wrote_pod`), as client-go's
 mutation cache does: an object is replaced only by a newer resourceVersion, so
 a watch event that is older than our own write never rolls the view back, and
 the next queue turn after a write never repeats it. Jobs are kept slim
-(metadata without managedFields and annotations, spec, status, and under
+(metadata without managedFields and annotations, labels only Kueue's queue name, spec, status, and under
 `pruned` the spec fields kubectl's last-applied configuration has and the
 stored spec lacks, `domain.unknown_fields.pruned`); Pods as
 `domain.podstate.PodView`s, grouped by their job. The parsed spec is cached
@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from transcode_operator.domain import podstate, unknown_fields
+from transcode_operator.domain import podstate, queueing, unknown_fields
 
 Key = tuple[str, str]
 T = TypeVar("T")
@@ -38,9 +38,14 @@ def newer(candidate: str, than: str) -> bool:
 
 
 def slim(body: Mapping[str, Any]) -> dict[str, Any]:
-    """What the operator keeps of a job: no managedFields, annotations or labels."""
+    """What the operator keeps of a job: no managedFields, annotations or labels but
+    Kueue's queue-name label."""
     meta = body.get("metadata") or {}
-    out = {"metadata": {k: meta[k] for k in KEPT_META if k in meta},
+    kept = {k: meta[k] for k in KEPT_META if k in meta}
+    queue = (meta.get("labels") or {}).get(queueing.QUEUE_LABEL)
+    if queue:
+        kept["labels"] = {queueing.QUEUE_LABEL: queue}
+    out = {"metadata": kept,
            "spec": body.get("spec"), "status": body.get("status") or {}}
     pruned = unknown_fields.pruned(body)
     if pruned:

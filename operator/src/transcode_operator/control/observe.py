@@ -8,7 +8,9 @@ is being deleted, so the finalizer never lets a running Pod's job go (and then G
 the Node of each Pod stuck Terminating past its grace period); adds the
 relayed progress, what this process remembers (`deps.Memory`), the tenant
 policy's refusal (`domain.tenancy`, before any Secret is read) and the spec
-fields nobody will act on (`domain.unknown_fields`); and asks the start gates
+fields nobody will act on (`domain.unknown_fields`); with a Kueue queue, the
+batch Job of a current attempt that has no Pod yet and its Workload (one GET, one
+list); and asks the start gates
 (credentials Secret, namespace limiter, output locks) when
 `domain.starts.needs_gates` says a Pod may start now (or the previous turn's
 plan asked for them); the limiter may ask for `live_jobs` (one Pod list of the
@@ -35,6 +37,7 @@ from transcode_operator.domain import (
     finalizing,
     observation,
     podstate,
+    queueing,
     starts,
     tenancy,
 )
@@ -55,6 +58,8 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
     deleting = bool(meta.get("deletionTimestamp"))
     live = spec is not None and not deleting and status.phase not in conditions.TERMINAL
     pods = d.informer.pods_of(key, job.uid)
+    queue = None if spec is None else queueing.queue_of(
+        job.namespace, spec.queue_name, meta.get("labels"), d.cfg.queues)
     if deleting:
         listed = await d.api.list_pods(job.namespace, f"{contract.JOB_UID_LABEL}={job.uid}")
         for raw in listed:
@@ -62,7 +67,8 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         names = {str((raw.get("metadata") or {}).get("name", "")) for raw in listed}
         # the listing is fresher than the watch: a Pod it lacks is gone (force-deleted)
         pods = tuple(p for p in d.informer.pods_of(key, job.uid) if p.name in names)
-    elif status.phase not in conditions.TERMINAL:
+    elif status.phase not in conditions.TERMINAL and queue is None:
+        # (a queued attempt's Pod has another name: `_queued` reads its batch Job instead)
         pods = await _confirm_current(d, key, job, status, pods)
     last = d.memory.last_write.get(key)
     quota = d.memory.quota.get(key)
@@ -75,9 +81,12 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         quota=None if quota is None else (quota[0], d.monotonic() - quota[1]),
         since_write=None if last is None else d.monotonic() - last,
         refused=tenancy.problem(job.namespace, spec, d.cfg) if live and spec else None,
-        unknown_fields=tuple(sorted({*ignored, *body.get("pruned", ())})))
+        unknown_fields=tuple(sorted({*ignored, *body.get("pruned", ())})),
+        queue=queue)
     if deleting:
         obs = await _stuck_nodes(d, obs)
+    if obs.queue is not None and live:
+        obs = dataclasses.replace(obs, queued=await _queued(d, job, status, pods))
     wanted = key in d.memory.wants_gates
     d.memory.wants_gates.discard(key)
     if spec is not None and not deleting and (wanted or starts.needs_gates(obs)):
@@ -106,6 +115,21 @@ async def _stuck_nodes(d: deps_module.Deps, obs: observation.Observed) -> observ
         return obs
     nodes = {name: finalizing.node_ready(await d.api.get_node(name)) for name in sorted(names)}
     return dataclasses.replace(obs, nodes=nodes)
+
+
+async def _queued(d: deps_module.Deps, job: builders.JobRef,
+                  status: job_status.TranscodeJobStatus,
+                  pods: tuple[podstate.PodView, ...]) -> queueing.JobView | None:
+    """The batch Job of the current attempt and its Workload, while the attempt has no Pod."""
+    attempt = max([status.attempts or 0, *(p.attempt for p in pods)])
+    if not attempt or any(p.attempt == attempt for p in pods):
+        return None
+    raw = await d.api.get_batch_job(job.namespace, queueing.job_name(job.name, attempt))
+    if raw is None or queueing.job_view(raw).owner_uid != job.uid:
+        return None
+    uid = str(raw["metadata"].get("uid", ""))
+    workloads = await d.api.list_workloads(job.namespace, f"{queueing.JOB_UID_LABEL}={uid}")
+    return queueing.job_view(raw, queueing.workload(workloads[0]) if workloads else None)
 
 
 def _progress(d: deps_module.Deps, key: Key) -> job_status.Progress | None:

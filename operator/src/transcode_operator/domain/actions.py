@@ -34,6 +34,8 @@ class Plan:
     delete: list[podstate.PodView] = field(default_factory=list)
     force_delete: list[podstate.PodView] = field(default_factory=list)
     """Pods deleted with grace 0 (stuck Terminating on a lost Node: `domain.finalizing`)."""
+    cancel_queued: str | None = None
+    """The batch/v1 Job of a queued attempt to delete (Kueue fallback, preemption, suspend)."""
     events: list[ev.Event] = field(default_factory=list)
     release: bool = False
     """Free the rate-limit slot and output locks; stop relaying progress."""

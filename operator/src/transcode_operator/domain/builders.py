@@ -54,6 +54,8 @@ class PodRequest:
     fallback_reason: str | None = None
     memory_factor: float = 1.0
     """Memory limit multiplier after OOMKilled attempts (failurepolicy.memory_factor)."""
+    preemptions: int = 0
+    """Kueue preemptions of this job so far (kept on a queued attempt's batch Job)."""
 
 
 def _short_hash(text: str, n: int = 8) -> str:

@@ -50,6 +50,7 @@ class Reason(enum.StrEnum):
     POD_FORCE_DELETED = "PodForceDeleted"  # finalizer: Pod stuck on a NotReady Node, grace 0
     POD_NOT_CONFIRMED_GONE = "PodNotConfirmedGone"  # finalizer released although a Pod remains
     NOTIFICATION_FAILED = "NotificationFailed"  # a CloudEvent given up (sink refused, 4xx, 24 h)
+    PREEMPTED = "Preempted"  # Kueue evicted a queued attempt: the next one is queued
 
 
 NORMAL = "Normal"

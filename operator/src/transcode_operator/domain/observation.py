@@ -3,7 +3,8 @@
 `control.observe` builds an `Observed` from the informer (job and Pods), the
 start gates (credentials Secret, namespace limiter, output locks: `Gate`), the
 relayed progress and what this process did on earlier turns (a refused Pod,
-the time of its last status write); `domain.reconcile.plan` decides from it
+the time of its last status write; with Kueue, the job's queue and the batch
+Job of the attempt Kueue holds); `domain.reconcile.plan` decides from it
 alone. `read_spec` and `read_status` turn the stored job into typed values,
 tolerating fields a newer CRD may add (`read_spec_fields` also names them, with
 the keys of `spec.affinity` a core/v1 Affinity does not have).
@@ -25,7 +26,7 @@ import pydantic
 from transcode_api import errors as api_errors
 from transcode_api import spec as job_spec
 from transcode_api import status as job_status
-from transcode_operator.domain import affinity, builders, podstate
+from transcode_operator.domain import affinity, builders, podstate, queueing
 from transcode_operator.domain import events as ev
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,10 @@ class Observed:
     """Ready (True) or not (False: NotReady, Unknown or gone) of the Nodes of Pods stuck
     Terminating past their grace period while the job is deleted (`domain.finalizing`);
     other Nodes are not looked up."""
+    queue: str | None = None
+    """The job's Kueue LocalQueue (`domain.queueing.queue_of`); None: no Kueue."""
+    queued: queueing.JobView | None = None
+    """The batch/v1 Job of the current attempt while it has no Pod (with a queue)."""
 
 
 def job_ref(body: Mapping[str, Any]) -> builders.JobRef:

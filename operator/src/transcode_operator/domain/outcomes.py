@@ -96,9 +96,10 @@ def _disrupted(obs: observation.Observed, policy: settings_module.FailurePolicyS
 def succeed(obs: observation.Observed, pod: podstate.PodView, end: decisions.End) -> actions.Plan:
     result = end.result
     meta = result.metadata if result and result.metadata else None
-    if pod.fallback_reason == GPU_UNSCHEDULABLE:
+    if pod.fallback_reason in (GPU_UNSCHEDULABLE, constants.FallbackReason.GPU_QUOTA_EXHAUSTED):
         prior = obs.status.metadata
-        meta = provenance.scheduling_fallback(meta, prior.fallback_message if prior else None)
+        meta = provenance.scheduling_fallback(meta, prior.fallback_message if prior else None,
+                                              pod.fallback_reason)
     message = end.message if result else \
         f"runner Pod {pod.name} exited 0 without a readable result in its termination message"
     state = starts.job_state(obs, P.SUCCEEDED, "TranscodeSucceeded", message,

@@ -7,7 +7,8 @@ first Pod, with the operator's `placementPolicy` settings, and the job fails
 `PlacementNotAllowed` with the returned message, which names the toleration,
 class or label. Rules: every `spec.tolerations` entry matches a `TolerationRule`
 (a toleration without a key matches only a rule with key ""); `priorityClassName`
-matches a glob of `priorityClassNames`; every `nodeSelector` label, and every
+matches a glob of `priorityClassNames`, `workloadPriorityClassName` (Kueue) one of
+`workloadPriorityClassNames`; every `nodeSelector` label, and every
 `affinity.nodeAffinity` expression, uses a key and values `nodeSelector` allows;
 pod (anti-)affinity terms stay in the job's namespace (no `namespaceSelector`,
 `namespaces` only the job's own), since they would otherwise find other tenants'
@@ -97,6 +98,9 @@ def problem(namespace: str, spec: job_spec.TranscodeJobSpec,
     name = spec.priority_class_name
     if name and not _glob(name, policy.priority_class_names):
         return f"spec.priorityClassName {name} {NOT_ALLOWED}"
+    workload = spec.workload_priority_class_name
+    if workload and not _glob(workload, policy.workload_priority_class_names):
+        return f"spec.workloadPriorityClassName {workload} {NOT_ALLOWED}"
     for key, value in sorted((spec.node_selector or {}).items()):
         if not label_allowed(key, [value], policy.node_selector):
             return f"spec.nodeSelector {key}={value} {NOT_ALLOWED}"

@@ -2,9 +2,10 @@
 
 `view(pod)` turns a Pod as the API server returns it into a small frozen
 `PodView`: which job and attempt it belongs to (labels, controller
-ownerReference), whether it asked for a GPU, whether the scheduler called it
-Unschedulable, whether it waits on a configuration error, how it ended
-(exit code, termination message, disruption), and its Node and deletion times. The informer
+ownerReference: the TranscodeJob, or the batch/v1 Job of a Kueue-queued attempt),
+whether it asked for a GPU, whether the scheduler called it Unschedulable, whether it
+waits on a configuration error, how it ended (exit code, termination message,
+disruption), and its Node and deletion times. The informer
 (`control.informer`) keeps these views, and `reconcile` decides from them;
 nothing here calls the API.
 """
@@ -116,6 +117,19 @@ def controller_of(meta: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _batch_owner(meta: Mapping[str, Any], attempt: int) -> tuple[str, str] | None:
+    """(job name, job uid) of a Pod a queued attempt's batch/v1 Job `<job>-<attempt>` made
+    (Kueue): the Job's name without the attempt, the uid from the job-uid label."""
+    uid = str((meta.get("labels") or {}).get(contract.JOB_UID_LABEL, ""))
+    suffix = f"-{attempt}"
+    for ref in meta.get("ownerReferences") or []:
+        name = str(ref.get("name", ""))
+        if ref.get("controller") and ref.get("kind") == "Job" and uid and attempt \
+                and ref.get("apiVersion") == "batch/v1" and name.endswith(suffix):
+            return name[:-len(suffix)], uid
+    return None
+
+
 def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
     for cond in status.get("conditions") or []:
         if cond.get("type") == type_:
@@ -148,11 +162,11 @@ def view(pod: Mapping[str, Any]) -> PodView:
     status = pod.get("status") or {}
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
-    owner = controller_of(meta) or ("", "")
     try:
         attempt = int(labels.get(contract.ATTEMPT_LABEL, "0"))
     except ValueError:
         attempt = 0
+    owner = controller_of(meta) or _batch_owner(meta, attempt) or ("", "")
     scheduled_cond = _condition(status, "PodScheduled")
     scheduled = bool(spec.get("nodeName")) or (
         scheduled_cond is not None and scheduled_cond.get("status") == "True")

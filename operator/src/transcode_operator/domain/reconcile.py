@@ -32,6 +32,7 @@ from transcode_operator.domain import (
     observation,
     outcomes,
     podstate,
+    queue_plan,
     starts,
     unknown_fields,
 )
@@ -51,6 +52,7 @@ def plan(obs: observation.Observed, cfg: settings_module.Settings) -> actions.Pl
     if obs.deleting:
         return finalizing.finalize(obs, cfg)
     result = _decide(obs, cfg)
+    queue_plan.cancel_on_end(obs, result)
     if result.create is not None and obs.quota is not None:
         wait = cfg.failure_policy.quota_retry_seconds - obs.quota[1]
         if wait > 0:
@@ -96,6 +98,8 @@ def _decide(obs: observation.Observed, cfg: settings_module.Settings) -> actions
         return outcomes.fail(obs, "DeadlineExceeded", message, R.DEADLINE_EXCEEDED)
     if spec.suspend:
         result = _suspended(obs)
+    elif current is None and obs.queued is not None and obs.queued.attempt == attempt:
+        result = queue_plan.waiting(obs, spec, cfg, obs.queued)  # Kueue holds it
     elif current is None:
         result = starts.no_current_pod(obs, spec, cfg, attempt)
     elif current.deleting:
@@ -224,6 +228,7 @@ def _gpu_timeout(obs: observation.Observed, spec: job_spec.TranscodeJobSpec, cfg
 
 def _suspended(obs: observation.Observed) -> actions.Plan:
     result = actions.Plan(delete=starts.active(obs.pods), release=True)
+    result.cancel_queued = obs.queued.name if obs.queued else None
     state = starts.job_state(obs, P.PENDING, "Suspended", "spec.suspend is true: no runner Pod runs",
                    suspended=True)
     result.status = starts.with_state(obs, state)

@@ -59,26 +59,35 @@ def start(obs: observation.Observed, request: builders.PodRequest, *extra: ev.Ev
     """Create the Pod of `request.attempt` and record it (gated)."""
     name = builders.pod_name(obs.job.name, request.attempt)
     where = "GPU" if request.gpu else "CPU"
+    made = f"batch Job {name} for Kueue" if obs.queue else f"runner Pod {name}"
     state = job_state(obs, P.SCHEDULING, "PodCreated",
-                   f"created runner Pod {name} (attempt {request.attempt}, {where})",
+                   f"created {made} (attempt {request.attempt}, {where})",
                    gpu=_gpu_state(request, fallback_message))
     fields: dict[str, object] = {"attempts": request.attempt, "pod_name": name,
                                  "progress": None}
     if obs.status.start_time is None or reset_start:
         fields["start_time"] = conditions.now_utc(obs.now)
-    if request.fallback_reason == GPU_UNSCHEDULABLE:  # the one fallback the operator makes
-        fields["metadata"] = provenance.scheduling_fallback(obs.status.metadata, fallback_message)
+    if request.fallback_reason in SCHEDULING_FALLBACKS:  # the fallbacks the operator makes
+        fields["metadata"] = provenance.scheduling_fallback(
+            obs.status.metadata, fallback_message, request.fallback_reason)
     return actions.Plan(status=with_state(obs, state, **fields), create=request, gate=True,
                 events=[*extra, ev.Event.normal(R.CREATED, state.message)])
 
 
+SCHEDULING_FALLBACKS = frozenset({GPU_UNSCHEDULABLE, constants.FallbackReason.GPU_QUOTA_EXHAUSTED})
+"""The fallbacks the operator makes itself (no GPU node, no Kueue GPU quota)."""
+
+
 def _fallback_of(obs: observation.Observed) -> str | None:
-    """GPUUnschedulable when an earlier attempt fell back to the CPU (sticky for retries)."""
-    if any(p.fallback_reason == GPU_UNSCHEDULABLE for p in obs.pods):
-        return GPU_UNSCHEDULABLE.value
+    """The operator's fallback when an earlier attempt fell back to the CPU (sticky)."""
+    for pod in obs.pods:
+        if pod.fallback_reason in SCHEDULING_FALLBACKS:
+            return pod.fallback_reason
+    if obs.queued is not None and obs.queued.fallback_reason in SCHEDULING_FALLBACKS:
+        return obs.queued.fallback_reason
     meta = obs.status.metadata
-    if meta is not None and meta.fallback_reason == GPU_UNSCHEDULABLE:
-        return GPU_UNSCHEDULABLE.value
+    if meta is not None and meta.fallback_reason in SCHEDULING_FALLBACKS:
+        return meta.fallback_reason.value
     return None
 
 
@@ -116,8 +125,8 @@ def needs_gates(obs: observation.Observed) -> bool:
         return False
     attempt = max([st.attempts or 0, *(p.attempt for p in obs.pods)])
     current = next((p for p in obs.pods if p.attempt == attempt), None)
-    if current is None:
-        return True
+    if current is None:  # a start, unless Kueue holds the attempt's batch Job
+        return obs.queued is None or obs.queued.attempt != attempt
     if current.deleting:
         return False
     if current.ended:

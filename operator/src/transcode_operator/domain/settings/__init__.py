@@ -31,6 +31,7 @@ from transcode_operator.domain.settings.httpauth import HttpAuthSettings, HttpRa
 from transcode_operator.domain.settings.leader import LeaderElectionSettings
 from transcode_operator.domain.settings.notify import NotifySettings
 from transcode_operator.domain.settings.placement import PlacementPolicySettings, TolerationRule
+from transcode_operator.domain.settings.queues import QueueSettings
 from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
 from transcode_operator.domain.settings.runner import GpuSettings, RunnerSettings
 from transcode_operator.domain.settings.serving import HttpSettings, KopfSettings
@@ -45,9 +46,9 @@ CONFIG_ENV = "TRANSCODER_CONFIG"
 __all__ = [
     "CONFIG_ENV", "FailurePolicySettings", "GpuSettings", "HttpAuthSettings",
     "HttpRateLimitSettings", "HttpSettings", "KopfSettings", "LeaderElectionSettings",
-    "LimitSettings", "LockSettings", "NotifySettings", "PlacementPolicySettings", "RedisSettings",
-    "RetrySettings", "RunnerSettings", "Settings", "StatusSettings", "StoragePolicySettings",
-    "TolerationRule", "load",
+    "LimitSettings", "LockSettings", "NotifySettings", "PlacementPolicySettings",
+    "QueueSettings", "RedisSettings", "RetrySettings", "RunnerSettings", "Settings",
+    "StatusSettings", "StoragePolicySettings", "TolerationRule", "load",
 ]
 
 
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
     notifications: NotifySettings = pydantic.Field(default_factory=NotifySettings)
     """Job notifications (YAML `notifications`): allowed sink hosts, SSRF exceptions,
     POST timeout and retry timings. Default: no sink allowed."""
+    queues: QueueSettings = pydantic.Field(default_factory=QueueSettings)
+    """Kueue LocalQueues (YAML `queues`): the default queue per namespace and the CPU
+    fallback queue. Default: no queue (runner Pods bypass Kueue)."""
 
     @classmethod
     def settings_customise_sources(

@@ -45,6 +45,10 @@ class PlacementPolicySettings(Group):
     anyway)."""
     priority_class_names: list[str] = pydantic.Field(default_factory=list)
     """PriorityClasses (globs) a job may name in `spec.priorityClassName`. Default: none."""
+    workload_priority_class_names: list[str] = pydantic.Field(default_factory=list)
+    """Kueue WorkloadPriorityClasses (globs) a job may name in
+    `spec.workloadPriorityClassName` (a higher one preempts other tenants' jobs).
+    Default: none."""
     node_selector: dict[str, list[str]] = pydantic.Field(default_factory=dict)
     """Node label keys (globs) a job may use, each with the value globs it may ask for
     (`{"topology.kubernetes.io/zone": ["*"]}`), in `spec.nodeSelector` and in
