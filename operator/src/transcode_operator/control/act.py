@@ -30,7 +30,6 @@ from transcode_operator.domain import (
     builders,
     conditions,
     errors,
-    failurepolicy,
     observation,
     podstate,
 )
@@ -132,11 +131,7 @@ async def _create(d: deps_module.Deps, key: tuple[str, str], job: builders.JobRe
     except errors.ApiError as exc:
         if exc.transient or exc.status not in REFUSED:
             raise
-        words = exc.message or exc.reason
-        if exc.status == 403 and failurepolicy.quota_refusal(words):
-            d.memory.quota[key] = (words, d.monotonic())  # the next turns wait, then retry
-            return False
-        d.memory.rejected[key] = f"the API server refused the runner Pod: {words}"
+        d.memory.refused(key, exc, "Pod", d.monotonic())
         return False
     d.memory.quota.pop(key, None)
     d.informer.wrote_pod(podstate.view(created))

@@ -28,6 +28,7 @@ from transcode_operator.adapters import (
     redis_relay,
 )
 from transcode_operator.control import informer as informer_module
+from transcode_operator.domain import errors, failurepolicy
 from transcode_operator.domain import settings as settings_module
 
 Key = tuple[str, str]
@@ -49,6 +50,15 @@ class Memory:
     progress: dict[Key, dict[str, Any]] = field(default_factory=dict)
     holding: set[str] = field(default_factory=set)
     """UIDs of jobs whose output locks this process holds (and renews)."""
+
+    def refused(self, key: Key, exc: errors.ApiError, what: str, now: float) -> None:
+        """Remember the API server's 4xx refusal of a create for the next turns: a
+        ResourceQuota's (they wait Pending, then try again) or another (the job fails)."""
+        words = exc.message or exc.reason
+        if exc.status == 403 and failurepolicy.quota_refusal(words):
+            self.quota[key] = (words, now)
+        else:
+            self.rejected[key] = f"the API server refused the runner {what}: {words}"
 
     def forget(self, key: Key) -> None:
         self.wants_gates.discard(key)

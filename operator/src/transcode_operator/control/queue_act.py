@@ -52,9 +52,7 @@ async def create(d: deps_module.Deps, obs: observation.Observed, request: builde
     except errors.ApiError as exc:
         if exc.transient or exc.status not in REFUSED:
             raise
-        words = exc.message or exc.reason
-        d.memory.rejected[(job.namespace, job.name)] = \
-            f"the API server refused the runner's batch Job: {words}"
+        d.memory.refused((job.namespace, job.name), exc, "batch Job", d.monotonic())
         return False
     logger.info("Created batch Job %s/%s in LocalQueue %s", job.namespace, name,
                 manifest["metadata"]["labels"][queueing.QUEUE_LABEL])

@@ -58,12 +58,16 @@ def message(ref: job_spec.CredentialsSecretRef) -> str:
             f"and {ref.secret_access_key_key}")
 
 
-def allowed(secret: SecretView | None, ref: job_spec.CredentialsSecretRef) -> bool:
-    """True only for an existing, labelled Secret that holds both keys."""
+def opted_in(secret: SecretView | None, *keys: str) -> bool:
+    """True only for an existing Secret with the opt-in label that holds every key."""
     return (secret is not None
             and secret.labels.get(contract.CREDENTIALS_LABEL) == contract.CREDENTIALS_LABEL_VALUE
-            and ref.access_key_id_key in secret.keys
-            and ref.secret_access_key_key in secret.keys)
+            and all(key in secret.keys for key in keys))
+
+
+def allowed(secret: SecretView | None, ref: job_spec.CredentialsSecretRef) -> bool:
+    """True only for an existing, labelled Secret that holds both keys."""
+    return opted_in(secret, ref.access_key_id_key, ref.secret_access_key_key)
 
 
 def problem(secret: SecretView | None,
@@ -97,6 +101,4 @@ def signing_message(ref: notify.SigningSecretRef) -> str:
 
 def signing_allowed(secret: SecretView | None, ref: notify.SigningSecretRef) -> bool:
     """True only for an existing, labelled Secret that holds the signing key."""
-    return (secret is not None
-            and secret.labels.get(contract.CREDENTIALS_LABEL) == contract.CREDENTIALS_LABEL_VALUE
-            and ref.key in secret.keys)
+    return opted_in(secret, ref.key)
