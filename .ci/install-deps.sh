@@ -5,9 +5,12 @@
 # the tools it cannot install (Go, unshare). Called by .ci/run and `make deps`.
 set -euo pipefail
 need=()
-for pkg in ffmpeg redis-server prometheus lua5.4 podman runc debootstrap chromium npm; do
+for pkg in ffmpeg redis-server prometheus lua5.4 podman runc debootstrap chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# npm often comes with a Node.js that is not Debian's (whose nodejs package then holds the
+# npm command and conflicts with Debian's npm package): install it only when missing.
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   apt-get update -qq
