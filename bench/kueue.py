@@ -55,11 +55,12 @@ def queues(kube: Kube, ns: str) -> None:
     group = "kueue.x-k8s.io/v1beta2"
     resources = [{"name": "cpu", "nominalQuota": "1000"},
                  {"name": "memory", "nominalQuota": "4000Gi"},
+                 {"name": "ephemeral-storage", "nominalQuota": "100Ti"},
                  {"name": "nvidia.com/gpu", "nominalQuota": 4}]
     docs = [{"apiVersion": group, "kind": "ResourceFlavor", "metadata": {"name": "bench-gpu"}},
             {"apiVersion": group, "kind": "ClusterQueue", "metadata": {"name": "bench-gpu"},
              "spec": {"namespaceSelector": {}, "resourceGroups": [{
-                 "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
+                 "coveredResources": ["cpu", "memory", "ephemeral-storage", "nvidia.com/gpu"],
                  "flavors": [{"name": "bench-gpu", "resources": resources}]}]}},
             {"apiVersion": group, "kind": "LocalQueue",
              "metadata": {"name": "gpu", "namespace": ns}, "spec": {"clusterQueue": "bench-gpu"}}]

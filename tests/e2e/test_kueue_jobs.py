@@ -32,10 +32,12 @@ def _apply(kube: Kube, *docs: dict[str, Any]) -> None:
 def cluster_queue(name: str, gpus: int, cpu: str = "8", cohort: str | None = None,
                   preempt: bool = False, flavor: str = "") -> list[dict[str, Any]]:
     flavor = flavor or f"{name}-flavor"  # a cohort lends quota per flavour
+    # Every resource a runner Pod requests must be covered (ephemeral-storage: its scratch).
     resources = [{"name": "cpu", "nominalQuota": cpu}, {"name": "memory", "nominalQuota": "64Gi"},
+                 {"name": "ephemeral-storage", "nominalQuota": "1Ti"},
                  {"name": "nvidia.com/gpu", "nominalQuota": gpus}]
     spec: dict[str, Any] = {"namespaceSelector": {}, "resourceGroups": [{
-        "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
+        "coveredResources": ["cpu", "memory", "ephemeral-storage", "nvidia.com/gpu"],
         "flavors": [{"name": flavor, "resources": resources}]}]}
     if cohort:
         spec["cohortName"] = cohort

@@ -22,7 +22,8 @@ def test_kueue_on_renders_a_gpu_and_a_cpu_queue_in_one_cohort(chart: Chart) -> N
     cpu = one(objs, "ClusterQueue", "transcode-cpu")["spec"]
     assert gpu["cohortName"] == cpu["cohortName"] == "transcoding"
     group = gpu["resourceGroups"][0]
-    assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu"]
+    # every resource a runner Pod requests (ephemeral-storage: its scratch) or Kueue never admits
+    assert group["coveredResources"] == ["cpu", "ephemeral-storage", "memory", "nvidia.com/gpu"]
     quota = {r["name"]: r["nominalQuota"] for r in group["flavors"][0]["resources"]}
     assert quota["nvidia.com/gpu"] == "4"
     assert "nvidia.com/gpu" not in cpu["resourceGroups"][0]["coveredResources"]
