@@ -167,9 +167,15 @@ def test_runtime_class_nvidia_runs_through_the_nvidia_handler(kubelet_kube: Kube
         out = subprocess.run([nodeconfig.RUNC, "--root", str(root / "k8s.io"), "list", "-q"],
                              capture_output=True, text=True, check=True)
         return set(out.stdout.split())
-    assert gpu_id in runc_ids(gpu.nvidia_runc_root)
-    assert plain_id not in runc_ids(gpu.nvidia_runc_root)
-    assert plain_id in runc_ids(gpu.workdir / "runc")
+    try:
+        assert gpu_id in runc_ids(gpu.nvidia_runc_root)
+        assert plain_id not in runc_ids(gpu.nvidia_runc_root)
+        assert plain_id in runc_ids(gpu.workdir / "runc")
+    finally:  # the node's one GPU is for the tests that follow
+        for name in ("gpu", "plain"):
+            core.delete_namespaced_pod(name, ns, grace_period_seconds=0)
+        for name in ("gpu", "plain"):
+            wait_pod_gone(core, ns, name, 60, f"the {name} Pod to be gone")
 
 
 def test_delete_sends_sigterm_then_sigkill_after_the_grace_period(
