@@ -115,8 +115,19 @@ def _turn(api: fakes.FakeApi, sink: FakeSink) -> Any:
     n = notifier.Notifier(CFG.notifications, resolve=_resolver("93.184.216.34"), post=sink)
     d = fakes.deps_for(api, CFG, notifier=n)
     fakes.watch(d, api)
-    asyncio.run(reconciler.turn(d, (h.JOB.namespace, h.JOB.name)))
+    d.last_requeue = asyncio.run(reconciler.turn(d, (h.JOB.namespace, h.JOB.name)))
     return d
+
+
+def test_a_failed_post_wakes_the_key_at_its_next_attempt() -> None:
+    # Nothing else would wake the key (the delivery state is our own status write), so the
+    # turn that recorded a Pending event returns the delay of its next POST.
+    api, sink = _api(labelled=True), FakeSink(answer=notifier.Answer(503, "Unavailable"))
+    d = _turn(api, sink)
+    entry = api.jobs[("media", "trailer")]["status"]["notifications"][0]
+    assert (entry["state"], entry["attempts"]) == ("Pending", 1)
+    assert d.last_requeue is not None
+    assert 0 < d.last_requeue <= CFG.notifications.retry_base_seconds
 
 
 def test_a_turn_posts_started_signed_and_records_it_delivered() -> None:

@@ -86,6 +86,8 @@ async def deliver(d: deps_module.Deps, obs: observation.Observed, plan: actions.
         failed = notifications.failed_event(delivery, entry)
         if failed is not None:
             plan.events.append(failed)
+    # The next POST of what is still Pending: our own status write wakes no one.
+    plan.wake_in(notifications.next_wake(status, d.now()))
     patch = conditions.merge_patch(written, status)
     if not patch:
         return

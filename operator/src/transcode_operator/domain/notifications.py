@@ -124,6 +124,15 @@ def note(obs: observation.Observed, cfg: settings_module.Settings, plan: actions
         plan.events = [e for e in plan.events if e.reason != ev.Reason.TTL_EXPIRED.value]
 
 
+def next_wake(status: job_status.TranscodeJobStatus, now: datetime.datetime) -> float | None:
+    """Seconds until the earliest Pending event's next POST (None: nothing pending)."""
+    now = now.astimezone(datetime.UTC)
+    times = [n.next_attempt_time for n in status.notifications
+             if n.state == D.PENDING and n.next_attempt_time is not None]
+    return max(min(times).astimezone(datetime.UTC).timestamp() - now.timestamp(), 0.001) \
+        if times else None
+
+
 def backoff(attempts: int, cfg: settings_module.NotifySettings) -> float:
     """Seconds before the next POST after `attempts` failed ones: base·2^(attempts-1), capped."""
     exponent = min(max(attempts - 1, 0), 32)
