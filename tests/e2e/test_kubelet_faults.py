@@ -122,8 +122,9 @@ def _why(kube: Kube, ns: str, name: str) -> str:
     return f"status: {job.get('status')}\nrunner logs:\n{logs}"
 
 
-def _reasons(kube: Kube, ns: str, name: str) -> list[str]:
-    return [r for r, _ in opf.events_of(kube, ns, name)]
+def _reasons(kube: Kube, ns: str, name: str, last: str) -> list[str]:
+    """The job's Event reasons once the `last` one is posted (Events follow the status)."""
+    return [r for r, _ in opf.wait_event(kube, ns, name, last)]
 
 
 def test_an_oom_killed_runner_is_retried_with_twice_the_memory_limit(
@@ -141,7 +142,8 @@ def test_an_oom_killed_runner_is_retried_with_twice_the_memory_limit(
     status = job["status"]
     assert status["phase"] == "Succeeded" or status["reason"] == "OutOfMemory", \
         _why(kubelet_kube, ns, "hog")
-    reasons = _reasons(kubelet_kube, ns, "hog")
+    reasons = _reasons(kubelet_kube, ns, "hog",
+                       "Succeeded" if status["phase"] == "Succeeded" else "OutOfMemory")
     assert reasons.count("OOMKilled") == 1 and reasons.count("Created") == 2, reasons
     if status["phase"] == "Failed":
         assert "OOMKilled in 2 attempts" in status["message"] and "OutOfMemory" in reasons
@@ -186,7 +188,8 @@ def test_outputs_overflowing_the_scratch_size_limit_are_evicted_source_too_large
     pod = opf.pods_of(kubelet_kube, ns, "overflow")[0]
     assert pod.status.reason == "Evicted"
     assert 'Usage of EmptyDir volume "scratch" exceeds the limit' in pod.status.message
-    assert status["attempts"] == 1 and "SourceTooLarge" in _reasons(kubelet_kube, ns, "overflow")
+    assert status["attempts"] == 1 and "SourceTooLarge" in _reasons(kubelet_kube, ns, "overflow",
+                                                                       "SourceTooLarge")
 
 
 def test_a_missing_image_fails_image_pull_failed_with_the_kubelets_message(
@@ -200,7 +203,7 @@ def test_a_missing_image_fails_image_pull_failed_with_the_kubelets_message(
     assert (status["phase"], status["reason"]) == ("Failed", "ImagePullFailed"), status
     assert "could not pull its image for 15s" in status["message"]
     assert image in status["message"], status["message"]
-    assert "ImagePullFailed" in _reasons(kubelet_kube, ns, "ghost")
+    assert "ImagePullFailed" in _reasons(kubelet_kube, ns, "ghost", "ImagePullFailed")
     wait_for(lambda: opf.pods_of(kubelet_kube, ns, "ghost") == [], 60, "the Pod to be stopped")
 
 
