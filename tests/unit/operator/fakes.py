@@ -174,12 +174,24 @@ class FakeLocks:
 
 @dataclass
 class RecordingPoster:
-    """Keeps posted Events in a list."""
+    """Keeps posted Events in a list; a keyed Event once per name, as the API server
+    does (`names` survives a new Deps: a restarted operator meets the same Events)."""
 
     posted: list[tuple[str, events_module.Event]] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
+    once_calls: int = 0
 
     def post(self, body: dict[str, Any], event: events_module.Event) -> None:
         self.posted.append((str(body["metadata"]["name"]), event))
+
+    async def post_once(self, body: dict[str, Any], event: events_module.Event) -> bool:
+        self.once_calls += 1
+        meta = body["metadata"]
+        name = events_module.once_name(meta["name"], meta["uid"], event.key)
+        if name not in self.names:
+            self.names.add(name)
+            self.post(body, event)
+        return True
 
 
 def deps_for(api: FakeApi, cfg: settings_module.Settings = h.CFG,

@@ -44,6 +44,7 @@ CALLS: dict[str, tuple[str, str, str]] = {
     "patch_job_status": (constants.GROUP, f"{constants.PLURAL}/status", "patch"),
     "get_secret": ("", "secrets", "get"),
     "get_node": ("", "nodes", "get"),
+    "create_event": ("", "events", "create"),
     "create_batch_job": ("batch", "jobs", "create"),
     "get_batch_job": ("batch", "jobs", "get"),
     "delete_batch_job": ("batch", "jobs", "delete"),
@@ -75,6 +76,7 @@ class Api(Protocol):
                                patch: dict[str, Any]) -> dict[str, Any]: ...
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def get_node(self, name: str) -> dict[str, Any] | None: ...
+    async def create_event(self, namespace: str, body: dict[str, Any]) -> None: ...
     async def create_batch_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
     async def get_batch_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def delete_batch_job(self, namespace: str, name: str, uid: str | None = None) -> bool: ...
@@ -208,6 +210,10 @@ class KubeClient:
     async def get_node(self, name: str) -> dict[str, Any] | None:
         """The Node (its Ready condition decides a stuck Pod's force delete); None: gone."""
         return await self._maybe("get_node", self.core.read_node, name)
+
+    async def create_event(self, namespace: str, body: dict[str, Any]) -> None:
+        """POST a core/v1 Event (a named one: Conflict when it exists already)."""
+        await self._call("create_event", self.core.create_namespaced_event, namespace, body)
 
     async def create_batch_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(

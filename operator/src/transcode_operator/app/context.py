@@ -146,8 +146,8 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
         api_client = kubeclient.load_config(pool_size=cfg.kopf.api_workers)
         api = kubeclient.KubeClient(api_client, workers=cfg.kopf.api_workers,
                                     request_timeout=cfg.kopf.request_timeout_seconds)
-    d = deps_module.Deps(cfg=cfg, api=api, poster=post or poster.KopfPoster(), metrics=registry,
-                         notifier=notifier.Notifier(cfg.notifications))
+    d = deps_module.Deps(cfg=cfg, api=api, poster=post or poster.KopfPoster(api, identity),
+                         metrics=registry, notifier=notifier.Notifier(cfg.notifications))
     queue: workqueue.WorkQueue[tuple[str, str]] = workqueue.WorkQueue(
         backoff_base=cfg.retry.error_backoff_base_seconds,
         backoff_cap=cfg.retry.error_backoff_cap_seconds)

@@ -7,7 +7,8 @@ batch Job (`control.queue_act`) (a
 409 for a Pod of ours is adopted; a ResourceQuota refusal is remembered with its
 time, so the next turns wait Pending `QuotaExceeded` and then try again; another
 4xx refusal is remembered and the key requeued, so the next turn's plan fails the
-job with the API server's words);
+job with the API server's words); post the attempt's `Created` Event by name (or the
+plan's `announce`: one that a crash before the status write may have lost);
 delete Pods (grace 0 for those stuck on a lost Node); one status merge patch; POST
 the due CloudEvents and patch their delivery state (`control.notify`); post the
 Events; metrics; release or hold
@@ -61,6 +62,11 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
         if obs.queue:  # no Pod event will come while Kueue holds it: look again soon
             plan.wake_in(queue_act.FIRST_LOOK)
         d.memory.progress.pop(key, None)  # relayed progress belongs to the attempt before
+    # an attempt's Created, by name, before the status write that counts the attempt: a
+    # restart that finds the Pod but not the count posts it again (`plan.announce`)
+    for event in [*plan.events, *([plan.announce] if plan.announce else [])]:
+        if event.key:
+            await d.poster.post_once(event_target(job), event)
     for pod in plan.delete:
         logger.info("Deleting runner Pod %s/%s", job.namespace, pod.name)
         batch = queue_act.made_by_job(job, pod.name, pod.attempt)
@@ -83,7 +89,8 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
     if plan.notify:
         await notify_control.deliver(d, obs, plan, plan.status or obs.status)
     for event in plan.events:
-        d.poster.post(event_target(job), event)
+        if not event.key:
+            d.poster.post(event_target(job), event)
     _metrics(d, obs, plan)
     await _gates(d, obs, plan)
     if plan.delete_job:

@@ -37,6 +37,11 @@ class Plan:
     cancel_queued: str | None = None
     """The batch/v1 Job of a queued attempt to delete (Kueue fallback, preemption, suspend)."""
     events: list[ev.Event] = field(default_factory=list)
+    announce: ev.Event | None = None
+    """The current attempt's `Created` Event, when its Pod exists but `status.attempts`
+    does not count it yet (the operator died between creating the Pod and writing the
+    status): posted again by name, which the API server refuses if the first post
+    happened, so every attempt has exactly one."""
     release: bool = False
     """Free the rate-limit slot and output locks; stop relaying progress."""
     track: str | None = None

@@ -3,7 +3,9 @@
 `domain.reconcile` puts `Event`s into its plan with one of the reasons below
 (each names one thing that happened: Created, FallbackToCPU, Retrying, …);
 `control.act` hands them to the poster (`adapters.poster`), which sends them
-through kopf's Event queue; `output_notes` turns the notes a finished job's
+through kopf's Event queue, except an Event with a `key` (an attempt's `Created`):
+that one is posted once under `once_name`, so repeating it after an operator restart
+adds nothing (the API server answers 409); `output_notes` turns the notes a finished job's
 outputs carry (`NotUpscaled`, `ToneMapped`, `DolbyVisionDropped`, …) into one
 Event per note reason. Messages never contain Secret values.
 """
@@ -64,15 +66,22 @@ class Event:
     type: str
     reason: str
     message: str
+    key: str = ""
+    """Non-empty: the Event happens once per job and key (`once_name`), e.g. `created-3`
+    for attempt 3's `Created`; a restarted operator may post it again harmlessly."""
 
     @classmethod
-    def normal(cls, reason: Reason, message: str) -> Event:
-        return cls(NORMAL, reason.value, message)
+    def normal(cls, reason: Reason, message: str, key: str = "") -> Event:
+        return cls(NORMAL, reason.value, message, key)
 
     @classmethod
     def warning(cls, reason: Reason | str, message: str) -> Event:
         return cls(WARNING, str(reason), message)
 
+
+def once_name(job_name: str, job_uid: str, key: str) -> str:
+    """The Event object's name for a keyed Event: the same for every post of it."""
+    return f"{job_name}.{job_uid}.{key}"
 
 
 # Output notes that describe what the default policy does on purpose: Normal, not Warning.

@@ -117,6 +117,12 @@ def _decide(obs: observation.Observed, cfg: settings_module.Settings) -> actions
         result.status = _recorded(obs, result.status or st, current)
         if result.status == st:
             result.status = None
+    queued = obs.queued if obs.queued is not None and obs.queued.attempt == attempt else None
+    made = current or queued
+    if attempt and made is not None and (st.attempts or 0) < attempt:
+        # the attempt's Pod (or batch Job) exists, but the status write that follows its
+        # Created Event never came: the operator died in between; post it (once, by name)
+        result.announce = starts.created_event(obs, attempt, made.gpu)
     return result
 
 

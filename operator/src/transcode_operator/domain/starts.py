@@ -57,21 +57,28 @@ def _gpu_state(request: builders.PodRequest, message: str = "") -> conditions.Gp
 def start(obs: observation.Observed, request: builders.PodRequest, *extra: ev.Event,
           fallback_message: str = "", reset_start: bool = False) -> actions.Plan:
     """Create the Pod of `request.attempt` and record it (gated)."""
-    name = builders.pod_name(obs.job.name, request.attempt)
-    where = "GPU" if request.gpu else "CPU"
-    made = f"batch Job {name} for Kueue" if obs.queue else f"runner Pod {name}"
-    state = job_state(obs, P.SCHEDULING, "PodCreated",
-                   f"created {made} (attempt {request.attempt}, {where})",
+    created = created_event(obs, request.attempt, request.gpu)
+    state = job_state(obs, P.SCHEDULING, "PodCreated", created.message,
                    gpu=_gpu_state(request, fallback_message))
-    fields: dict[str, object] = {"attempts": request.attempt, "pod_name": name,
-                                 "progress": None}
+    fields: dict[str, object] = {"attempts": request.attempt, "progress": None,
+                                 "pod_name": builders.pod_name(obs.job.name, request.attempt)}
     if obs.status.start_time is None or reset_start:
         fields["start_time"] = conditions.now_utc(obs.now)
     if request.fallback_reason in SCHEDULING_FALLBACKS:  # the fallbacks the operator makes
         fields["metadata"] = provenance.scheduling_fallback(
             obs.status.metadata, fallback_message, request.fallback_reason)
     return actions.Plan(status=with_state(obs, state, **fields), create=request, gate=True,
-                events=[*extra, ev.Event.normal(R.CREATED, state.message)])
+                events=[*extra, created])
+
+
+def created_event(obs: observation.Observed, attempt: int, gpu: bool) -> ev.Event:
+    """The `Created` Event of `attempt`, keyed so that it is posted once per attempt: by
+    the turn that creates the Pod, or by the first turn of a restarted operator that finds
+    the attempt's Pod (or queued batch Job) when the one before died before posting it."""
+    name = builders.pod_name(obs.job.name, attempt)
+    made = f"batch Job {name} for Kueue" if obs.queue else f"runner Pod {name}"
+    return ev.Event.normal(R.CREATED, f"created {made} (attempt {attempt}, "
+                                      f"{'GPU' if gpu else 'CPU'})", key=f"created-{attempt}")
 
 
 SCHEDULING_FALLBACKS = frozenset({GPU_UNSCHEDULABLE, constants.FallbackReason.GPU_QUOTA_EXHAUSTED})
