@@ -56,6 +56,7 @@ def main() -> int:
         cache_bench(),
         run("operator_scale.py", *(["--jobs=100"] if QUICK else [])),
         run("kueue.py", *(["--jobs=40"] if QUICK else [])),
+        run("chaos.py", *(["--jobs=12"] if QUICK else [])),
     ]
     return max(codes)
 

@@ -1,8 +1,8 @@
 """Misbehaving servers on 127.0.0.1 for the runner's transfer tests.
 
-`FaultProxy` is an HTTP relay in front of the S3 server that answers `503
+`FaultProxy` is the S3 relay of `dev.services.s3relay` answering `503
 SlowDown` to the first request matching each rule (the first UploadPart, the
-first ranged GET) and relays everything else, one request per connection.
+first ranged GET) and relaying everything else, one request per connection.
 `TlsOrigin` is an https file server with a self-signed certificate generated
 here (`ca_file` is what the runner is told to trust through `SSL_CERT_FILE`);
 its `mode` makes it refuse HEAD, trickle a byte every 50 s, or change the file
@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import ipaddress
-import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -26,9 +25,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from dev.services import s3relay
+
 Rule = Callable[[str, str, dict[str, str]], bool]
-SLOW_DOWN = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
-             b"<Message>Please reduce your request rate.</Message></Error>")
 
 
 def upload_part(method: str, target: str, headers: dict[str, str]) -> bool:
@@ -39,46 +38,14 @@ def ranged_get(method: str, target: str, headers: dict[str, str]) -> bool:
     return method == "GET" and "range" in headers
 
 
-class FaultProxy:
+class FaultProxy(s3relay.Relay):
     """Relays HTTP to 127.0.0.1:`port`; the first request matching each rule gets a 503."""
 
     def __init__(self, port: int, rules: dict[str, Rule]) -> None:
-        self.port, self.rules = port, dict(rules)
+        self.rules = dict(rules)
         self.fired: dict[str, int] = dict.fromkeys(rules, 0)
         self.lock = threading.Lock()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        with client, client.makefile("rb") as reader:
-            head = reader.readline()
-            if not head:
-                return
-            method, target, _ = head.decode("latin-1").split(" ", 2)
-            lines, headers = [], {}
-            while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.lower() != "connection":
-                    lines.append(line)
-                    headers[name.strip().lower()] = value.strip()
-            body = reader.read(int(headers.get("content-length", "0")))
-            if self._fault(method, target, headers):
-                client.sendall(b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
-                               b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
-                               % (len(SLOW_DOWN), SLOW_DOWN))
-                return
-            with socket.create_connection(("127.0.0.1", self.port)) as upstream:
-                upstream.sendall(head + b"".join(lines) + b"Connection: close\r\n\r\n" + body)
-                self._relay(upstream, client)
+        super().__init__(port, self._fault)
 
     def _fault(self, method: str, target: str, headers: dict[str, str]) -> bool:
         with self.lock:
@@ -87,21 +54,6 @@ class FaultProxy:
                     self.fired[name] += 1
                     return True
         return False
-
-    @staticmethod
-    def _relay(upstream: socket.socket, client: socket.socket) -> None:
-        with upstream.makefile("rb") as reader:
-            status = reader.readline()
-            out = [status]
-            while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
-                if not line.lower().startswith(b"connection:"):
-                    out.append(line)
-            client.sendall(b"".join(out) + b"Connection: close\r\n\r\n")
-            while data := reader.read1(64 * 1024):
-                client.sendall(data)
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
