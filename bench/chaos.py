@@ -4,8 +4,8 @@
 
 Starts the S3 server and a local cluster of real kubelet nodes (the runner image as
 real containers; KT_IMAGE_TAG / KT_IMAGE_BUILD as for the e2e tests), then runs the
-same mix of jobs twice, side by side in one run, each in its own namespace with its
-own operator (`dev.chaos`: two outputs each, one in six flaky with a Transient first
+same mix of jobs twice (after 4 unreported warm-up jobs), side by side in one run,
+each in its own namespace with its own operator (`dev.chaos`: two outputs each, one in six flaky with a Transient first
 attempt, one in ten with a missing source): first calm, then with the operator
 SIGKILLed at a random moment 1–5 s after each start and restarted. It prints, for
 each side, jobs lost (not ended as their input says), duplicate Pods (more than one
@@ -52,8 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def side(kube: Kube, s3: s3server.S3Server, tmp: Path, n: int, kill: bool,
-         timeout: float) -> chaos.Report:
-    label = "chaos" if kill else "calm"
+         timeout: float, label: str = "") -> chaos.Report:
+    label = label or ("chaos" if kill else "calm")
     ns = kube.namespace(f"bench-{label}")
     op = opf.OperatorProcess(kube, ns, tmp / f"operator-{label}.log",
                              chaos.operator_settings(ns))
@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         kube = Kube(c, client.ApiClient(cfg))
         opf.install_crd(kube)
         with tempfile.TemporaryDirectory(prefix="kt-bench-chaos-") as tmp:
+            # warm-up, not reported: the first runner containers on each node start
+            # slower (image layers, page cache), which would count against one side only
+            side(kube, s3, Path(tmp), 4, False, args.timeout, "warmup")
             calm = side(kube, s3, Path(tmp), args.jobs, False, args.timeout)
             print(line("calm", calm), flush=True)
             wild = side(kube, s3, Path(tmp), args.jobs, True, args.timeout)

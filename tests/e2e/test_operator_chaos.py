@@ -49,4 +49,4 @@ def test_thirty_jobs_end_right_while_the_operator_is_killed_every_few_seconds(
     assert all(report.outcomes[name][2] == 2 for name in flaky), report.outcomes
     assert counts["succeeded"] == sum(c.kind != "bad" for c in jobs)
     assert counts["verified_outputs"] == 2 * counts["succeeded"]
-    assert report.kills >= report.seconds / 12  # killed all along (a restart takes a few s)
+    assert report.kills >= report.seconds / 20  # killed all along (a restart takes seconds)
