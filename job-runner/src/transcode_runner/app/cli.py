@@ -1,4 +1,4 @@
-"""The `transcode-runner` command: `run` a job, or `probe` the GPU.
+"""The `transcode-runner` command: `run` a job, `abort-uploads` it left open, or `probe` the GPU.
 
 `main` is the console entry point (pyproject `transcode-runner`). `run` reads
 the frozen spec from the Pod's environment, or `--spec job.yaml` for a
@@ -7,6 +7,8 @@ final result as one JSON line on stdout and exits with the contract's code.
 SIGTERM (and Ctrl-C) stop FFmpeg, abort uploads, report, and exit TRANSIENT.
 `probe` prints what the NVENC probe finds (`--json` for machines); `--report`
 keeps publishing it to Redis under `kt:gpu:{node}` for the node DaemonSet.
+`abort-uploads` (the operator's cleanup Pod) reads the same ledger as `run` and
+aborts what it lists (`abortuploads`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any, TextIO
 import pydantic
 
 from transcode_api import constants, contract, status
-from transcode_runner.app import pipeline
+from transcode_runner.app import abortuploads, pipeline
 from transcode_runner.domain import errors, progress
 from transcode_runner.io import gpu, jobfile, ledger, probe, report, seams, settings
 
@@ -68,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a transcode job")
     run.add_argument("--spec", type=Path, help="standalone: a TranscodeJob (or spec) YAML file")
     run.set_defaults(func=_run)
+    abort = commands.add_parser(contract.ABORT_UPLOADS_COMMAND,
+                                help="abort the multipart uploads a killed attempt left open")
+    abort.add_argument("--spec", type=Path, help="standalone: a TranscodeJob (or spec) YAML "
+                       "file; the ledger is open-uploads.json in the scratch directory")
+    abort.set_defaults(func=_abort_uploads)
     prb = commands.add_parser("probe", help="probe NVENC on this machine")
     prb.add_argument("--json", action="store_true", help="print JSON")
     prb.add_argument("--report", action="store_true",
@@ -126,6 +133,23 @@ def _run(args: argparse.Namespace) -> int:
                  else ledger.FileLedger(cfg.scratch_dir / ledger.FILE_NAME)),
     )
     return _finish(pipeline.run(job.spec, ctx))
+
+
+def _abort_uploads(args: argparse.Namespace) -> int:
+    cfg = settings.Settings()
+    job = (jobfile.from_file(args.spec) if args.spec is not None
+           else jobfile.from_env(cfg.job_spec, cfg.job_name, cfg.job_namespace))
+    sink = None if args.spec is not None else _sink(cfg)
+    if args.spec is None and sink is None:
+        log.error("cannot read status.runner.openUploads without the Kubernetes API")
+        return int(contract.ExitCode.TRANSIENT)
+    read = getattr(sink, "open_uploads", None)
+    reporter = report.Reporter(seams.SystemClock(), attempt=cfg.attempt, pod_name=cfg.pod_name,
+                               sink=sink, open_uploads=list(read()) if read else None)
+    uploads = (ledger.StatusLedger(reporter) if sink is not None
+               else ledger.FileLedger(cfg.scratch_dir / ledger.FILE_NAME))
+    return abortuploads.run(job.spec, pipeline.Context(settings=cfg, reporter=reporter,
+                                                       uploads=uploads))
 
 
 def _inherited_uploads(sink: report.StatusSink | None) -> list[status.OpenUpload] | None:

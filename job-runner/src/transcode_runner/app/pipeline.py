@@ -83,9 +83,9 @@ def run(job: spec.TranscodeJobSpec, ctx: Context) -> status.RunnerResult:
 
 def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.RunnerResult:
     cfg = ctx.settings
-    guard = netguard.Guard(_network_policy(cfg))
+    guard = netguard.Guard(network_policy(cfg))
     mover = transfer.Transfer(
-        _s3(job, ctx, guard),
+        s3_client(job, ctx, guard),
         part_size=cfg.upload_part_size,
         concurrency=cfg.upload_concurrency,
         multipart_threshold=cfg.multipart_threshold,
@@ -197,14 +197,16 @@ def _deliver(out: plan.OutputPlan, info: media.MediaInfo, mover: transfer.Transf
     )
 
 
-def _network_policy(cfg: settings.Settings) -> netpolicy.Policy:
+def network_policy(cfg: settings.Settings) -> netpolicy.Policy:
+    """The SSRF guard's policy from the runner settings (a bad one is an Internal error)."""
     try:
         return netpolicy.policy(cfg.network_allow, cfg.network_deny)
     except ValueError as exc:
         raise errors.Internal(f"runner network settings: {exc}") from None
 
 
-def _s3(job: spec.TranscodeJobSpec, ctx: Context, guard: netguard.Guard) -> Any:
+def s3_client(job: spec.TranscodeJobSpec, ctx: Context, guard: netguard.Guard) -> Any:
+    """The S3 client for the job's storage (None: no s3:// URL), endpoint checked first."""
     urls = [job.source, *(o.destination for o in job.outputs),
             *([job.packaging.destination] if job.packaging else [])]
     if not any(url.startswith("s3://") for url in urls):

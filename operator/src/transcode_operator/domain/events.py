@@ -51,6 +51,8 @@ class Reason(enum.StrEnum):
     QUOTA_EXCEEDED = "QuotaExceeded"  # a ResourceQuota refused the Pod: waiting
     POD_FORCE_DELETED = "PodForceDeleted"  # finalizer: Pod stuck on a NotReady Node, grace 0
     POD_NOT_CONFIRMED_GONE = "PodNotConfirmedGone"  # finalizer released although a Pod remains
+    UPLOADS_ABORTED = "UploadsAborted"  # finalizer: the cleanup Pod aborted a killed attempt's uploads
+    UPLOADS_NOT_ABORTED = "UploadsNotAborted"  # finalizer: the cleanup Pod failed or timed out
     NOTIFICATION_FAILED = "NotificationFailed"  # a CloudEvent given up (sink refused, 4xx, 24 h)
     PREEMPTED = "Preempted"  # Kueue evicted a queued attempt: the next one is queued
 
