@@ -3,7 +3,7 @@
 `control.reconciler.turn` calls `act(deps, obs, plan)` with the observation it
 planned from. The order never changes: add the finalizer; delete a queued
 attempt's batch Job the plan cancels; create the Pod, or with a Kueue queue its
-batch Job (`control.queue_act`) (a
+batch Job (`control.queue_act`), or a deleted job's cleanup Pod (409: it exists) (a
 409 for a Pod of ours is adopted; a ResourceQuota refusal is remembered with its
 time, so the next turns wait Pending `QuotaExceeded` and then try again; another
 4xx refusal is remembered and the key requeued, so the next turn's plan fails the
@@ -29,6 +29,7 @@ from transcode_operator.control import observe, queue_act
 from transcode_operator.domain import (
     actions,
     builders,
+    cleanuppod,
     conditions,
     errors,
     observation,
@@ -62,6 +63,9 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
         if obs.queue:  # no Pod event will come while Kueue holds it: look again soon
             plan.wake_in(queue_act.FIRST_LOOK)
         d.memory.progress.pop(key, None)  # relayed progress belongs to the attempt before
+    if plan.cleanup is not None and obs.spec is not None:
+        await _create_cleanup(d, key, cleanuppod.pod(job, obs.spec, obs.status.attempts or 0,
+                                                     plan.cleanup, d.cfg))
     # an attempt's Created, by name, before the status write that counts the attempt: a
     # restart that finds the Pod but not the count posts it again (`plan.announce`)
     for event in [*plan.events, *([plan.announce] if plan.announce else [])]:
@@ -143,6 +147,34 @@ async def _create(d: deps_module.Deps, key: tuple[str, str], job: builders.JobRe
     d.memory.quota.pop(key, None)
     d.informer.wrote_pod(podstate.view(created))
     return True
+
+
+async def _create_cleanup(d: deps_module.Deps, key: tuple[str, str],
+                          manifest: dict[str, Any]) -> None:
+    """Create a deleted job's cleanup Pod: one of ours that exists (409) is the one; a
+    4xx refusal, or a Pod of that name that is not ours, is remembered (the next turn
+    releases the job with a Warning)."""
+    namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+    try:
+        created = await d.api.create_pod(namespace, manifest)
+    except errors.Conflict:
+        existing = await d.api.get_pod(namespace, name)
+        pod = podstate.view(existing) if existing is not None else None
+        if pod is not None and pod.cleanup and pod.owner_uid == manifest["metadata"][
+                "ownerReferences"][0]["uid"]:
+            d.informer.wrote_pod(pod)  # ours, made before a restart
+        elif pod is not None:
+            d.memory.cleanup_refused[key] = (f"cleanup Pod {name} exists and belongs to "
+                                             "another object")
+        return
+    except errors.ApiError as exc:
+        if exc.transient or exc.status not in REFUSED:
+            raise
+        words = exc.message or exc.reason
+        d.memory.cleanup_refused[key] = f"the API server refused the cleanup Pod {name}: {words}"
+        return
+    logger.info("Created cleanup Pod %s/%s (aborts open multipart uploads)", namespace, name)
+    d.informer.wrote_pod(podstate.view(created))
 
 
 def _metrics(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan) -> None:

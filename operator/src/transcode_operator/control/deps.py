@@ -50,6 +50,8 @@ class Memory:
     progress: dict[Key, dict[str, Any]] = field(default_factory=dict)
     holding: set[str] = field(default_factory=set)
     """UIDs of jobs whose output locks this process holds (and renews)."""
+    cleanup_refused: dict[Key, str] = field(default_factory=dict)
+    """The API server's words when it refused a deleted job's cleanup Pod (4xx)."""
 
     def refused(self, key: Key, exc: errors.ApiError, what: str, now: float) -> None:
         """Remember the API server's 4xx refusal of a create for the next turns: a
@@ -63,6 +65,7 @@ class Memory:
     def forget(self, key: Key) -> None:
         self.wants_gates.discard(key)
         self.rejected.pop(key, None)
+        self.cleanup_refused.pop(key, None)
         self.quota.pop(key, None)
         self.last_write.pop(key, None)
         self.progress.pop(key, None)

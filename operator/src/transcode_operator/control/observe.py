@@ -70,6 +70,8 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
     elif status.phase not in conditions.TERMINAL and queue is None:
         # (a queued attempt's Pod has another name: `_queued` reads its batch Job instead)
         pods = await _confirm_current(d, key, job, status, pods)
+    cleanup = next((p for p in pods if p.cleanup), None)
+    pods = tuple(p for p in pods if not p.cleanup)  # a cleanup Pod is no attempt's
     last = d.memory.last_write.get(key)
     quota = d.memory.quota.get(key)
     obs = observation.Observed(
@@ -80,7 +82,8 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         rejected=d.memory.rejected.get(key),
         quota=None if quota is None else (quota[0], d.monotonic() - quota[1]),
         since_write=None if last is None else d.monotonic() - last,
-        refused=tenancy.problem(job.namespace, spec, d.cfg) if live and spec else None,
+        refused=tenancy.problem(job.namespace, spec, d.cfg) if (live or deleting) and spec
+        else None, cleanup=cleanup, cleanup_refused=d.memory.cleanup_refused.get(key),
         unknown_fields=tuple(sorted({*ignored, *body.get("pruned", ())})),
         queue=queue)
     if deleting:
@@ -147,7 +150,7 @@ async def live_jobs(d: deps_module.Deps, namespace: str) -> set[str]:
     (not the informer, which may not have seen every Pod yet right after a start)."""
     listed = await d.api.list_pods(namespace, contract.JOB_UID_LABEL)
     views = (podstate.view(raw) for raw in listed)
-    return {v.owner_uid for v in views if v.active and v.owner_uid}
+    return {v.owner_uid for v in views if v.active and v.owner_uid and not v.cleanup}
 
 
 def owner(job: builders.JobRef) -> locks_module.LockOwner:

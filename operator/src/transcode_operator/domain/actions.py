@@ -1,7 +1,7 @@
 """The actions of one reconcile turn, as `domain.reconcile.plan` returns them.
 
 `control.act` carries a `Plan` out in this fixed order: add the finalizer,
-create the Pod, delete Pods (those stuck on a lost Node with grace 0), write the
+create the Pod (or a deleted job's cleanup Pod), delete Pods (those stuck on a lost Node with grace 0), write the
 status (one merge patch), POST the due CloudEvents (`notify`, then one more status
 patch with their delivery state), post the Events, then the bookkeeping (release
 or track the gates, metrics), delete the
@@ -27,6 +27,9 @@ class Plan:
     """The status change is progress-like (phase Running/Uploading, progress): at most one
     such write per progress interval."""
     create: builders.PodRequest | None = None
+    cleanup: int | None = None
+    """Create the deleted job's cleanup Pod for this many open multipart uploads
+    (`domain.cleanuppod`; a 409 means it exists)."""
     gate: bool = False
     """The create must pass the start gates (Secret check, rate limit, output locks)."""
     ask_gates: bool = False

@@ -12,8 +12,16 @@ deletionTimestamp) on a Node that is not Ready (`Observed.nodes`, read by
 `failurePolicy.releaseFinalizerAfterSeconds` after that (another finalizer holds it),
 or both timeouts past its grace period (a Ready Node's kubelet never stops it), no
 longer holds the job: the finalizer is
-removed with a `PodNotConfirmedGone` Warning Event naming the Pods. Decided from the
-Pods' timestamps alone, so a restarted operator decides the same.
+removed with a `PodNotConfirmedGone` Warning Event naming the Pods. Once every runner
+Pod ended, a job whose `status.runner.openUploads` still lists multipart uploads (a
+runner SIGKILLed, OOM-killed, evicted or lost with its node left them) gets one cleanup
+Pod (`domain.cleanuppod`, `transcode-runner abort-uploads` with the job's own
+credentials: the operator holds none), and the finalizer waits for it: Succeeded → a
+Normal `UploadsAborted` Event, Failed or not ended `failurePolicy.abortUploadsTimeoutSeconds`
+after its creation → a Warning `UploadsNotAborted` naming the count and the Pod's reason;
+either way the job is released. Decided from the Pods' timestamps, phases and the
+cleanup Pod's existence alone, so a restarted operator decides the same (and its create,
+by name, answers 409 when the Pod exists).
 """
 
 from __future__ import annotations
@@ -73,7 +81,7 @@ def finalize(obs: observation.Observed, cfg: settings_module.Settings) -> action
     policy = cfg.failure_policy
     running = [p for p in obs.pods if not p.ended]
     if not running:
-        return actions.Plan(release=True, remove_finalizer=True)
+        return after_pods(obs, cfg)
     result = actions.Plan(delete=[p for p in running if not p.deleting], requeue=WAIT_STOPPING)
     stuck = []
     for pod in (p for p in running if p.deleting):
@@ -98,3 +106,55 @@ def finalize(obs: observation.Observed, cfg: settings_module.Settings) -> action
                 "removing the finalizer anyway: a runner may still run on its node, and its "
                 "unfinished multipart uploads may be left open"))])
     return result
+
+
+def open_uploads(obs: observation.Observed) -> int:
+    """How many multipart uploads `status.runner.openUploads` lists."""
+    runner = obs.status.runner
+    return len(runner.open_uploads or []) if runner is not None else 0
+
+
+def after_pods(obs: observation.Observed, cfg: settings_module.Settings) -> actions.Plan:
+    """Every runner Pod ended: abort what a killed one left open (see the module
+    docstring), then release the job."""
+    done = actions.Plan(release=True, remove_finalizer=True)
+    timeout = cfg.failure_policy.abort_uploads_timeout_seconds
+    pod = obs.cleanup
+    if pod is None:
+        left = open_uploads(obs)
+        if not left or timeout <= 0 or obs.spec is None or obs.refused is not None:
+            return done
+        if obs.cleanup_refused is not None:
+            done.events.append(ev.Event.warning(R.UPLOADS_NOT_ABORTED, (
+                f"{obs.cleanup_refused}: {left} multipart upload(s) a killed runner left open "
+                "may stay open (a bucket lifecycle rule that aborts incomplete multipart "
+                "uploads removes them); releasing the job anyway")))
+            return done
+        return actions.Plan(cleanup=left, requeue=WAIT_STOPPING)
+    count = pod.open_uploads or open_uploads(obs)
+    if pod.phase == "Succeeded":
+        done.events.append(ev.Event.normal(R.UPLOADS_ABORTED, (
+            f"cleanup Pod {pod.name} aborted the {count} multipart upload(s) a killed "
+            "runner left open")))
+        return done
+    age = (obs.now - pod.created).total_seconds() if pod.created is not None else 0.0
+    if pod.phase != "Failed" and age < timeout:
+        return actions.Plan(requeue=min(WAIT_STOPPING, max(timeout - age, 0.1)))
+    why = cleanup_failure(pod) if pod.phase == "Failed" else (
+        f"not ended {age:.0f}s after its creation (failurePolicy.abortUploadsTimeoutSeconds="
+        f"{timeout:g}; {pod.waiting_reason or pod.phase})")
+    done.events.append(ev.Event.warning(R.UPLOADS_NOT_ABORTED, (
+        f"cleanup Pod {pod.name} {why}: {count} multipart upload(s) a killed runner left "
+        "open may stay open (a bucket lifecycle rule that aborts incomplete multipart "
+        "uploads removes them); releasing the job anyway")))
+    if not pod.ended and not pod.deleting:
+        done.delete.append(pod)
+    return done
+
+
+def cleanup_failure(pod: podstate.PodView) -> str:
+    """How a cleanup Pod failed, from its status (reason and exit code, never its logs)."""
+    term = pod.terminated
+    if term is not None:
+        return f"failed ({term.reason or 'Error'}, exit code {term.exit_code})"
+    return f"failed ({pod.disruption or pod.status_message[:200] or 'no reason given'})"

@@ -85,6 +85,10 @@ class Observed:
     """Ready (True) or not (False: NotReady, Unknown or gone) of the Nodes of Pods stuck
     Terminating past their grace period while the job is deleted (`domain.finalizing`);
     other Nodes are not looked up."""
+    cleanup: podstate.PodView | None = None
+    """The job's cleanup Pod (`domain.cleanuppod`), never among `pods`; None: none."""
+    cleanup_refused: str | None = None
+    """The API server's words when it refused the cleanup Pod (4xx); None: not refused."""
     queue: str | None = None
     """The job's Kueue LocalQueue (`domain.queueing.queue_of`); None: no Kueue."""
     queued: queueing.JobView | None = None

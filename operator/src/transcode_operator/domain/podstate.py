@@ -70,6 +70,10 @@ class PodView:
     """metadata.deletionTimestamp: when its grace period ends (None: not being deleted)."""
     deletion_grace: int | None = None
     """metadata.deletionGracePeriodSeconds (0 after a forced delete)."""
+    cleanup: bool = False
+    """A job's cleanup Pod (role label `cleanup`: `domain.cleanuppod`), no attempt's."""
+    open_uploads: int = 0
+    """A cleanup Pod's count of the open uploads it was made for (its annotation)."""
 
     @property
     def active(self) -> bool:
@@ -209,6 +213,8 @@ def view(pod: Mapping[str, Any]) -> PodView:
         node_name=str(spec.get("nodeName") or ""),
         deletion_time=parse_time(meta.get("deletionTimestamp")),
         deletion_grace=_int(meta.get("deletionGracePeriodSeconds")),
+        cleanup=labels.get(contract.ROLE_LABEL) == contract.ROLE_CLEANUP,
+        open_uploads=_int(annotations.get(contract.OPEN_UPLOADS_ANNOTATION)) or 0,
     )
 
 

@@ -40,3 +40,10 @@ class FailurePolicySettings(Group):
     `forceDeleteAfterSeconds` (another finalizer holds it, or its kubelet never stops
     it) no longer holds the job: the finalizer is removed with a Warning Event, so the
     job and its namespace can go. Default: 120."""
+    abort_uploads_timeout_seconds: float = pydantic.Field(default=180.0, ge=0)
+    """A deleted job whose runner was killed with multipart uploads open
+    (`status.runner.openUploads`) gets a cleanup Pod that aborts them once its runner
+    Pods ended; a cleanup Pod not ended this many seconds after its creation no longer
+    holds the job: the finalizer is removed with an `UploadsNotAborted` Warning Event
+    (the Pod itself stops `activeDeadlineSeconds` 120 after it started). 0: no cleanup
+    Pod (a bucket lifecycle rule must abort them). Default: 180."""

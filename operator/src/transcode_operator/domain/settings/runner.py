@@ -6,7 +6,7 @@ from typing import Literal
 
 import pydantic
 
-from transcode_api import placement
+from transcode_api import contract, placement
 from transcode_operator.domain.settings.base import Group
 
 
@@ -24,6 +24,12 @@ class RunnerSettings(Group):
     runner that only writes a termination message."""
     args: list[str] = pydantic.Field(default_factory=list)
     """Container args after the command. Default: none."""
+    abort_uploads_command: list[str] = pydantic.Field(
+        default_factory=lambda: ["transcode-runner", contract.ABORT_UPLOADS_COMMAND],
+        min_length=1)
+    """Command of a deleted job's cleanup Pod (the runner image), which aborts the
+    multipart uploads a killed runner left open (`status.runner.openUploads`).
+    Default: `transcode-runner abort-uploads`."""
     service_account_name: str = ""
     """ServiceAccount of runner Pods, which needs `get` on transcodejobs and `patch` on
     transcodejobs/status in the job's namespace (deploy/rbac/runner-clusterrole.yaml).
