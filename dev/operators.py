@@ -213,7 +213,8 @@ def wait_phase(kube: Kube, namespace: str, name: str, *phases: str,
 def pods_of(kube: Kube, namespace: str, name: str) -> list[client.V1Pod]:
     items = core(kube).list_namespaced_pod(
         namespace, label_selector=f"kubetranscoder.io/job={name}").items
-    return sorted(items, key=lambda p: int(p.metadata.labels["kubetranscoder.io/attempt"]))
+    attempts = [p for p in items if "kubetranscoder.io/attempt" in p.metadata.labels]
+    return sorted(attempts, key=lambda p: int(p.metadata.labels["kubetranscoder.io/attempt"]))
 
 
 def conditions(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
