@@ -211,6 +211,7 @@ def wait_phase(kube: Kube, namespace: str, name: str, *phases: str,
 
 
 def pods_of(kube: Kube, namespace: str, name: str) -> list[client.V1Pod]:
+    """The job's runner Pods by attempt (its cleanup Pod, which has no attempt, is not one)."""
     items = core(kube).list_namespaced_pod(
         namespace, label_selector=f"kubetranscoder.io/job={name}").items
     attempts = [p for p in items if "kubetranscoder.io/attempt" in p.metadata.labels]

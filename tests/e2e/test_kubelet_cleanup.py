@@ -13,6 +13,8 @@ which aborts it, and the job goes with an `UploadsAborted` Event.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,10 @@ class PartHold(s3relay.Relay):
 
     def release(self) -> None:
         self.released.set()
+
+    def _serve(self, client: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # a held request's runner was SIGKILLed meanwhile
+            super()._serve(client)
 
 
 def _open_uploads(s3: s3server.S3Server, prefix: str) -> list[dict[str, Any]]:
