@@ -123,3 +123,33 @@ def frame_count(path: Path) -> int:
                           "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
                          check=True, capture_output=True, text=True, timeout=120)
     return int(out.stdout.strip())
+
+
+def picture_ssim(source: Path, picture: Path, *, at: float,
+                 region: tuple[int, int, int, int] | None = None) -> float:
+    """SSIM of a still picture (or a `region` x, y, w, h of it) against FFmpeg's rendering
+    of the source's first frame at or after `at` seconds, scaled to that size.
+
+    Both sides go through RGB the way a browser shows them (the source in its shown
+    matrix, limited range; the picture as its decoder reads it: JPEG/WebP BT.601) and are
+    compared as yuv420p, so a picture with the wrong matrix, range, shape or frame scores low.
+    """
+    width, height = region[2:] if region else (int(video(picture)["width"]),
+                                              int(video(picture)["height"]))
+    crop = f"crop={width}:{height}:{region[0]}:{region[1]}," if region else ""
+    matrix = shown_matrix(video(source))
+    graph = (
+        f"[0:v:0]trim=start={at},setpts=PTS-STARTPTS,trim=end_frame=1,scale={width}:{height}:flags=bicubic"
+        f":in_color_matrix={_SCALE_MATRIX[matrix]},setsar=1,format=rgb24,format=yuv420p[ref];"
+        f"[1:v:0]{crop}setpts=PTS-STARTPTS,format=rgb24,format=yuv420p[pic];[pic][ref]ssim"
+    )
+    done = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-i", str(source), "-i",
+                           str(picture), "-filter_complex", graph, "-frames:v", "1", "-f",
+                           "null", "-"], capture_output=True, text=True, timeout=120)
+    found = _SSIM.findall(done.stderr)
+    assert done.returncode == 0 and found, done.stderr[-2000:]
+    return float(found[-1])
+
+
+_SCALE_MATRIX = {"bt709": "bt709", "smpte170m": "smpte170m", "bt470": "bt470",
+                 "bt601-625": "bt470", "bt601": "smpte170m", "bt2020": "bt2020"}

@@ -8,7 +8,9 @@ deinterlaces once (`bwdif`, or `yadif_cuda` on GPU frames), splits to the
 outputs, and for each output sets the rate (`fps`), the displayed size with
 square pixels (`scale`, or `scale_cuda` on GPU frames), the colour (SDR
 converted to BT.709 limited range with `colorspace`, HDR to SDR with `zscale` +
-`tonemap`, both on the CPU) and the pixel format the encoder needs. GPU frames go straight to NVENC
+`tonemap`, both on the CPU) and the pixel format the encoder needs; a thumbnail's
+branch (`thumbplan`) adds the filters that pick its frames and finish its picture
+around that same chain. GPU frames go straight to NVENC
 when nothing CPU-only is asked; otherwise, or for a CPU encoder (the hybrid
 plan), they are downloaded (`hwdownload`) after scaling, so only the small
 picture crosses PCIe.
@@ -53,6 +55,12 @@ class Branch:
 
     look: render.Look
     encoder: str
+    pick: tuple[str, ...] = ()
+    """Filters that only choose frames (`select`, `trim`, `fps`): before the look's chain
+    on CPU frames, so only the chosen ones are scaled and tone-mapped; after it on GPU
+    frames (they must be downloaded first). A thumbnail's branch has them."""
+    finish: str = ""
+    """Filter text after the look's chain (tiles, palette, the picture's pixel format)."""
 
 
 def frames_on_gpu(source: media.MediaInfo, decode: Decode) -> bool:
@@ -106,6 +114,12 @@ def _deinterlace(order: interlace.FieldOrder, on_gpu: bool) -> str:
 
 
 def _branch(source: media.MediaInfo, branch: Branch, on_gpu: bool) -> str:
+    chain = _look_chain(source, branch, on_gpu)
+    steps = [chain, *branch.pick] if on_gpu else [*branch.pick, chain]
+    return ",".join(steps + ([branch.finish] if branch.finish else []))
+
+
+def _look_chain(source: media.MediaInfo, branch: Branch, on_gpu: bool) -> str:
     look = branch.look
     steps: list[str] = []
     if look.frame_rate is not None:
