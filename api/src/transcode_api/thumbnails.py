@@ -31,6 +31,8 @@ MAX_GRID = 20
 """Columns and rows of one sprite sheet at most."""
 MAX_PREVIEW_FRAMES = 600
 """Frames of the animated preview at most (seconds x fps)."""
+POSTER_CANDIDATES = 50
+"""Frames, spread evenly over the source, FFmpeg's `thumbnail` filter picks the poster from."""
 
 
 class ImageFormat(enum.StrEnum):
@@ -68,8 +70,8 @@ class PosterSpec(base.SpecModel):
         default=None, ge=0, allow_inf_nan=False,
         description=(
             "Take the first frame at or after this time (seconds from the start; past the end: "
-            "the last half second). Default: FFmpeg's thumbnail filter picks the most "
-            "representative of 100 frames spread over the whole video."
+            f"the last half second). Default: FFmpeg's thumbnail filter picks the most "
+            f"representative of {POSTER_CANDIDATES} frames spread over the whole video."
         ),
     )
 

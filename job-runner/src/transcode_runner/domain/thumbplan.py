@@ -9,7 +9,7 @@ displayed size with square pixels, so a portrait phone clip gives a portrait
 poster; the deinterlaced picture; HDR tone-mapped to SDR BT.709 with the
 video outputs' own chain), picks its frames (`select` by time, or an `fps`
 decimation for the preview) and finishes the picture: the `thumbnail` filter
-(the most representative of `POSTER_CANDIDATES` frames spread over the video)
+(the most representative of `thumbnails.POSTER_CANDIDATES` frames spread over the video)
 or the frame at `atSeconds` for the poster; `tile` for the sprite
 (`storyboard.layout` says which frames); evenly spaced clips, retimed to the
 asked rate, for the preview (GIF through `palettegen`/`paletteuse`). Pictures
@@ -28,8 +28,6 @@ from pathlib import Path
 from transcode_api import output, thumbnails
 from transcode_runner.domain import errors, graph, media, render, storyboard
 
-POSTER_CANDIDATES = 50
-"""Frames, spread evenly over the source, the `thumbnail` filter chooses the poster from."""
 SHEET_PATTERN = "sprite-%03d"
 """File names of the sprite sheets (FFmpeg's image2 pattern), numbered from 0."""
 _TO_RGB = "scale=in_color_matrix=bt709:in_range=tv,format=rgb24"
@@ -117,9 +115,9 @@ def _poster(spec: thumbnails.PosterSpec, source: media.MediaInfo, folder: Path) 
         pick: tuple[str, ...] = (f"select=eq(selected_n\\,0)*gte(t\\,{at:.3f})",)
         finish = _TO_RGB
     else:
-        spacing = source.duration / POSTER_CANDIDATES if source.duration > 0 else 0.0
-        pick = (storyboard.select_expr(round(spacing, 6), POSTER_CANDIDATES),)
-        finish = f"thumbnail=n={POSTER_CANDIDATES},{_TO_RGB}"
+        spacing = source.duration / thumbnails.POSTER_CANDIDATES if source.duration > 0 else 0.0
+        pick = (storyboard.select_expr(round(spacing, 6), thumbnails.POSTER_CANDIDATES),)
+        finish = f"thumbnail=n={thumbnails.POSTER_CANDIDATES},{_TO_RGB}"
     args = (*_STILL[spec.format.value], "-fps_mode:v:0", "passthrough", "-frames:v", "1",
             "-f", "image2", "-update", "1", _file(path))
     return Product("poster", graph.Branch(look, "mjpeg", pick, finish), args, path,
