@@ -261,3 +261,15 @@ def test_a_failed_sheet_upload_leaves_nothing_under_the_prefix(
     listed = s3_server.client().list_objects_v2(Bucket=done.bucket, Prefix=done.prefix)
     assert listed["KeyCount"] == 0, [o["Key"] for o in listed.get("Contents", [])]
     assert json.dumps(done.run.result).count("sprite-001") >= 1
+
+
+def test_an_hdr10_poster_is_tone_mapped_like_the_sdr_output_of_the_same_job(
+        s3_server: s3server.S3Server, tmp_path: Path) -> None:
+    source = corpus.hdr(tmp_path / "pq.mkv")  # 10-bit HEVC, BT.2020 PQ, HDR10 metadata
+    done = _run(s3_server, tmp_path, source, {"poster": {"width": 320, "atSeconds": 0.4}})
+    assert done.run.code == 0, done.run.stderr[-2000:]
+    video = done.get(s3_server, done.run.result["outputs"][0]["url"])  # H.264: tone-mapped
+    assert any(m.startswith("ToneMapped:") for m in done.run.result["outputs"][0]["messages"])
+    poster = done.get(s3_server, done.thumbs["poster"]["url"])
+    assert (viewer.video(poster)["width"], viewer.video(poster)["height"]) == (320, 180)
+    assert viewer.picture_ssim(video, poster, at=0.4) >= viewer.MIN_SSIM
