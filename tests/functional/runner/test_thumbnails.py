@@ -273,3 +273,20 @@ def test_an_hdr10_poster_is_tone_mapped_like_the_sdr_output_of_the_same_job(
     poster = done.get(s3_server, done.thumbs["poster"]["url"])
     assert (viewer.video(poster)["width"], viewer.video(poster)["height"]) == (320, 180)
     assert viewer.picture_ssim(video, poster, at=0.4) >= viewer.MIN_SSIM
+
+
+def test_a_variable_rate_source_gets_a_tile_for_every_cue(
+        s3_server: s3server.S3Server, tmp_path: Path) -> None:
+    source = corpus.variable_rate(tmp_path / "vfr.mp4")  # 30 fps for 1 s, then 12 fps
+    done = _run(s3_server, tmp_path, source, {"sprite": {"intervalSeconds": 0.5, "columns": 4,
+                                                         "rows": 2, "tileWidth": 96}})
+    assert done.run.code == 0, done.run.stderr[-2000:]
+    cues = _storyboard(done, s3_server)
+    assert cues[-1][1] == pytest.approx(_duration(source), abs=0.002)
+    folder = done.thumbs["sprite"]["storyboard"].rsplit("/", 1)[0] + "/"
+    for start, _, target in cues:
+        name, _, fragment = target.partition("#xywh=")
+        region = tuple(int(v) for v in fragment.split(","))
+        sheet = done.get(s3_server, folder + name)
+        assert viewer.picture_ssim(source, sheet, at=start, region=region  # type: ignore[arg-type]
+                                   ) >= viewer.MIN_SSIM, start

@@ -1,12 +1,15 @@
 """Judge an output as a viewer would, with FFmpeg's own tools: shape, picture, fields, colour.
 
-Used by tests/functional/runner/test_fidelity_*.py. `displayed_aspect` is
+Used by tests/functional/runner/test_fidelity_*.py and test_thumbnails.py. `displayed_aspect` is
 width x pixel aspect / height as a player shows it (a leftover rotation
 counted); `ssim` compares one frame of the output with FFmpeg's own rendering
 of the source (autorotated, scaled to the output's size with square pixels, in
 the output's colour matrix and range when a player would read the source with
 others:
 the tag, else BT.709 for HD and BT.601 for SD) with the `ssim` filter;
+`picture_ssim` does the same for a still picture or a region of it (a storyboard
+tile) against the source frame at a time, both sides through RGB as a browser
+shows them;
 `combed_frames` counts the frames `idet` (single-frame detection) calls interlaced; `video` is the
 output's ffprobe video stream. FFmpeg gets argument lists, never a shell.
 """

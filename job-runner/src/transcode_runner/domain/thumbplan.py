@@ -101,8 +101,10 @@ def _file(path: Path) -> str:
 
 
 def _frame_seconds(source: media.MediaInfo) -> float:
-    rate = float(source.frame_rate) if source.frame_rate else (source.fps or 25.0)
-    return 1.0 / rate if rate > 0 else 0.04
+    """The longer of the base and the average frame duration (a variable-rate source's
+    last frames may be sparser than its base rate says)."""
+    rates = [float(r) for r in (source.frame_rate, source.fps) if r and float(r) > 0]
+    return 1.0 / min(rates) if rates else 0.04
 
 
 def _poster(spec: thumbnails.PosterSpec, source: media.MediaInfo, folder: Path) -> Product:
