@@ -18,6 +18,7 @@ import json
 import re
 import stat
 import struct
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ import pytest
 from dev import corpus
 from dev.services import s3server
 from tests.functional.runner import conftest, faultservers, viewer
+from transcode_api import spec
+from transcode_runner.domain import plan
+from transcode_runner.io import mediaprobe, seams
 
 CUE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})$")
 
@@ -132,9 +136,33 @@ def test_one_ffmpeg_process_decodes_the_source_for_the_video_and_every_picture(
     assert len(phone.run.encodes) == 1
     written = [a for a in phone.run.encodes[0] if a.startswith("file:")]
     names = [Path(a).name for a in written]
-    assert names[1:] == ["out-360p.mp4", "thumb-poster.jpg", "sprite-%03d.jpg",
-                         "thumb-preview.webp"]  # the source first, then every output
+    assert names[1:] == ["out-360p.mp4", "thumb-poster.jpg", "tile-%04d.png",
+                         "frame-%04d.png"]  # the source first, then every output
     assert sum(1 for a in phone.run.encodes[0] if a == "-i") == 1
+    others = [argv for argv in phone.run.ffmpeg_calls if "-progress" not in argv
+              and any(a.endswith((".jpg", ".webp", ".gif")) for a in argv)]
+    inputs = [Path(argv[argv.index("-i") + 1]).name for argv in others]
+    assert sorted(inputs) == ["frame-%04d.png", "tile-%04d.png"]  # sheets and preview: PNGs
+
+
+def test_a_job_with_pictures_reports_progress_from_the_start_of_its_encode(
+        tmp_path: Path) -> None:
+    """FFmpeg 5.1 prints no -progress until every output has had a frame; a poster chosen at
+    the end would hide progress (and trip the stall watch) for the whole encode."""
+    source = corpus.progressive(tmp_path / "long.mp4", "640x360", 25, 20.0)
+    job = spec.parse_spec({
+        "source": "s3://media-in/long.mp4", "acceleration": {"mode": "cpu"},
+        "outputs": [{"name": "360p", "destination": "s3://media-out/360p.mp4",
+                     "video": {"preset": "ultrafast", "resolution": "360p"}}],
+        "thumbnails": {"destination": "s3://media-out/p/", "poster": {}, "sprite": {},
+                       "preview": {}}})
+    info = mediaprobe.inspect_source(source, seams.SubprocessRunner(), "ffprobe", 60,
+                                     ffmpeg=conftest.FFMPEG)
+    argv = plan.build(job, info, plan.choose(job, None), tmp_path, conftest.FFMPEG).passes[-1]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
+    reported = [int(line.split("=")[1]) / 1e6 for line in done.stdout.splitlines()
+                if line.startswith("out_time_us=") and line.split("=")[1].isdigit()]
+    assert reported and reported[0] < 5.0, reported[:3]  # the first report, 20 s of media
 
 
 def test_status_lists_every_picture_with_the_sizes_and_counts_of_the_objects(

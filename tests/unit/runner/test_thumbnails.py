@@ -58,13 +58,19 @@ def _graph(argv: list[str]) -> str:
     return argv[argv.index("-filter_complex") + 1]
 
 
+def _branch(argv: list[str], i: int) -> str:
+    """Branch `i` of the graph: from its `[s<i>]` input to its `[v<i>]` output."""
+    text = _graph(argv)
+    return text[text.index(f";[s{i}]") + 1:text.index(f"[v{i}]") + len(f"[v{i}]")]
+
+
 def test_every_picture_is_a_branch_of_the_one_decode_after_the_video_outputs() -> None:
     argv = _argv(_job(poster={}, sprite={}, preview={}))
     assert argv.count("-i") == 1
     text = _graph(argv)
     assert text.startswith("[0:v:0]split=4[s0][s1][s2][s3];")
     files = [a.rsplit("/", 1)[-1] for a in argv if a.startswith("file:")][1:]
-    assert files == ["out-720p.mp4", "thumb-poster.jpg", "sprite-%03d.jpg", "thumb-preview.webp"]
+    assert files == ["out-720p.mp4", "thumb-poster.jpg", "tile-%04d.png", "frame-%04d.png"]
     maps = [argv[i + 1] for i, a in enumerate(argv) if a == "-map" and argv[i + 1][0] == "["]
     assert maps == ["[v0]", "[v1]", "[v2]", "[v3]"]
 
@@ -85,11 +91,12 @@ def test_pictures_are_never_upscaled_and_keep_the_displayed_aspect() -> None:
 
 
 def test_hdr_pictures_are_tone_mapped_with_the_video_chain_and_leave_as_rgb() -> None:
-    text = _graph(_argv(_job(poster={"atSeconds": 5}), HDR10))
-    branch = text.split(";")[2]
-    assert "tonemap=tonemap=hable" in branch and "zscale=t=bt709:m=bt709:r=limited" in branch
-    assert branch.index("select=") < branch.index("scale=")  # only the chosen frame is mapped
-    assert branch.endswith("scale=in_color_matrix=bt709:in_range=tv,format=rgb24[v1]")
+    branch = _branch(_argv(_job(poster={"atSeconds": 5}), HDR10), 1)
+    main = branch[branch.index(";[l1b]"):]
+    assert "tonemap=tonemap=hable" in main and "zscale=t=bt709:m=bt709:r=limited" in main
+    assert main.index("select=") < main.index("scale=")  # only the chosen frame is mapped
+    assert branch.endswith("concat=n=2:v=1:a=0,scale=in_color_matrix=bt709:in_range=tv,"
+                           "format=rgb24[v1]")
 
 
 def test_an_interlaced_source_is_deinterlaced_once_before_the_split() -> None:
@@ -98,37 +105,59 @@ def test_an_interlaced_source_is_deinterlaced_once_before_the_split() -> None:
     assert text.count("bwdif") == 1 and text.index("bwdif") < text.index("split=")
 
 
+def test_every_picture_sends_its_first_frame_at_once_so_progress_is_reported() -> None:
+    argv = _argv(_job(poster={}, sprite={}, preview={}))
+    for i in (1, 2, 3):  # FFmpeg 5.1 reports nothing until every output has had a frame
+        branch = _branch(argv, i)
+        assert branch.startswith(f"[s{i}]split=2[l{i}a][l{i}b];[l{i}a]trim=end_frame=1,")
+        assert f"[l{i}d][l{i}m]concat=n=2:v=1:a=0" in branch
+    tiles = argv[argv.index("[v2]") + 1:argv.index("[v3]") - 1]
+    assert ["-start_number", "0"] == tiles[-3:-1]  # 0000 is that frame, tiles from 0001
+
+
 def test_gpu_frames_are_downloaded_before_a_picture_picks_its_frames() -> None:
     decode = graph.Decode(gpu=True, device=0)
-    branch = _graph(_argv(_job(sprite={}), decode=decode)).split(";")[2]
-    assert branch.index("hwdownload") < branch.index("select=") < branch.index("tile=")
+    branch = _branch(_argv(_job(sprite={}), decode=decode), 1)
+    main = branch[branch.index(";[l1b]"):]
+    assert main.index("scale_cuda") < main.index("hwdownload") < main.index("select=")
 
 
 def test_the_poster_is_the_thumbnail_filters_choice_among_frames_spread_over_the_video() -> None:
-    branch = _graph(_argv(_job(poster={}))).split(";")[2]
+    branch = _branch(_argv(_job(poster={})), 1)
     n = thumbnails.POSTER_CANDIDATES
     assert f"select=lt(selected_n\\,{n})*gte(t\\,selected_n*1.2)" in branch  # 60 s / 50
-    assert f"thumbnail=n={n}" in branch
+    assert f"thumbnail=n={n}[l1m]" in branch  # the lead frame is no candidate
 
 
 def test_a_poster_time_past_the_end_takes_the_last_half_second() -> None:
-    branch = _graph(_argv(_job(poster={"atSeconds": 600}))).split(";")[2]
+    branch = _branch(_argv(_job(poster={"atSeconds": 600})), 1)
     assert "select=eq(selected_n\\,0)*gte(t\\,59.500)" in branch
 
 
-def test_jpeg_and_webp_outputs_write_one_picture_each_and_sheets_by_pattern() -> None:
-    argv = _argv(_job(poster={"format": "webp"}, sprite={"format": "jpeg"}))
+def test_the_poster_file_is_written_again_and_sheets_are_laid_out_from_the_tiles() -> None:
+    job = _job(poster={"format": "webp"}, sprite={"format": "jpeg", "columns": 4, "rows": 3})
+    argv = _argv(job)
     poster = argv[argv.index("[v1]") + 1:argv.index("[v2]") - 1]
     assert poster[:2] == ["-c:v", "libwebp"] and ["-update", "1"] == poster[-3:-1]
-    sheets = argv[argv.index("[v2]") + 1:]
-    assert sheets[:2] == ["-c:v", "mjpeg"] and "-update" not in sheets
-    assert ["-fps_mode:v:0", "passthrough"] == sheets[6:8]
+    thumbs = thumbplan.build(job.thumbnails, SDR, SCRATCH)  # type: ignore[arg-type]
+    sprite, board = thumbs.get("sprite"), thumbs.board
+    assert sprite is not None and board is not None
+    sheets = thumbplan.sheets_argv("ffmpeg", sprite, board)
+    assert sheets[sheets.index("-start_number") + 1] == "1"  # after the lead frame
+    assert sheets[sheets.index("-frames:v") + 1] == str(board.tiles) == "6"  # 60 s / 10 s
+    assert "tile=4x2:padding=0:margin=0" in sheets  # 6 tiles need 2 of the 3 rows
+    assert sheets[-1].endswith("/sprite-%03d.jpg") and "mjpeg" in sheets
+    assert sheets.count("-i") == 1 and sheets[sheets.index("-i") + 1].endswith("tile-%04d.png")
 
 
-def test_the_gif_preview_builds_its_own_palette() -> None:
-    branch = _graph(_argv(_job(preview={"format": "gif", "seconds": 2, "fps": 5}))).split(";", 2)[2]
-    assert "palettegen" in branch and "paletteuse" in branch
-    assert re.search(r"select=between\(n\\,\d+\\,\d+\)", branch)
+def test_the_gif_preview_builds_its_own_palette_from_the_picked_frames() -> None:
+    job = _job(preview={"format": "gif", "seconds": 2, "fps": 5})
+    assert re.search(r"select=between\(n\\,\d+\\,\d+\)", _branch(_argv(job), 1))
+    preview = thumbplan.build(job.thumbnails, SDR, SCRATCH).products[0]  # type: ignore[arg-type]
+    played = thumbplan.preview_argv("ffmpeg", preview, 5)
+    assert "palettegen=stats_mode=full" in played[played.index("-filter_complex") + 1]
+    assert played[played.index("-framerate") + 1] == "5"
+    assert played[played.index("-frames:v") + 1] == "10" and played[-1].endswith("preview.gif")
 
 
 def test_two_pass_outputs_leave_the_pictures_to_the_real_pass() -> None:

@@ -2,8 +2,10 @@
 
 `pipeline` calls `deliver` after the outputs are uploaded when the job has
 `spec.thumbnails`: the encode's one FFmpeg process already wrote the poster,
-the sprite sheets and the preview into scratch (`domain.thumbplan`). Each
-picture is measured from its file (ffprobe, or the RIFF chunks of an animated
+the storyboard's tiles and the preview's frames into scratch
+(`domain.thumbplan`); two small FFmpeg processes that read only those PNGs lay
+the tiles out on sheets and play the frames into the preview. Each picture is
+measured from its file (ffprobe, or the RIFF chunks of an animated
 WebP, `webpanim`); the WebVTT storyboard (`domain.storyboard`) names the
 sheets relative to itself, under a folder unique to this attempt; then
 `dirupload` sends the pictures in parallel, verified, each with its
@@ -15,6 +17,7 @@ for `status.thumbnails`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -60,13 +63,19 @@ def deliver(job: spec.TranscodeJobSpec, thumbs: thumbplan.Thumbs, scratch: Path,
         result.poster = thumbnails.ImageResult(url=url, width=width, height=height,
                                                size_bytes=poster.path.stat().st_size)
     if (preview := thumbs.get("preview")) is not None:
+        assert want.preview is not None
+        _ffmpeg(runner, thumbplan.preview_argv(cfg.ffmpeg_path, preview, want.preview.fps),
+                "preview", preview.frames)
         width, height, frames = _animation(preview.path, probe)
         url = put(preview.path, "preview" + preview.path.suffix, ENTRY_CACHE)
         result.preview = thumbnails.ImageResult(url=url, width=width, height=height,
                                                 frames=frames,
                                                 size_bytes=preview.path.stat().st_size)
     if (sprite := thumbs.get("sprite")) is not None and thumbs.board is not None:
-        result.sprite, vtt = _sprite(sprite, thumbs.board, folder, probe, put, bucket, prefix)
+        board = _tiles_written(sprite, thumbs.board)
+        _ffmpeg(runner, thumbplan.sheets_argv(cfg.ffmpeg_path, sprite, board), "sprite sheets",
+                board.tiles)
+        result.sprite, vtt = _sprite(sprite, board, folder, probe, put, bucket, prefix)
         last.append(dirupload.Item(vtt, prefix + STORYBOARD, thumbplan.CONTENT_TYPES["vtt"],
                                    ENTRY_CACHE))
     knobs = s3upload.Knobs(mover.part_size, mover.concurrency, mover.multipart_threshold)
@@ -80,6 +89,24 @@ def deliver(job: spec.TranscodeJobSpec, thumbs: thumbplan.Thumbs, scratch: Path,
     log.info("thumbnails: %d objects, %d bytes under %s", written.objects, written.bytes,
              want.destination)
     return result
+
+
+def _ffmpeg(runner: seams.ProcessRunner, argv: tuple[str, ...], what: str, frames: int) -> None:
+    done = runner.run(argv, timeout=120.0 + frames / 5)
+    if done.returncode != 0 or done.timed_out:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        why = errors.one_line(" / ".join(lines[-3:]) or f"exit status {done.returncode}",
+                              limit=400)
+        raise errors.Internal(f"writing the {what} failed: {why}")
+
+
+def _tiles_written(sprite: thumbplan.Product, board: storyboard.Layout) -> storyboard.Layout:
+    """The layout with as many tiles as the encode wrote (never more than planned: the
+    `select` stops there; fewer when the source ends before a frame the plan expected)."""
+    written = len(list(sprite.path.glob("tile-*.png"))) - 1  # 0000 is the lead frame
+    if written < 1:
+        raise errors.Internal("the encode wrote no storyboard tile")
+    return dataclasses.replace(board, tiles=min(written, board.tiles))
 
 
 def _animation(path: Path, probe: Callable[..., tuple[int, int, int | None]]

@@ -2,20 +2,24 @@
 
 `plan.build` calls `build(spec.thumbnails, source, scratch)` and adds each
 `Product`'s `graph.Branch` to the encode's graph, after the video outputs, with
-its output options: the poster, the sprite sheets and the preview come from
-the same decode as the video (no second read of the source). Each branch
-takes the look of an 8-bit SDR output at its width (`render.decide`: the
-displayed size with square pixels, so a portrait phone clip gives a portrait
-poster; the deinterlaced picture; HDR tone-mapped to SDR BT.709 with the
-video outputs' own chain), picks its frames (`select` by time, or an `fps`
-decimation for the preview) and finishes the picture: the `thumbnail` filter
-(the most representative of `thumbnails.POSTER_CANDIDATES` frames spread over the video)
-or the frame at `atSeconds` for the poster; `tile` for the sprite
-(`storyboard.layout` says which frames); evenly spaced clips, retimed to the
-asked rate, for the preview (GIF through `palettegen`/`paletteuse`). Pictures
-leave the graph as RGB converted from BT.709 limited range, so each encoder
-applies its format's own matrix (JPEG/JFIF full-range BT.601, WebP's BT.601).
-Pure: argument lists only.
+its output options: the poster, the storyboard's tiles and the preview's
+frames come from the same decode as the video (no second read of the source).
+Each branch takes the look of an 8-bit SDR output at its width
+(`render.decide`: the displayed size with square pixels, so a portrait phone
+clip gives a portrait poster; the deinterlaced picture; HDR tone-mapped to SDR
+BT.709 with the video outputs' own chain) and picks its frames: the most
+representative of `thumbnails.POSTER_CANDIDATES` frames spread over the video
+(FFmpeg's `thumbnail` filter) or the frame at `atSeconds` for the poster; the
+first frame at or after each interval for the tiles (`storyboard`); evenly
+spaced clips at the asked rate for the preview. Every branch also sends its
+first frame at once (`graph.Branch.lead`) so FFmpeg reports progress from the
+start; the poster file is written again with the real one, the tiles and
+frames (PNG) numbered from 1 after it. After the encode, `sheets_argv` lays the
+tiles out on sheets (`tile`) and `preview_argv` plays the frames into the
+animated WebP or GIF (`palettegen`/`paletteuse`): small processes that read
+only those PNGs. Pictures leave the graph as RGB converted from BT.709 limited
+range, so each encoder applies its format's own matrix (JPEG/JFIF full-range
+BT.601, WebP's BT.601). Pure: argument lists only.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ from transcode_runner.domain import errors, graph, media, render, storyboard
 
 SHEET_PATTERN = "sprite-%03d"
 """File names of the sprite sheets (FFmpeg's image2 pattern), numbered from 0."""
+TILE_PATTERN = "tile-%04d.png"
+"""The encode's tiles, one PNG each; 0000 is the lead frame (`graph.Branch.lead`)."""
+FRAME_PATTERN = "frame-%04d.png"
+"""The encode's preview frames, one PNG each; 0000 is the lead frame."""
 _TO_RGB = "scale=in_color_matrix=bt709:in_range=tv,format=rgb24"
 _EXT = {"jpeg": "jpg", "webp": "webp", "gif": "gif"}
 _STILL = {"jpeg": ("-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p"),
@@ -37,6 +45,9 @@ _STILL = {"jpeg": ("-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p"),
 _ANIMATED = {"webp": ("-c:v", "libwebp_anim", "-quality", "70", "-loop", "0", "-pix_fmt", "bgra",
                       "-f", "webp"),
              "gif": ("-c:v", "gif", "-loop", "0", "-f", "gif")}
+_PNG = ("-c:v", "png", "-compression_level", "1", "-fps_mode:v:0", "passthrough",
+        "-f", "image2", "-start_number", "0")
+_QUIET = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error")
 CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "gif": "image/gif",
                  "vtt": "text/vtt; charset=utf-8"}
 
@@ -49,9 +60,9 @@ class Product:
     """poster, sprite or preview."""
     branch: graph.Branch
     args: tuple[str, ...]
-    """Output options after `-map`, ending with the file (or the sheets' pattern)."""
+    """Output options after `-map`, ending with the file (or the frames' pattern)."""
     path: Path
-    """The file written; for the sprite, the folder of its sheets (`SHEET_PATTERN`)."""
+    """The picture's file; for the sprite, the folder of its tiles and sheets."""
     width: int
     height: int
     frames: int = 1
@@ -73,8 +84,8 @@ class Thumbs:
 
 def build(spec: thumbnails.ThumbnailsSpec, source: media.MediaInfo, scratch: Path) -> Thumbs:
     """The branches and outputs of `spec` for `source`; files go straight into `scratch`
-    (`thumb-poster.*`, `sprite-NNN.*`, `thumb-preview.*`)."""
-    folder = scratch
+    (`thumb-poster.*`; the sprite's tiles and the preview's frames as PNGs, which
+    `sheets_argv` and `preview_argv` turn into the pictures after the encode)."""
     if (spec.sprite or spec.preview) and source.duration <= 0:
         raise errors.BadInput("thumbnails.sprite and thumbnails.preview need the source's "
                               "duration, which its container does not give",
@@ -82,12 +93,12 @@ def build(spec: thumbnails.ThumbnailsSpec, source: media.MediaInfo, scratch: Pat
     products: list[Product] = []
     board = None
     if spec.poster is not None:
-        products.append(_poster(spec.poster, source, folder))
+        products.append(_poster(spec.poster, source, scratch))
     if spec.sprite is not None:
-        sprite, board = _sprite(spec.sprite, source, folder)
+        sprite, board = _sprite(spec.sprite, source, scratch)
         products.append(sprite)
     if spec.preview is not None:
-        products.append(_preview(spec.preview, source, folder, tag=f"p{len(products)}"))
+        products.append(_preview(spec.preview, source, scratch))
     return Thumbs(tuple(products), board)
 
 
@@ -115,15 +126,17 @@ def _poster(spec: thumbnails.PosterSpec, source: media.MediaInfo, folder: Path) 
         if source.duration > 0:
             at = min(at, max(0.0, source.duration - 0.5))
         pick: tuple[str, ...] = (f"select=eq(selected_n\\,0)*gte(t\\,{at:.3f})",)
-        finish = _TO_RGB
+        finish = ""
     else:
         spacing = source.duration / thumbnails.POSTER_CANDIDATES if source.duration > 0 else 0.0
         pick = (storyboard.select_expr(round(spacing, 6), thumbnails.POSTER_CANDIDATES),)
-        finish = f"thumbnail=n={thumbnails.POSTER_CANDIDATES},{_TO_RGB}"
-    args = (*_STILL[spec.format.value], "-fps_mode:v:0", "passthrough", "-frames:v", "1",
-            "-f", "image2", "-update", "1", _file(path))
-    return Product("poster", graph.Branch(look, "mjpeg", pick, finish), args, path,
-                   look.width, look.height, ext=_EXT[spec.format.value])
+        finish = f"thumbnail=n={thumbnails.POSTER_CANDIDATES}"
+    # One file, written again for each frame: the lead frame first, the poster last.
+    args = (*_STILL[spec.format.value], "-fps_mode:v:0", "passthrough", "-f", "image2",
+            "-update", "1", _file(path))
+    branch = graph.Branch(look, "mjpeg", pick, finish, lead=True, tail=_TO_RGB)
+    return Product("poster", branch, args, path, look.width, look.height,
+                   ext=_EXT[spec.format.value])
 
 
 def _sprite(spec: thumbnails.SpriteSpec, source: media.MediaInfo, folder: Path
@@ -132,14 +145,23 @@ def _sprite(spec: thumbnails.SpriteSpec, source: media.MediaInfo, folder: Path
     board = storyboard.layout(source.duration, _frame_seconds(source), spec.interval_seconds,
                               thumbnails.MAX_TILES, spec.columns, spec.rows, look.width,
                               look.height)
-    ext = _EXT[spec.format.value]
-    sheets = folder
     pick = (storyboard.select_expr(board.interval, board.tiles),)
-    finish = f"tile={board.columns}x{board.rows}:padding=0:margin=0,{_TO_RGB}"
-    args = (*_STILL[spec.format.value], "-fps_mode:v:0", "passthrough", "-f", "image2",
-            "-start_number", "0", _file(sheets / f"{SHEET_PATTERN}.{ext}"))
-    return Product("sprite", graph.Branch(look, "mjpeg", pick, finish), args, sheets,
-                   look.width * board.columns, look.height * board.rows, ext=ext), board
+    branch = graph.Branch(look, "png", pick, lead=True, tail=_TO_RGB)
+    return Product("sprite", branch, (*_PNG, _file(folder / TILE_PATTERN)), folder,
+                   look.width * board.columns, look.height * board.rows,
+                   ext=_EXT[spec.format.value]), board
+
+
+def sheets_argv(ffmpeg: str, sprite: Product, board: storyboard.Layout) -> tuple[str, ...]:
+    """The FFmpeg process that lays the encode's tiles (1..tiles) out on sheets: the
+    `tile` filter, `columns` x `rows` a sheet, `SHEET_PATTERN` from 0; reads PNGs only."""
+    folder = sprite.path
+    return (ffmpeg, *_QUIET, "-f", "image2", "-framerate", "1", "-start_number", "1",
+            "-i", _file(folder / TILE_PATTERN), "-frames:v", str(board.tiles),
+            "-vf", f"tile={board.columns}x{board.rows}:padding=0:margin=0",
+            *_STILL["webp" if sprite.ext == "webp" else "jpeg"], "-fps_mode:v:0",
+            "passthrough", "-f", "image2", "-start_number", "0",
+            _file(folder / f"{SHEET_PATTERN}.{sprite.ext}"))
 
 
 def clip_starts(total: int, frames: int, clips: int) -> list[tuple[int, int]]:
@@ -159,19 +181,26 @@ def clip_starts(total: int, frames: int, clips: int) -> list[tuple[int, int]]:
     return starts
 
 
-def _preview(spec: thumbnails.PreviewSpec, source: media.MediaInfo, folder: Path, tag: str
-             ) -> Product:
+def _preview(spec: thumbnails.PreviewSpec, source: media.MediaInfo, folder: Path) -> Product:
     look = _look(source, spec.width)
     ext = _EXT[spec.format.value]
-    path = folder / f"thumb-preview.{ext}"
     total = max(1, math.floor(source.duration * spec.fps + 1e-6))
     windows = clip_starts(total, spec.seconds * spec.fps, spec.clips)
     chosen = "+".join(f"between(n\\,{a}\\,{a + c - 1})" for a, c in windows)
-    pick = (f"fps={spec.fps}", f"select={chosen}", f"setpts=N/({spec.fps}*TB)")
-    finish = _TO_RGB
-    if spec.format == thumbnails.PreviewFormat.GIF:
-        finish += (f",split[{tag}a][{tag}b];[{tag}a]palettegen=stats_mode=full[{tag}p];"
-                   f"[{tag}b][{tag}p]paletteuse=dither=bayer:bayer_scale=3")
-    args = (*_ANIMATED[spec.format.value], "-fps_mode:v:0", "passthrough", _file(path))
-    return Product("preview", graph.Branch(look, "mjpeg", pick, finish), args, path,
-                   look.width, look.height, sum(c for _, c in windows), ext)
+    pick = (f"fps={spec.fps}", f"select={chosen}")
+    branch = graph.Branch(look, "png", pick, lead=True, tail=_TO_RGB)
+    return Product("preview", branch, (*_PNG, _file(folder / FRAME_PATTERN)),
+                   folder / f"thumb-preview.{ext}", look.width, look.height,
+                   sum(c for _, c in windows), ext)
+
+
+def preview_argv(ffmpeg: str, preview: Product, fps: int) -> tuple[str, ...]:
+    """The FFmpeg process that plays the encode's preview frames (1..) back to back at
+    `fps` into the animated WebP, or the GIF with its own palette; reads PNGs only."""
+    inputs = ("-f", "image2", "-framerate", str(fps), "-start_number", "1",
+              "-i", _file(preview.path.parent / FRAME_PATTERN), "-frames:v", str(preview.frames))
+    if preview.ext == "gif":
+        palette = ("-filter_complex", "[0:v]split[a][b];[a]palettegen=stats_mode=full[p];"
+                                      "[b][p]paletteuse=dither=bayer:bayer_scale=3")
+        return (ffmpeg, *_QUIET, *inputs, *palette, *_ANIMATED["gif"], _file(preview.path))
+    return (ffmpeg, *_QUIET, *inputs, *_ANIMATED["webp"], _file(preview.path))
