@@ -53,6 +53,7 @@ def main() -> int:
         run("runner_pipeline.py", *(["--seconds=10"] if QUICK else ["--repeat=2"])),
         run("upload.py", *(["--size-mib=128", "--repeat=1"] if QUICK else [])),
         run("packaging.py", *(["--seconds=10"] if QUICK else ["--repeat=2"])),
+        run("thumbnails.py", *(["--seconds=10"] if QUICK else ["--repeat=2"])),
         cache_bench(),
         run("operator_scale.py", *(["--jobs=100"] if QUICK else [])),
         run("kueue.py", *(["--jobs=40"] if QUICK else [])),

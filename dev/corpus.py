@@ -3,7 +3,8 @@
 Sibling of `dev/media.py` (the demo's one sample): each function writes one
 small, short source of a kind people upload (portrait phone clips with a
 display-matrix rotation, anamorphic SD, interlaced broadcast with and without a
-field-order flag, HDR10 and HLG, variable frame rate, 4K) and returns its path.
+field-order flag, HDR10 and HLG, variable frame rate, 4K, a moving portrait clip for
+storyboards) and returns its path.
 Used by tests/functional/runner/test_fidelity_*.py and bench/device_hybrid.py.
 Nothing binary is committed. Debian bookworm's FFmpeg 5.1 writes a rotation only
 when stream-copying (`-c copy -metadata:s:v:0 rotate=N`), so rotated files are
@@ -50,6 +51,18 @@ def rotated(path: Path, degrees: int, size: str = "1280x720", seconds: float = 1
     """A phone-style clip: coded `size`, display-matrix rotation `degrees` (copy remux)."""
     coded = path.with_name(path.stem + "-coded.mp4")
     progressive(coded, size, 10, seconds)
+    ffmpeg("-i", str(coded), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", str(path))
+    coded.unlink()
+    return path
+
+
+def panning(path: Path, degrees: int = 90, size: str = "1280x720", rate: int = 10,
+            seconds: float = 12.0) -> Path:
+    """A rotated phone-style clip whose whole picture moves (the pattern scrolls sideways a
+    hundredth of its width a frame), so frames a tenth of a second apart differ everywhere:
+    what a storyboard's tiles are checked against."""
+    coded = path.with_name(path.stem + "-coded.mp4")
+    ffmpeg(*_pattern(size, rate, seconds), "-vf", "scroll=h=0.01", *_x264(), str(coded))
     ffmpeg("-i", str(coded), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", str(path))
     coded.unlink()
     return path

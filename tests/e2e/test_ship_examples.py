@@ -149,6 +149,15 @@ def test_example_reaches_succeeded(kube: Kube, release: Release, s3_server: s3se
         for url in package["manifests"]:
             bucket, key = url.removeprefix("s3://").split("/", 1)
             assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+    if "thumbnails" in doc["spec"]:  # poster, storyboard and preview are there, named in status
+        prefix = doc["spec"]["thumbnails"]["destination"]
+        pictures = status["thumbnails"]
+        assert pictures["sprite"]["storyboard"] == prefix + "storyboard.vtt"
+        assert pictures["sprite"]["tiles"] >= 1 and pictures["preview"]["frames"] >= 1
+        for url in (pictures["poster"]["url"], pictures["preview"]["url"],
+                    pictures["sprite"]["storyboard"]):
+            bucket, key = url.removeprefix("s3://").split("/", 1)
+            assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
 
     meta = status["metadata"]
     if doc["spec"]["acceleration"]["mode"] == "cpu":

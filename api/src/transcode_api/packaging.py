@@ -22,8 +22,10 @@ import pydantic
 
 from transcode_api import base, constants, urls
 
-_PREFIX = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^?#]*/)?$"
-_DOT_SEGMENT = r"/[.][.]?/"
+PREFIX = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^?#]*/)?$"
+DOT_SEGMENT = r"/[.][.]?/"
+"""`PREFIX`: an s3://bucket/prefix/ folder URL; `DOT_SEGMENT`: a '.' or '..' segment in it
+(`transcode_api.thumbnails` checks its destination with both too)."""
 
 
 class Format(enum.StrEnum):
@@ -100,17 +102,17 @@ class PackagingSpec(base.SpecModel):
 
     __rules__ = (
         base.Rule(
-            cel=f"self.destination.matches('{_PREFIX}')",
+            cel=f"self.destination.matches('{PREFIX}')",
             message="packaging.destination must be an s3://bucket/prefix/ URL ending in '/'",
             field="destination",
-            check=lambda p: re.fullmatch(_PREFIX, p.destination) is not None,
+            check=lambda p: re.fullmatch(PREFIX, p.destination) is not None,
         ),
         *urls.DESTINATION_RULES,
         base.Rule(
-            cel=f"!self.destination.matches('{_DOT_SEGMENT}')",
+            cel=f"!self.destination.matches('{DOT_SEGMENT}')",
             message="packaging.destination must not contain '.' or '..' path segments",
             field="destination",
-            check=lambda p: re.search(_DOT_SEGMENT, p.destination) is None,
+            check=lambda p: re.search(DOT_SEGMENT, p.destination) is None,
         ),
     )
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pydantic
 
-from transcode_api import base, packaging
+from transcode_api import base, packaging, thumbnails
 
 MESSAGE_LIMIT = 160
 """Characters of one output message kept in the termination message when it must shrink."""
@@ -134,7 +134,8 @@ def fit_termination(data: dict[str, Any], limit: int) -> str:
     The result's message and metadata.fallbackMessage are cut first (to 1024,
     256, 64 characters, then left out), then the outputs shrink
     (`shrink_outputs`), then the packaging's rendition table (`packaging.shrink`:
-    manifest URLs and bytes stay), then the outputs and the metadata are left out, and at
+    manifest URLs and bytes stay), then the thumbnails' sizes (`thumbnails.shrink`: URLs
+    and counts stay), then the outputs and the metadata are left out, and at
     last the reason is cut; `truncated` is set whenever anything was cut.
     """
     text = _dump(data)
@@ -153,6 +154,10 @@ def fit_termination(data: dict[str, Any], limit: int) -> str:
             return text
     for smaller in packaging.shrink(data["packaging"]) if data.get("packaging") else ():
         data["packaging"] = smaller
+        if len(text := _dump(data)) <= limit:
+            return text
+    for fewer in thumbnails.shrink(data["thumbnails"]) if data.get("thumbnails") else ():
+        data["thumbnails"] = fewer
         if len(text := _dump(data)) <= limit:
             return text
     for key in ("outputs", "metadata"):

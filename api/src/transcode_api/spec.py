@@ -20,6 +20,7 @@ import pydantic
 from transcode_api import acceleration, base, constants, errors, output, placement, storage, urls
 from transcode_api import notify as job_notify
 from transcode_api import packaging as pkg  # the field `packaging` would shadow the module
+from transcode_api import thumbnails as thumbs  # so would `thumbnails`
 
 _S3_URL = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
 _HTTPS_URL = r"^https://[^/ ?#]+([/?#].*)?$"
@@ -86,6 +87,9 @@ class TranscodeJobSpec(base.SpecModel):
             "group) under an s3:// prefix, besides uploading each output. Default: none."
         ),
     )
+    thumbnails: thumbs.ThumbnailsSpec | None = pydantic.Field(
+        default=None, description="Poster, sprite storyboard (WebVTT) and animated preview of "
+        "the source, from the same decode as the outputs, under an s3:// prefix. Default: none.")
     acceleration: Acceleration = pydantic.Field(
         default_factory=Acceleration,
         json_schema_extra={"default": {}},
@@ -239,6 +243,7 @@ class TranscodeJobSpec(base.SpecModel):
             check=lambda s: s.acceleration.mode != "gpu" or not any(v.two_pass for v in _videos(s)),
         ),
         *pkg.JOB_RULES,
+        *thumbs.JOB_RULES,
     )
 
     def to_json(self) -> str:

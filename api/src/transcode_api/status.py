@@ -19,6 +19,7 @@ import pydantic
 
 from transcode_api import base, constants, errors, notify, results
 from transcode_api import packaging as pkg  # the field `packaging` would shadow the module
+from transcode_api import thumbnails as thumbs  # so would `thumbnails`
 from transcode_api.conditions import Condition, Timestamp, set_condition
 
 __all__ = ["Condition", "JobMetadata", "OpenUpload", "Progress", "RunnerResult", "RunnerStatus",
@@ -134,6 +135,9 @@ class RunnerResult(base.StatusModel):
     packaging: pkg.PackagingResult | None = pydantic.Field(
         default=None, description="The adaptive streaming package this attempt wrote (spec.packaging)."
     )
+    thumbnails: thumbs.ThumbnailsResult | None = pydantic.Field(
+        default=None, description="The poster, storyboard and preview this attempt wrote (spec.thumbnails)."
+    )
     truncated: bool | None = pydantic.Field(
         default=None,
         description="True when fields were shortened or dropped to fit the 4096-byte termination message.",
@@ -144,7 +148,8 @@ class RunnerResult(base.StatusModel):
 
         When too long, message fields are cut first (result.message, then
         metadata.fallbackMessage), then per-output details, track listings first,
-        then the packaging's rendition table, then the outputs and metadata; `truncated`
+        then the packaging's rendition table and the thumbnails' sizes, then the outputs and
+        metadata; `truncated`
         is set whenever anything was cut.
         """
         return results.fit_termination(self.to_dict(), limit)
@@ -230,6 +235,10 @@ class TranscodeJobStatus(base.StatusModel):
     packaging: pkg.PackagingResult | None = pydantic.Field(
         default=None,
         description="Manifest URLs, renditions and bytes of the adaptive streaming package, once Succeeded.",
+    )
+    thumbnails: thumbs.ThumbnailsResult | None = pydantic.Field(
+        default=None,
+        description="URLs, sizes and counts of the poster, sprite storyboard and preview, once Succeeded.",
     )
     runner: RunnerStatus | None = pydantic.Field(
         default=None, description="The runner's own report for its current attempt; only the runner writes it."

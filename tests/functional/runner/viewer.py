@@ -1,12 +1,15 @@
 """Judge an output as a viewer would, with FFmpeg's own tools: shape, picture, fields, colour.
 
-Used by tests/functional/runner/test_fidelity_*.py. `displayed_aspect` is
+Used by tests/functional/runner/test_fidelity_*.py and test_thumbnails.py. `displayed_aspect` is
 width x pixel aspect / height as a player shows it (a leftover rotation
 counted); `ssim` compares one frame of the output with FFmpeg's own rendering
 of the source (autorotated, scaled to the output's size with square pixels, in
 the output's colour matrix and range when a player would read the source with
 others:
 the tag, else BT.709 for HD and BT.601 for SD) with the `ssim` filter;
+`picture_ssim` does the same for a still picture or a region of it (a storyboard
+tile) against the source frame at a time, both sides through RGB as a browser
+shows them;
 `combed_frames` counts the frames `idet` (single-frame detection) calls interlaced; `video` is the
 output's ffprobe video stream. FFmpeg gets argument lists, never a shell.
 """
@@ -123,3 +126,33 @@ def frame_count(path: Path) -> int:
                           "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
                          check=True, capture_output=True, text=True, timeout=120)
     return int(out.stdout.strip())
+
+
+def picture_ssim(source: Path, picture: Path, *, at: float,
+                 region: tuple[int, int, int, int] | None = None) -> float:
+    """SSIM of a still picture (or a `region` x, y, w, h of it) against FFmpeg's rendering
+    of the source's first frame at or after `at` seconds, scaled to that size.
+
+    Both sides go through RGB the way a browser shows them (the source in its shown
+    matrix, limited range; the picture as its decoder reads it: JPEG/WebP BT.601) and are
+    compared as yuv420p, so a picture with the wrong matrix, range, shape or frame scores low.
+    """
+    width, height = region[2:] if region else (int(video(picture)["width"]),
+                                              int(video(picture)["height"]))
+    crop = f"crop={width}:{height}:{region[0]}:{region[1]}," if region else ""
+    matrix = shown_matrix(video(source))
+    graph = (
+        f"[0:v:0]trim=start={at},setpts=PTS-STARTPTS,trim=end_frame=1,scale={width}:{height}:flags=bicubic"
+        f":in_color_matrix={_SCALE_MATRIX[matrix]},setsar=1,format=rgb24,format=yuv420p[ref];"
+        f"[1:v:0]{crop}setpts=PTS-STARTPTS,format=rgb24,format=yuv420p[pic];[pic][ref]ssim"
+    )
+    done = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-i", str(source), "-i",
+                           str(picture), "-filter_complex", graph, "-frames:v", "1", "-f",
+                           "null", "-"], capture_output=True, text=True, timeout=120)
+    found = _SSIM.findall(done.stderr)
+    assert done.returncode == 0 and found, done.stderr[-2000:]
+    return float(found[-1])
+
+
+_SCALE_MATRIX = {"bt709": "bt709", "smpte170m": "smpte170m", "bt470": "bt470",
+                 "bt601-625": "bt470", "bt601": "smpte170m", "bt2020": "bt2020"}

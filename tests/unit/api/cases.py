@@ -104,6 +104,12 @@ def _pack(fmt: str, seconds: int = 4) -> Callable[[Spec], None]:
                               "segmentSeconds": seconds})
 
 CPU, GPU = _set("acceleration.mode", "cpu"), _set("acceleration.mode", "gpu")
+T = "spec.thumbnails"
+
+
+def _thumbs(**parts: Any) -> Callable[[Spec], None]:
+    return _set("thumbnails", {"destination": "s3://media-out/pictures/trailer/",
+                               **({"poster": {}} if not parts else parts)})
 
 RULE_CASES = [
     Case("hdr-preserve-h264", _video(codec="h264", hdr="preserve"), f"{V0}.hdr",
@@ -225,6 +231,22 @@ RULE_CASES = [
     Case("packaging-holds-an-output", _both(_pack("hls"), _set("packaging.destination",
          "s3://media-out/trailer/")), "spec.packaging.destination",
          "must not hold an output's destination"),
+    # --- thumbnails, sprite storyboards and previews (issue 13 item 3) ---
+    *[Case(f"thumbnails-destination-{what}", _both(_thumbs(), _set("thumbnails.destination", url)),
+           f"{T}.destination", message) for what, url, message in (
+          ("without-slash", "s3://media-out/pictures", "thumbnails.destination must be an s3://"),
+          ("https", "https://cdn.example.com/pictures/", "thumbnails.destination must be an s3://"),
+          ("dot-segment", "s3://media-out/a/../b/", "thumbnails.destination must not contain '.'"),
+          ("empty-segment", "s3://media-out/a//b/", "empty path segment"),
+          ("holds-an-output", "s3://media-out/trailer/",
+           "thumbnails.destination must not hold an output's destination"))],
+    Case("thumbnails-asks-for-nothing", _set("thumbnails", {"destination": "s3://media-out/p/"}),
+         f"{T}.destination", "thumbnails needs at least one of poster, sprite and preview"),
+    Case("thumbnails-preview-too-many-frames", _thumbs(preview={"seconds": 60, "fps": 30}),
+         f"{T}.preview.seconds", "thumbnails.preview.seconds x fps must be at most 600 frames"),
+    Case("thumbnails-preview-more-clips-than-frames",
+         _thumbs(preview={"seconds": 1, "fps": 2, "clips": 5}), f"{T}.preview.clips",
+         "thumbnails.preview.clips must be at most seconds x fps"),
 ]
 
 SCHEMA_CASES = [
@@ -291,5 +313,26 @@ SCHEMA_CASES += [
 ] + [Case("packaging-unknown-format", _pack("smooth"), "spec.packaging.format", "cmaf",
           py_message="Input should be 'hls', 'dash' or 'cmaf'",
           api_message='supported values: "hls", "dash", "cmaf"', rule=False)]
+
+SCHEMA_CASES += [
+    Case(f"thumbnails-{part}-{field}-{value}", _thumbs(**{part: {field: value}}),
+         f"{T}.{part}.{field}", bound, rule=False)
+    for part, field, value, bound in (
+        ("poster", "atSeconds", -1, "greater than or equal to 0"),
+        ("poster", "width", 8000, "less than or equal to 3840"),
+        ("sprite", "intervalSeconds", 0.1, "greater than or equal to 0.5"),
+        ("sprite", "columns", 21, "less than or equal to 20"),
+        ("sprite", "rows", 0, "greater than or equal to 1"),
+        ("sprite", "tileWidth", 16, "greater than or equal to 32"),
+        ("sprite", "tileWidth", 1000, "less than or equal to 640"),
+        ("preview", "clips", 21, "less than or equal to 20"),
+        ("preview", "fps", 60, "less than or equal to 30"),
+        ("preview", "width", 1920, "less than or equal to 640"))
+] + [Case("thumbnails-poster-png", _thumbs(poster={"format": "png"}), f"{T}.poster.format",
+          "webp", py_message="Input should be 'jpeg' or 'webp'",
+          api_message='supported values: "jpeg", "webp"', rule=False),
+     Case("thumbnails-preview-mp4", _thumbs(preview={"format": "mp4"}), f"{T}.preview.format",
+          "gif", py_message="Input should be 'webp' or 'gif'",
+          api_message='supported values: "webp", "gif"', rule=False)]
 
 ALL_CASES = RULE_CASES + SCHEMA_CASES

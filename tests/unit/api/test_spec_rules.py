@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.api import cases
-from transcode_api import base, errors, output, packaging, placement, spec
+from transcode_api import base, errors, output, packaging, placement, spec, thumbnails
 
 
 def test_valid_spec_is_accepted() -> None:
@@ -37,6 +37,7 @@ def _all_rules() -> list[base.Rule]:
         spec.TranscodeJobSpec, spec.Acceleration, spec.Storage, spec.CredentialsSecretRef,
         output.OutputSpec, output.VideoSpec, output.AudioSpec, output.SubtitleSpec,
         placement.ResourceRequirements, placement.Toleration, packaging.PackagingSpec,
+        thumbnails.ThumbnailsSpec, thumbnails.PreviewSpec,
     ]
     return [r for m in models for r in m.__rules__]
 

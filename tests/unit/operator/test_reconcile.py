@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.unit.operator import helpers as h
-from transcode_operator.domain import actions, credentials, observation, reconcile, starts
+from transcode_api import notify
+from transcode_operator.domain import (
+    actions,
+    cloudevents,
+    credentials,
+    observation,
+    reconcile,
+    starts,
+)
 from transcode_operator.domain import settings as settings_module
 
 
@@ -78,6 +88,24 @@ def test_success_records_outputs_metadata_and_finishes() -> None:
     assert _cond(p, "Succeeded")[0] == "True" and _cond(p, "Reconciling")[0] == "False"
     assert _cond(p, "GPUAccelerated") == ("True", "NVENC")
     assert p.release and p.finished is not None and _reasons(p) == ["Succeeded"]
+
+
+def test_success_records_the_thumbnails_and_the_succeeded_event_carries_them() -> None:
+    pictures = {"poster": {"url": "s3://media-out/p/poster.jpg", "width": 720, "height": 1280,
+                           "bytes": 5000},
+                "sprite": {"storyboard": "s3://media-out/p/storyboard.vtt", "sheets": 2,
+                           "tiles": 120},
+                "preview": {"url": "s3://media-out/p/preview.webp", "frames": 60},
+                "bytes": 90000, "objects": 5}
+    msg = h.result(0, message="ok", outputs=[{"name": "720p", "url": "s3://media-out/x",
+                                              "bytes": 9}], thumbnails=pictures)
+    p = _plan(h.observed(h.view(phase="Succeeded", exit_code=0, message=msg),
+                         status=h.running_status()))
+    assert p.status is not None and p.status.thumbnails is not None
+    assert p.status.thumbnails.to_dict() == pictures
+    event = json.loads(cloudevents.build(h.JOB, p.status, notify.EventType.SUCCEEDED,
+                                         h.NOW).body)
+    assert event["thumbnails"]["sprite"]["storyboard"] == "s3://media-out/p/storyboard.vtt"
 
 
 def test_output_notes_become_one_event_per_reason_naming_each_output() -> None:

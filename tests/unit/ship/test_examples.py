@@ -64,5 +64,8 @@ def test_each_example_shows_its_feature() -> None:
     assert cmaf.packaging is not None and cmaf.packaging.format == "cmaf"
     assert cmaf.packaging.destination == "s3://media-out/examples/ladder-cmaf/stream/"
     assert [o.video.resolution for o in cmaf.outputs] == ["1080p", "720p", "480p"]
+    assert cmaf.thumbnails is not None
+    assert cmaf.thumbnails.destination == "s3://media-out/examples/ladder-cmaf/pictures/"
+    assert cmaf.thumbnails.poster and cmaf.thumbnails.sprite and cmaf.thumbnails.preview
     two = jobs["two-pass-job"].spec
     assert all(o.video.two_pass and o.video.bitrate for o in two.outputs)

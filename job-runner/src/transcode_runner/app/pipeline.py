@@ -3,7 +3,8 @@
 `cli` builds a `Context` (settings and the injected seams) and calls `run`,
 which never raises for an expected failure: it returns the `RunnerResult` to
 report (outcome, exit code, reason, outputs, metadata with the GPU/CPU
-provenance, the `package` of a job with `spec.packaging`) after handing it to the
+provenance, the `package` of a job with `spec.packaging`, the `thumbs` of one with
+`spec.thumbnails`) after handing it to the
 `report.Reporter`. A source that with its outputs would not fit on scratch is refused
 before its download (`domain.scratch`). The scratch directory of the attempt is
 removed at the end, whatever happened.
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from transcode_api import constants, contract, spec, status
-from transcode_runner.app import gpuchoice, package
+from transcode_runner.app import gpuchoice, package, thumbs
 from transcode_runner.domain import errors, media, netpolicy, plan, progress, tracks
 from transcode_runner.domain import scratch as scratch_room
 from transcode_runner.io import (
@@ -135,15 +136,20 @@ def _attempt(job: spec.TranscodeJobSpec, ctx: Context, scratch: Path) -> status.
     results = [_deliver(out, info, mover, ctx) for out, info in measured]
     packaged = None if job.packaging is None else package.deliver(
         job, measured, scratch, cfg, ctx.runner, mover, lambda sent: ctx.reporter.flush())
+    pictures = None if outcome.plan.thumbs is None else thumbs.deliver(
+        job, outcome.plan.thumbs, scratch, cfg, ctx.runner, mover,
+        lambda sent: ctx.reporter.flush())
     return status.RunnerResult(
         outcome=constants.Outcome.SUCCEEDED,
         exit_code=int(contract.ExitCode.SUCCESS),
         reason="TranscodeSucceeded",
         message=f"{len(results)} output(s) uploaded and verified" + _notes(results)
-        + (f"; {packaged.format} package: {', '.join(packaged.manifests)}" if packaged else ""),
+        + (f"; {packaged.format} package: {', '.join(packaged.manifests)}" if packaged else "")
+        + (f"; {pictures.objects} thumbnail object(s)" if pictures else ""),
         outputs=results,
         metadata=gpuchoice.metadata(choices, outcome, source.duration),
         packaging=packaged,
+        thumbnails=pictures,
     )
 
 
@@ -208,7 +214,8 @@ def network_policy(cfg: settings.Settings) -> netpolicy.Policy:
 def s3_client(job: spec.TranscodeJobSpec, ctx: Context, guard: netguard.Guard) -> Any:
     """The S3 client for the job's storage (None: no s3:// URL), endpoint checked first."""
     urls = [job.source, *(o.destination for o in job.outputs),
-            *([job.packaging.destination] if job.packaging else [])]
+            *([job.packaging.destination] if job.packaging else []),
+            *([job.thumbnails.destination] if job.thumbnails else [])]
     if not any(url.startswith("s3://") for url in urls):
         return None
     cfg = ctx.settings

@@ -8,7 +8,9 @@ deinterlaces once (`bwdif`, or `yadif_cuda` on GPU frames), splits to the
 outputs, and for each output sets the rate (`fps`), the displayed size with
 square pixels (`scale`, or `scale_cuda` on GPU frames), the colour (SDR
 converted to BT.709 limited range with `colorspace`, HDR to SDR with `zscale` +
-`tonemap`, both on the CPU) and the pixel format the encoder needs. GPU frames go straight to NVENC
+`tonemap`, both on the CPU) and the pixel format the encoder needs; a thumbnail's
+branch (`thumbplan`) adds the filters that pick its frames and finish its picture
+around that same chain. GPU frames go straight to NVENC
 when nothing CPU-only is asked; otherwise, or for a CPU encoder (the hybrid
 plan), they are downloaded (`hwdownload`) after scaling, so only the small
 picture crosses PCIe.
@@ -53,6 +55,19 @@ class Branch:
 
     look: render.Look
     encoder: str
+    pick: tuple[str, ...] = ()
+    """Filters that only choose frames (`select`, `trim`, `fps`): before the look's chain
+    on CPU frames, so only the chosen ones are scaled and tone-mapped; after it on GPU
+    frames (they must be downloaded first). A thumbnail's branch has them."""
+    finish: str = ""
+    """Filter text after the look's chain (the poster's `thumbnail` filter)."""
+    lead: bool = False
+    """Send the branch's first decoded frame (through the look's chain) ahead of its
+    picked frames: FFmpeg 5.1 writes no `-progress` report until every output has had
+    a frame, and a poster chosen at the end would hold progress (and the stall
+    watch) back for the whole encode. The caller drops that frame."""
+    tail: str = ""
+    """Filter text after the lead frame joins (the picture's pixel format)."""
 
 
 def frames_on_gpu(source: media.MediaInfo, decode: Decode) -> bool:
@@ -79,7 +94,7 @@ def filter_complex(source: media.MediaInfo, decode: Decode, branches: Sequence[B
     on_gpu = frames_on_gpu(source, decode)
     head = _deinterlace(_shown_field_order(source), on_gpu) if source.interlaced else ""
     labels = [f"v{i}" for i in range(len(branches))]
-    chains = [_branch(source, branch, on_gpu) for branch in branches]
+    chains = [_branch(source, branch, on_gpu, f"l{i}") for i, branch in enumerate(branches)]
     lead = f"[0:v:0]{head}," if head else "[0:v:0]"
     if len(branches) == 1:
         return f"{lead}{chains[0]}[{labels[0]}]", labels
@@ -105,7 +120,18 @@ def _deinterlace(order: interlace.FieldOrder, on_gpu: bool) -> str:
     return f"{name}=mode=send_frame:parity={parity}:deint=all"
 
 
-def _branch(source: media.MediaInfo, branch: Branch, on_gpu: bool) -> str:
+def _branch(source: media.MediaInfo, branch: Branch, on_gpu: bool, tag: str) -> str:
+    chain = _look_chain(source, branch, on_gpu)
+    steps = [chain, *branch.pick] if on_gpu else [*branch.pick, chain]
+    main = ",".join(steps + ([branch.finish] if branch.finish else []))
+    tail = f",{branch.tail}" if branch.tail else ""
+    if not branch.lead:
+        return main + tail
+    return (f"split=2[{tag}a][{tag}b];[{tag}a]trim=end_frame=1,{chain}[{tag}d];"
+            f"[{tag}b]{main}[{tag}m];[{tag}d][{tag}m]concat=n=2:v=1:a=0{tail}")
+
+
+def _look_chain(source: media.MediaInfo, branch: Branch, on_gpu: bool) -> str:
     look = branch.look
     steps: list[str] = []
     if look.frame_rate is not None:

@@ -9,7 +9,8 @@ colour, HDR or tone mapping, rate), encodes each output with its encoder
 settings (NVENC per the seed, libx264/libx265/... with preset and bitrate or
 CRF), tags its colour, keeps the source's timing unless a rate is asked, and
 writes `-progress pipe:1`; a packaged job's rungs get keyframes at every
-segment boundary (`keyframes`). A job with two-pass outputs gets two processes: an
+segment boundary (`keyframes`); the thumbnails (`thumbplan`) are more branches
+and outputs of the last process. A job with two-pass outputs gets two processes: an
 analysis pass for those outputs, then the real pass for all. Argument lists
 only: nothing here is ever given to a shell.
 """
@@ -31,6 +32,7 @@ from transcode_runner.domain import (
     keyframes,
     media,
     render,
+    thumbplan,
     tracks,
 )
 
@@ -85,6 +87,8 @@ class Plan:
     outputs: tuple[OutputPlan, ...]
     choices: tuple[Choice, ...]
     decode: graph.Decode = graph.CPU
+    thumbs: thumbplan.Thumbs | None = None
+    """The poster, sprite and preview the last pass writes besides the outputs."""
 
     @property
     def uses_gpu(self) -> bool:
@@ -207,14 +211,16 @@ def build(
     specs = {o.name: o for o in job.outputs}
     by_name = choices_by(outs, choices)
     segment = job.packaging.segment_seconds if job.packaging is not None else None
+    thumbs = (thumbplan.build(job.thumbnails, source, scratch)
+              if job.thumbnails is not None else None)
     passes: list[tuple[str, ...]] = []
     if any(o.two_pass for o in outs):
         first = [o for o in outs if o.two_pass]
         passes.append(_process(ffmpeg, source, decode, first, by_name, specs, scratch,
                                analysis=True, segment=segment))
     passes.append(_process(ffmpeg, source, decode, outs, by_name, specs, scratch,
-                           analysis=False, segment=segment))
-    return Plan(tuple(passes), tuple(outs), tuple(choices), decode)
+                           analysis=False, segment=segment, thumbs=thumbs))
+    return Plan(tuple(passes), tuple(outs), tuple(choices), decode, thumbs)
 
 
 def choices_by(outs: Sequence[OutputPlan], choices: Sequence[Choice]) -> dict[str, Choice]:
@@ -231,14 +237,17 @@ def _process(
     scratch: Path,
     analysis: bool,
     segment: int | None = None,
+    thumbs: thumbplan.Thumbs | None = None,
 ) -> tuple[str, ...]:
     argv: list[str] = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
                        "-progress", "pipe:1", "-nostats", *graph.input_args(source, decode),
                        "-i", "file:" + os.fspath(source.path.resolve())]
     branches = [graph.Branch(_look(o), o.encoder) for o in outs]
-    text, labels = graph.filter_complex(source, decode, branches)
+    products = thumbs.products if thumbs is not None else ()
+    text, labels = graph.filter_complex(source, decode,
+                                        [*branches, *(p.branch for p in products)])
     argv += ["-filter_complex", text]
-    for o, label in zip(outs, labels, strict=True):
+    for o, label in zip(outs, labels, strict=False):
         o_spec = specs[o.name]
         look = _look(o)
         rate = look.frame_rate or source.frame_rate
@@ -259,6 +268,8 @@ def _process(
         argv += ["-max_muxing_queue_size", "1024"]
         argv += encoders.container_args(o.container.value)
         argv += ["file:" + os.fspath(o.path.resolve())]
+    for product, label in zip(products, labels[len(outs):], strict=True):
+        argv += ["-map", f"[{label}]", *product.args]  # same decode, its own picture
     return tuple(argv)
 
 

@@ -2,7 +2,8 @@
 
 `mediaprobe` calls `streams` (for the source and for finished outputs) and
 `first_frame_side_data` (HDR10 mastering display, content light level, HDR10+
-and Dolby Vision markers live in frames, not streams). ffprobe runs through the
+and Dolby Vision markers live in frames, not streams); `app.thumbs` calls `picture`
+for the size (and a GIF's frame count) of each thumbnail. ffprobe runs through the
 injected `seams.ProcessRunner` with an argument list; an unreadable file raises
 the error class the caller names, with ffprobe's complaint on one line.
 """
@@ -77,3 +78,21 @@ def _last_error(stderr: str, path: Path) -> str:
     if not found:
         return "no detail from ffprobe"
     return errors.one_line("; ".join(found[-3:]), limit=200)
+
+
+def picture(path: Path, runner: seams.ProcessRunner, ffprobe: str, timeout: float,
+            count: bool = False) -> tuple[int, int, int | None]:
+    """(width, height, frames) of an image or GIF the runner wrote; frames are counted by
+    decoding when `count`, else None. An unreadable file is an internal error."""
+    argv = (ffprobe, "-v", "error", "-print_format", "json", "-select_streams", "v:0",
+            *(("-count_frames",) if count else ()),
+            "-show_entries", "stream=width,height,nb_read_frames",
+            "file:" + os.fspath(path.resolve()))
+    done = runner.run(argv, timeout=timeout)
+    try:
+        stream = json.loads(done.stdout or "{}")["streams"][0]
+        frames = int(stream["nb_read_frames"]) if count else None
+        return int(stream["width"]), int(stream["height"]), frames
+    except (json.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
+        raise errors.Internal(f"{path.name} is not a readable picture: "
+                              f"{_last_error(done.stderr, path)}") from None

@@ -46,7 +46,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 STATUS_FIELDS = (
     "phase", "progress", "attempts", "podName", "startTime", "completionTime",
-    "outputs", "metadata", "packaging", "conditions", "observedGeneration",
+    "outputs", "metadata", "packaging", "thumbnails", "conditions", "observedGeneration",
 )
 
 

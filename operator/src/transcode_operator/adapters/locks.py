@@ -11,10 +11,9 @@ the end of a job and its finalizer (`control.act`) call `release`, a compare-and
 never frees a lock that expired and went to another job. Acquiring again with
 the same owner succeeds, so a restarted operator resumes its jobs. Without
 Redis the answer follows `fail_open`. Locks are on `objects(spec)`, the
-canonical endpoint + bucket + key of each output and of the packaging prefix
-(`transcode_api.urls`), so
-two spellings of one object share a lock; `refusal` words the wait without
-naming a job of another namespace.
+canonical endpoint + bucket + key of each output and of the packaging and
+thumbnails prefixes (`transcode_api.urls`), so two spellings of one object
+share a lock; `refusal` words the wait without naming a job of another namespace.
 """
 
 from __future__ import annotations
@@ -247,12 +246,14 @@ def _unique(destinations: Iterable[str]) -> tuple[str, ...]:
 
 def objects(spec: job_spec.TranscodeJobSpec) -> list[str]:
     """What the job's locks are on: the canonical endpoint + bucket + key of each output,
-    and of the packaging prefix (with its trailing '/', so it never names an object)."""
+    and of the packaging and thumbnails prefixes (with their trailing '/', so they never
+    name an object)."""
     found = [urls.canonical_destination(spec.storage.endpoint, o.destination)
              for o in spec.outputs]
-    if spec.packaging is not None:
-        found.append(urls.canonical_destination(spec.storage.endpoint,
-                                                spec.packaging.destination) + "/")
+    for folder in (spec.packaging, spec.thumbnails):
+        if folder is not None:
+            found.append(urls.canonical_destination(spec.storage.endpoint,
+                                                    folder.destination) + "/")
     return found
 
 

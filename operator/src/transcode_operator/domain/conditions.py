@@ -26,7 +26,7 @@ TERMINAL = frozenset({P.SUCCEEDED, P.FAILED})
 ACTIVE = frozenset({P.SCHEDULING, P.RUNNING, P.UPLOADING})
 OPERATOR_FIELDS = ("observedGeneration", "conditions", "phase", "progress", "attempts",
                    "podName", "startTime", "completionTime", "reason", "message", "outputs",
-                   "metadata", "notifications", "packaging")
+                   "metadata", "notifications", "packaging", "thumbnails")
 _REASON_OK = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
 MAX_MESSAGE = 4096
 

@@ -110,6 +110,8 @@ def succeed(obs: observation.Observed, pod: podstate.PodView, end: decisions.End
         fields["outputs"] = list(result.outputs)
         if result.packaging is not None:
             fields["packaging"] = result.packaging
+        if result.thumbnails is not None:
+            fields["thumbnails"] = result.thumbnails
     if meta is not None:
         fields["metadata"] = meta
     if pod.terminated and pod.terminated.finished_at:
