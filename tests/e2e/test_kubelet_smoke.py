@@ -1,4 +1,4 @@
-"""Smoke tests of the real kubelet nodes: what a production node does that the agent cannot.
+"""Smoke tests of the real kubelet nodes: what a production node does (and the agent did not).
 
 Runs on the `kube` cluster (`dev.cluster.kubelet`: kubelet + containerd +
 runc built from pinned modules, cgroup v1). Every Pod uses the runner image, as a
