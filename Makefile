@@ -54,14 +54,14 @@ test-functional: venv
 test-e2e: venv cluster-bin
 	$(PY) -m pytest tests/e2e -v
 
-cluster-up: venv cluster-bin ## start the local control plane + node agent; prints the kubeconfig
+cluster-up: venv cluster-bin ## start the local control plane + two real kubelet nodes (after `make images`); prints the kubeconfig
 	$(PY) -m dev.cluster up
 
 cluster-down: ## stop every process cluster-up started
 	$(PY) -m dev.cluster down
 
 demo: deps venv cluster-bin ## the main job end to end on the local control plane (KEEP=1 keeps it running)
-	@bash deploy/containers/build-images.sh || echo "==> images could not be built with podman; runner Pods will run as local processes"
+	bash deploy/containers/build-images.sh  # the kubelet nodes run these images
 	$(PY) -m dev.demo $(if $(KEEP),--keep,)
 
 bench: venv cluster-bin ## side-by-side benchmarks; each prints its ratio

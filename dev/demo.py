@@ -1,7 +1,7 @@
 """`make demo`: the main TranscodeJob end to end on a local control plane.
 
 Run by the Makefile's `demo` target (`python -m dev.demo [--keep]`). It starts
-the local Kubernetes control plane and node agent, a real S3 server and Redis,
+the local Kubernetes control plane and two real kubelet nodes, a real S3 server and Redis,
 installs the CRD, the runner's RBAC and the operator, makes a 1080p sample
 with FFmpeg and uploads it, applies the DESIGN.md job (two outputs, GPU wanted,
 CPU fallback allowed), shows live progress from the job's status, and prints
@@ -97,7 +97,7 @@ def main() -> int:
     t0 = time.monotonic()
     with stack.Stack() as s:
         say("starting the local control plane (etcd, kube-apiserver, scheduler, "
-            "controller-manager built from pinned modules) and the node agent")
+            "controller-manager built from pinned modules) and two real kubelet nodes")
         s.start_cluster()
         say(f"nodes: {s.kubectl('get', 'nodes', '-o', 'wide').stdout}")
         say("starting S3 (versitygw) and Redis")

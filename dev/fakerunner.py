@@ -7,8 +7,8 @@ kubelet node (the image's `transcode_api`); it imports nothing else of this
 repository. Operator tests use it where they need what the real runner cannot do on
 cue: exit with the code chosen for each attempt (`KT_FAKE_EXIT_CODES=75,0`), sleep
 for a chosen time (`KT_FAKE_SLEEP=60,1`), take `KT_FAKE_TERM_DELAY` seconds to exit on
-SIGTERM (as the runner does while it aborts uploads; `KT_FAKE_READY_FILE` names a
-file it writes once that handler is installed, so a test deletes only then), report chosen percentages
+SIGTERM (as the runner does while it aborts uploads; it prints `READY` to its log once
+that handler is installed, so a test reading the kubelet's log deletes only then), report chosen percentages
 through Redis (`KT_FAKE_PROGRESS=10,42`, with the Pod uid key and the runner login
 the operator hands it), or "succeed" on a GPU. Its result document is a real
 `transcode_api.status.RunnerResult` with the metadata of `provenance.job_metadata`,
@@ -34,6 +34,8 @@ from types import FrameType
 from transcode_api import constants, contract, provenance, spec, status
 
 TERMINATION_LOG = Path("/dev/termination-log")
+READY = "fake runner: SIGTERM handler installed"
+"""The line the fake runner prints once SIGTERM is its own to handle."""
 Reason = constants.FallbackReason
 REASONS = {int(contract.ExitCode.BAD_INPUT): "BadInput", int(contract.ExitCode.TRANSIENT): "Transient"}
 """The reason the real runner's errors carry for an exit code (others: Internal)."""
@@ -103,8 +105,7 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _on_term)
-    if os.environ.get("KT_FAKE_READY_FILE"):  # the handler is in place: SIGTERM is ours now
-        Path(os.environ["KT_FAKE_READY_FILE"]).write_text(os.environ.get(contract.ENV_ATTEMPT, ""))
+    print(READY, flush=True)  # the handler is in place: SIGTERM is ours now
     job = spec.TranscodeJobSpec.from_json(os.environ[contract.ENV_JOB_SPEC])
     attempt = int(os.environ[contract.ENV_ATTEMPT])
     gpu = os.environ[contract.ENV_GPU_REQUESTED] == "true"

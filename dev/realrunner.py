@@ -1,7 +1,7 @@
 """A namespace of the kubelet cluster ready for jobs the real runner runs, and their proof.
 
 Used by the operator e2e tests whose subject is the runner's behaviour (tests/e2e,
-on the `kubelet_kube` cluster, where `dev.operators.KUBELET_RUNNER` makes runner
+on the `kube` cluster of kubelet nodes, where `dev.operators.KUBELET_RUNNER` makes runner
 Pods real containers of the local runner image on the host network).
 `prepare(kube, namespace, s3)` does what the README asks of a job namespace: a
 labelled credentials Secret with the test S3 server's keys and the runner's

@@ -1,8 +1,9 @@
 """The whole system on one machine: local cluster, S3, Redis and the operator.
 
 Used by `make demo` (dev/demo.py), by the full-path e2e tests and by the
-benchmarks. `Stack` starts the local control plane and node agent
-(`dev.cluster`), the S3 server and Redis (`dev.services`), applies the
+benchmarks. `Stack` starts the local control plane and its two real kubelet
+nodes (`dev.cluster`; `start_cluster(kubelet_nodes=[])` for the node agent), the
+S3 server and Redis (`dev.services`), applies the
 generated CRD, the runner's RBAC and a `nvidia` RuntimeClass, and runs the
 operator (`transcode-operator`) as a local process with a YAML settings file.
 Everything it starts is stopped by `close()` (also at exit and on Ctrl-C).
@@ -22,7 +23,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
-from dev.cluster import cluster, podman_runtime
+from dev.cluster import cluster, kubelet, podman_runtime
 from dev.services import procs, redisserver, s3server
 from transcode_api import contract
 
@@ -50,7 +51,10 @@ class Stack:
 
     # --- parts ----------------------------------------------------------------
     def start_cluster(self, **kwargs: Any) -> None:
-        self.cluster = cluster.LocalCluster(**kwargs).start()
+        kwargs.setdefault("kubelet_nodes", kubelet.default_nodes())
+        if kwargs["kubelet_nodes"]:
+            podman_runtime.ensure_images()  # the nodes import them: build unless current
+        self.cluster = cluster.LocalCluster(**kwargs).start(timeout=300)
         cfg = client.Configuration()
         config.load_kube_config(str(self.cluster.kubeconfig), client_configuration=cfg)
         cfg.connection_pool_maxsize = 16
@@ -83,8 +87,10 @@ class Stack:
 
     def operator_settings(self, **overrides: Any) -> dict[str, Any]:
         settings: dict[str, Any] = {
-            "runner": {"image": "localhost/kube-transcoder-runner:dev",
+            "runner": {"image": podman_runtime.RUNNER_IMAGE,
                        "serviceAccountName": RUNNER_SA,
+                       # kubelet nodes have no pod network: S3, Redis, the API on 127.0.0.1
+                       "hostNetwork": bool(self.cluster and self.cluster.nodes),
                        "imagePullPolicy": "IfNotPresent",
                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
                        # The local S3 is on 127.0.0.1, which the runner's SSRF guard refuses.
@@ -131,6 +137,8 @@ class Stack:
 
     def mode_description(self) -> str:
         image = self.operator_settings()["runner"]["image"]
+        if self.cluster and self.cluster.nodes:
+            return f"runner Pods run as containers of {image} on real kubelet nodes"
         if podman_runtime.use_container(image):
             return f"runner Pods run as podman containers from {image}"
         return f"runner Pods run as local processes ({image} is not in the local store)"

@@ -1,11 +1,12 @@
 """`python -m dev.cluster up|down|status`: the local cluster from the command line.
 
-Called by `make cluster-up` and `make cluster-down` (and the demo). `up` starts the
-control plane and node agent in the background, records their PIDs in a state
-file and prints the kubeconfig path; `down` stops exactly those PIDs and removes
-the cluster's temp folder. `up --kubelet` runs real kubelet nodes instead of the
-node agent (`dev.cluster.kubelet`); `down` then also kills their containers and
-unmounts what they mounted before removing the folder.
+Called by `make cluster-up` and `make cluster-down`. `up` starts the control plane
+and two real kubelet nodes (`dev.cluster.kubelet`, the images of `make images`
+imported) in the background, records their PIDs in a state file and prints the
+kubeconfig path; `down` kills the nodes' containers, unmounts what they mounted,
+stops exactly those PIDs and removes the cluster's temp folder. `up --agent` (or
+`--simulate SECONDS`, which implies it) runs the node agent instead: Pods as podman
+containers or local processes, for the scale benchmarks' simulated Pods.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ def up(args: argparse.Namespace) -> int:
             print(f"cluster already up\nexport KUBECONFIG={state['kubeconfig']}")
             return 0
         down(args)
+    agent = args.agent or args.simulate is not None
     c = cluster.LocalCluster(simulate=args.simulate,
-                             kubelet_nodes=kubelet.default_nodes() if args.kubelet else [])
+                             kubelet_nodes=[] if agent else kubelet.default_nodes())
     try:
         c.start()
     except BaseException:
@@ -86,8 +88,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m dev.cluster")
     ap.add_argument("command", choices=["up", "down", "status"])
     ap.add_argument("--simulate", type=float, default=None)
-    ap.add_argument("--kubelet", action="store_true",
-                    help="real kubelet + containerd nodes instead of the node agent")
+    ap.add_argument("--agent", action="store_true",
+                    help="the node agent instead of real kubelet + containerd nodes")
     args = ap.parse_args()
     return {"up": up, "down": down, "status": status}[args.command](args)
 

@@ -1,12 +1,13 @@
-"""A whole local cluster: the control plane plus the node agent (or real kubelets), as one object.
+"""A whole local cluster: the control plane plus real kubelets (or the node agent), as one object.
 
 Used by the pytest fixtures (`dev.cluster.fixtures`), by `python -m dev.cluster`
 (`make cluster-up`, `make cluster-down`), by the demo and by the benchmarks.
 `LocalCluster.start()` builds or finds the binaries, starts the control plane,
-starts the node agent and waits until every Node is Ready and the `default`
+starts the nodes and waits until every Node is Ready and the `default`
 ServiceAccount exists; `stop()` stops every process it started, by PID.
-With `kubelet_nodes` (`dev.cluster.kubelet`), real kubelet + containerd nodes
-run instead of the node agent.
+With `kubelet_nodes` (`dev.cluster.kubelet`; what the tests, cluster-up and the
+demo use) real kubelet + containerd nodes run; without, the node agent does (the
+scale benchmarks' `simulate` mode).
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
 """Pytest plugin: the `kube` session fixture, a real local cluster for e2e tests.
 
-Loaded from tests/conftest.py. The cluster (control plane + node agent) starts
-once per test session on first use and is stopped, every PID of it, when the
-session ends, also on Ctrl-C or a crash. Tests get a `Kube` handle: the
-kubeconfig path, a `kubernetes` ApiClient, a `kubectl()` runner for the real
-kubectl, and `namespace()` for a fresh namespace per test. `kubelet_kube` is the
-same for a second cluster whose Nodes are real kubelets (`dev.cluster.kubelet`).
+Loaded from tests/conftest.py. The cluster (control plane + two real kubelet
+nodes, `dev.cluster.kubelet`, running this checkout's images) starts once per test
+session on first use and is stopped, every PID of it, when the session ends, also
+on Ctrl-C or a crash; it is the only cluster of the e2e tier. Tests get a `Kube`
+handle: the kubeconfig path, a `kubernetes` ApiClient, a `kubectl()` runner for the
+real kubectl, `namespace()` for a fresh namespace per test, and `node()` for a
+kubelet node (its container logs and volumes on disk: no `kubectl logs` here).
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import uuid
@@ -39,6 +39,10 @@ class Kube:
     @property
     def bin_dir(self) -> Path:
         return self.cluster.bin_dir
+
+    def node(self, name: str) -> kubelet.KubeletNode:
+        """The kubelet node `name` (e.g. a Pod's `spec.nodeName`)."""
+        return next(n for n in self.cluster.nodes if n.name == name)
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -94,10 +98,11 @@ def wait_pod_gone(core: client.CoreV1Api, namespace: str, name: str, timeout: fl
 
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[cluster.LocalCluster]:
-    # KT_NODES=kubelet: this cluster on real kubelet nodes too (the move of issue 16 item 3)
-    yield from _running(cluster.LocalCluster(
-        kubelet_nodes=kubelet.default_nodes() if os.environ.get("KT_NODES") == "kubelet"
-        else []))
+    from dev.cluster import podman_runtime
+    # The nodes run this checkout's images: build them unless current (podman's layer
+    # cache makes that quick); KT_IMAGE_BUILD=missing|0 and KT_IMAGE_TAG choose otherwise.
+    podman_runtime.ensure_images()
+    yield from _running(cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes()), 300)
 
 
 @pytest.fixture(scope="session")
@@ -121,18 +126,3 @@ def _client(c: cluster.LocalCluster) -> Iterator[Kube]:
     api = client.ApiClient(cfg)
     yield Kube(c, api)
     api.close()
-
-
-# --- kubelet nodes (dev/cluster/kubelet.py): a cluster of real kubelet Nodes ---
-@pytest.fixture(scope="session")
-def kubelet_cluster() -> Iterator[cluster.LocalCluster]:
-    from dev.cluster import podman_runtime
-    # The nodes run this checkout's images: build them unless current (podman's layer
-    # cache makes that quick); KT_IMAGE_BUILD=missing|0 and KT_IMAGE_TAG choose otherwise.
-    podman_runtime.ensure_images()
-    yield from _running(cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes()), 300)
-
-
-@pytest.fixture(scope="session")
-def kubelet_kube(kubelet_cluster: cluster.LocalCluster) -> Iterator[Kube]:
-    yield from _client(kubelet_cluster)

@@ -1,7 +1,7 @@
 """Real kubelet nodes for the local cluster: a kubelet and its own containerd per Node.
 
-Used by `dev.cluster.cluster.LocalCluster(kubelet_nodes=...)` (the `kubelet_cluster`
-fixture, `python -m dev.cluster up --kubelet`) instead of the node agent. Each
+Used by `dev.cluster.cluster.LocalCluster(kubelet_nodes=...)` (the e2e `kube`
+fixture, `python -m dev.cluster up`, the demo) instead of the node agent. Each
 `KubeletNode` runs what `dev/cluster/node/build.sh` builds from pinned modules
 (containerd + runc, kubelet) with the configs of `dev.cluster.nodeconfig`, every
 root, state, log and socket folder under the node's temp folder, the pause and project

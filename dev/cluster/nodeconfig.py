@@ -4,7 +4,7 @@ Called by `dev.cluster.kubelet.KubeletNode.start()`, which writes what these ret
 into the node's temp folder. Nothing here starts a process or touches the host.
 Choices, each forced by this kind of machine (cgroup v1 hybrid, root, no registry,
 loopback only): containerd's CRI restricts `oom_score_adj` (runc cannot start a
-sandbox otherwise), the `nvidia` runtime handler is runc with its own state folder
+sandbox otherwise), NRI is off (its socket path is machine-wide), the `nvidia` runtime handler is runc with its own state folder
 (there is no NVIDIA container runtime), the CNI conflist is loopback only (no pod
 network: test Pods use the host network), every image registry is a closed loopback
 port (no registry is reachable; images are imported), the kubelet runs cgroup v1 with cgroupfs
@@ -51,6 +51,10 @@ def containerd(wd: Path, bin_dir: Path) -> str:
         "ttrpc": {"address": str(wd / "containerd.sock.ttrpc")},
         "plugins": {
             "'io.containerd.internal.v1.opt'": {"path": str(wd / "opt")},
+            # NRI's socket defaults to the fixed /var/run/nri/nri.sock, which a second
+            # containerd on the machine (another node or cluster) fails to bind: off.
+            "'io.containerd.nri.v1.nri'": {"disable": True,
+                                           "socket_path": str(wd / "nri.sock")},
             "'io.containerd.cri.v1.images'": {
                 "snapshotter": "overlayfs", "pinned_images": {"sandbox": PAUSE_IMAGE},
                 "registry": {"config_path": str(wd / "certs.d")}},

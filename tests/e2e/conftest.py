@@ -1,16 +1,15 @@
-"""e2e tier: tests against the real local control plane, node agent and kubelet nodes.
+"""e2e tier: tests against the real local control plane and its real kubelet nodes.
 
 The `kube` fixture (dev/cluster/fixtures.py) starts etcd, kube-apiserver,
-kube-scheduler, kube-controller-manager (built from pinned Go modules) and the
-node agent once per session. The `operator` fixture is a factory:
-`operator(namespace, **settings)` starts a real `transcode-operator` for that
-namespace (dev/operators.py) and stops it at the end of the test, printing its
-log when the test failed; each operator serves only its test's namespace, so
-tests never see each other's jobs. `kubelet_operator` is the same on the
-`kubelet_kube` cluster of real kubelet nodes, where runner Pods are containers of
-the local runner image. `kueue` starts the real Kueue (dev/cluster/kueuehost.py) on
-the node-agent cluster once, for the tests that ask for it. Every test here is marked
-`cluster`.
+kube-scheduler, kube-controller-manager and two kubelet + containerd nodes (built
+from pinned Go modules) once per session: the only cluster of this tier. The
+`operator` fixture is a factory: `operator(namespace, **settings)` starts a real
+`transcode-operator` for that namespace (dev/operators.py) whose runner Pods are
+containers of the local runner image on the host network, and stops it at the end
+of the test, printing its log when the test failed; each operator serves only its
+test's namespace, so tests never see each other's jobs. `kueue` starts the real
+Kueue (dev/cluster/kueuehost.py) on that cluster once, for the tests that ask for
+it. Every test here is marked `cluster`.
 """
 
 from __future__ import annotations
@@ -38,13 +37,6 @@ def operator(kube: Kube, tmp_path: Path, request: pytest.FixtureRequest
              ) -> Iterator[Callable[..., opf.OperatorProcess]]:
     """Factory: `operator(namespace, **settings)` starts an operator for that namespace."""
     yield from _operators(kube, tmp_path, request)
-
-
-@pytest.fixture
-def kubelet_operator(kubelet_kube: Kube, tmp_path: Path, request: pytest.FixtureRequest
-                     ) -> Iterator[Callable[..., opf.OperatorProcess]]:
-    """The same factory on the cluster of real kubelet nodes (runner Pods: the runner image)."""
-    yield from _operators(kubelet_kube, tmp_path, request)
 
 
 def _operators(kube: Kube, tmp_path: Path, request: pytest.FixtureRequest

@@ -2,7 +2,7 @@
 
 The chart is installed with the operator and runner images from the local
 store (`make images`, podman on a debootstrapped `debian:bookworm-slim`), so the
-node agent runs the operator Pod and the runner Pod as real podman containers
+kubelet nodes run the operator Pod and the runner Pod as real containers
 (restricted: uid 65532, read-only root, no capabilities; what that looks like
 from inside is asserted by test_images_pod.py with the same security context).
 A GPU job applied from examples/ must reach Succeeded inside the runner
@@ -34,11 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 RELEASE = "kt-images"
 
 
-def local(repository: str) -> dict[str, str]:
-    return {"registry": "localhost", "repository": repository, "tag": pr.IMAGE_TAG,
-            "pullPolicy": "Never"}
-
-
 @pytest.fixture(scope="module")
 def release_ns(kube: Kube, s3_server: s3server.S3Server, redis_server: redisserver.RedisServer,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -54,17 +49,15 @@ def release_ns(kube: Kube, s3_server: s3server.S3Server, redis_server: redisserv
                  f"{contract.CREDENTIALS_LABEL}={contract.CREDENTIALS_LABEL_VALUE}")
     cli = helm.Helm(kube.kubeconfig, tmp)
     redis_server.start()
-    cli.install(RELEASE, ns, {
+    cli.install(RELEASE, ns, helm.local_cluster_values({
         "crds": {"enabled": False},
-        "operator": {"image": local("kube-transcoder-operator"),
-                     "httpPort": procs.free_port(), "healthPort": procs.free_port(),
+        "operator": {"httpPort": procs.free_port(), "healthPort": procs.free_port(),
                      "config": {"kopf": {"namespaces": [ns]}, "gpu": {"runtimeClassName": ""},
                                 # the test S3 server is on loopback, which the guard refuses
                                 "runner": {"networkAllow": ["127.0.0.1"]},
                                 "storagePolicy": {"endpoints": ["127.0.0.1"]}}},
-        "runner": {"image": local("kube-transcoder-runner")},
         "redis": {"externalUrl": redis_server.url_for(redisserver.DATABASES - 2)},
-    })
+    }))
     try:
         yield ns
     finally:
@@ -86,7 +79,7 @@ def test_job_runs_in_the_runner_container_from_a_helm_install(
     operator_pods = core.list_namespaced_pod(
         release_ns, label_selector="app.kubernetes.io/component=operator").items
     assert operator_pods, "the chart created no operator Pod"
-    assert container_id(operator_pods[0]).startswith("podman://"), \
+    assert container_id(operator_pods[0]).startswith("containerd://"), \
         "the operator did not run from its image"
     assert operator_pods[0].spec.containers[0].image.startswith("localhost/kube-transcoder-operator")
 
@@ -106,7 +99,7 @@ def test_job_runs_in_the_runner_container_from_a_helm_install(
 
     status = wait_for(done, 420, "the job to finish", interval=0.5)
     assert status["phase"] == "Succeeded", json.dumps(status, indent=2)
-    assert runner_ids and all(i.startswith("podman://") for i in runner_ids), runner_ids
+    assert runner_ids and all(i.startswith("containerd://") for i in runner_ids), runner_ids
     meta = status["metadata"]
     assert meta["gpuFallback"] is True and meta["fallbackReason"]
     assert meta["encoderUsed"] == "libx264"

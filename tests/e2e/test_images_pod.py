@@ -1,11 +1,12 @@
-"""A Pod whose image is local runs as a real container on the local cluster.
+"""The runner image runs as a real container on the local cluster's kubelet nodes.
 
-The node agent (dev/cluster/podruntime.py) runs a Pod with podman + runc when its
-image exists in the local store (dev/cluster/podman_runtime.py). This applies a
-Pod with the runner image and a restricted security context and asserts from
-inside the container that it is not root, cannot write `/`, has no capabilities,
-got its env (a secret among it) and emptyDir; the result comes back through the
-termination message. A second Pod checks deletion: SIGTERM, grace, SIGKILL, gone.
+The kubelet nodes (dev/cluster/kubelet.py) run Pods with containerd + runc from the
+images imported out of podman's store. This applies a Pod with the runner image and
+a restricted security context and asserts from inside the container that it is not
+root, cannot write `/`, has no capabilities, got its env (a secret among it) and
+emptyDir; the result comes back through the termination message, and containerd
+has no task of it left. A second Pod checks deletion: SIGTERM, grace, SIGKILL, and
+its container is gone from the node's containerd.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def test_pod_runs_as_restricted_container(kube: Kube, images: None) -> None:
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name="inside"),
         spec=client.V1PodSpec(
+            host_network=True,  # no pod network here: no sandbox otherwise
             restart_policy="Never",
             security_context=client.V1PodSecurityContext(fs_group=65532),
             containers=[client.V1Container(
@@ -89,12 +91,13 @@ def test_pod_runs_as_restricted_container(kube: Kube, images: None) -> None:
     assert seen["scratch"] == 0, seen           # the emptyDir is writable for the non-root user
     assert int(seen["capEff"], 16) == 0 and seen["noNewPrivs"] == "1"
     assert seen["prefix"] == "/opt/venv" and seen["os"] == "bookworm"  # the image, not the host
-    assert seen["hostname"] == "inside" and seen["podName"] == "inside"
+    assert seen["podName"] == "inside"
     assert seen["secret"] == "s3cr3t-value" and seen["multi"] == "line one\nline two"
     assert seen["token"] is True
-    leftover = pr.podman("ps", "-a", "--filter", f"label=io.kubernetes.pod.namespace={ns}",
-                         "--format", "{{.Names}}").stdout.split()
-    assert leftover == [], leftover
+    cid = got.container_statuses[0].container_id
+    assert cid.startswith("containerd://"), cid
+    node = kube.node(core.read_namespaced_pod("inside", ns).spec.node_name)
+    assert cid.removeprefix("containerd://") not in node.ctr("tasks", "ls", "-q").stdout
 
 
 def cmdlines() -> str:
@@ -113,6 +116,7 @@ def test_pod_deletion_stops_the_container(kube: Kube, images: None) -> None:
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name="sleeper"),
         spec=client.V1PodSpec(
+            host_network=True,  # no pod network here: no sandbox otherwise
             restart_policy="Never", termination_grace_period_seconds=2,
             containers=[client.V1Container(
                 name="runner", image=pr.RUNNER_IMAGE, security_context=restricted(),
@@ -120,19 +124,22 @@ def test_pod_deletion_stops_the_container(kube: Kube, images: None) -> None:
                     secret_key_ref=client.V1SecretKeySelector(name="s3", key="key")))],
                 # PID 1 without a SIGTERM handler ignores SIGTERM: SIGKILL ends it after grace
                 command=["python3", "-c", "import time\nwhile True: time.sleep(1)"])]))
-    created = core.create_namespaced_pod(ns, pod)
-    name = f"kt-{created.metadata.uid}"
+    core.create_namespaced_pod(ns, pod)
 
-    def running() -> bool:
-        out = pr.podman("inspect", "--format", "{{.State.Status}}", name)
-        return out.returncode == 0 and out.stdout.strip() == "running"
+    def running() -> str:
+        got = core.read_namespaced_pod("sleeper", ns)
+        cs = (got.status.container_statuses or [None])[0]
+        return str(cs.container_id) if cs and cs.state.running else ""
 
-    wait_for(running, 120, "the sleeper container to run")
-    assert "never-in-ps-4c1d" not in cmdlines()  # env went through --env-file, not argv
+    cid = wait_for(running, 120, "the sleeper container to run").removeprefix("containerd://")
+    node = kube.node(core.read_namespaced_pod("sleeper", ns).spec.node_name)
+    assert cid in node.ctr("containers", "ls", "-q").stdout.split()
+    assert "never-in-ps-4c1d" not in cmdlines()  # env went through the OCI spec, not argv
     core.delete_namespaced_pod("sleeper", ns)
 
     wait_pod_gone(core, ns, "sleeper", 60, "the deleted Pod to be removed")
-    assert pr.podman("container", "exists", name).returncode != 0
+    wait_for(lambda: cid not in node.ctr("containers", "ls", "-q").stdout.split(), 90,
+             "the kubelet to remove the container from containerd")
 
 
 def test_run_as_non_root_refuses_a_root_user(kube: Kube, images: None) -> None:
@@ -142,7 +149,9 @@ def test_run_as_non_root_refuses_a_root_user(kube: Kube, images: None) -> None:
     sc.run_as_user = 0
     core.create_namespaced_pod(ns, client.V1Pod(
         metadata=client.V1ObjectMeta(name="root"),
-        spec=client.V1PodSpec(restart_policy="Never", containers=[client.V1Container(
+        spec=client.V1PodSpec(
+            host_network=True,  # no pod network here: no sandbox otherwise
+            restart_policy="Never", containers=[client.V1Container(
             name="runner", image=pr.RUNNER_IMAGE, security_context=sc,
             command=["python3", "-c", "pass"])])))
 

@@ -1,6 +1,6 @@
 """A job deleted after its runner was SIGKILLed mid-upload leaves no open multipart upload.
 
-Runs on the `kubelet_kube` cluster (real kubelet + containerd) with a real operator
+Runs on the session cluster (real kubelet + containerd) with a real operator
 process whose runner Pods run the runner image (`localhost/kube-transcoder-runner:
 $KT_IMAGE_TAG`, which must have `transcode-runner abort-uploads`) on the host network,
 against the session's S3 server through a relay on 127.0.0.1 that holds every
@@ -64,12 +64,11 @@ def _sigkill(kube: Kube, pod: Any) -> None:
 
 
 def test_a_job_deleted_after_a_sigkilled_upload_gets_its_uploads_aborted(
-        kubelet_kube: Kube, kubelet_operator: Any, s3_server: s3server.S3Server,
+        kube: Kube, operator: Any, s3_server: s3server.S3Server,
         tmp_path: Path) -> None:
-    kube = kubelet_kube
     ns = kube.namespace("cleanup")
     realrunner.prepare(kube, ns, s3_server)
-    kubelet_operator(ns, **realrunner.settings(
+    operator(ns, **realrunner.settings(
         runner__extra_env={"TRANSCODER_MULTIPART_THRESHOLD": "1024"},
         runner__termination_grace_period_seconds=5))
     hold = PartHold(s3_server.port)

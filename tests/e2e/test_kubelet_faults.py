@@ -1,6 +1,6 @@
 """The failure policy produced for real: the operator and the real runner image on kubelet nodes.
 
-Runs on the `kubelet_kube` cluster (real kubelet + containerd, `dev.cluster.kubelet`)
+Runs on the `kube` cluster (real kubelet + containerd, `dev.cluster.kubelet`)
 with a real `transcode-operator` process (`dev.operators.OperatorProcess`) whose runner
 Pods run the runner image (`localhost/kube-transcoder-runner:$KT_IMAGE_TAG`) as real
 containers on the host network (`runner.hostNetwork`: there is no Pod network), against
@@ -58,23 +58,23 @@ def sources(s3_server: s3server.S3Server, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture
-def operator_on_kubelets(kubelet_kube: Kube, s3_server: s3server.S3Server, tmp_path: Path,
+def operator_on_kubelets(kube: Kube, s3_server: s3server.S3Server, tmp_path: Path,
                          request: pytest.FixtureRequest
                          ) -> Iterator[Callable[..., tuple[str, opf.OperatorProcess]]]:
     """Factory: a fresh namespace with the S3 Secret and the runner's RBAC, and an operator
     serving it whose runner Pods run the real image on the host network."""
-    opf.install_crd(kubelet_kube)
-    kubelet_kube.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac" / "runner.yaml"))
+    opf.install_crd(kube)
+    kube.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac" / "runner.yaml"))
     started: list[opf.OperatorProcess] = []
     failures_before = request.session.testsfailed
 
     def factory(**settings: Any) -> tuple[str, opf.OperatorProcess]:
-        ns = kubelet_kube.namespace("faults")
-        opf.core(kubelet_kube).create_namespaced_secret(ns, client.V1Secret(
+        ns = kube.namespace("faults")
+        opf.core(kube).create_namespaced_secret(ns, client.V1Secret(
             metadata=client.V1ObjectMeta(name="media-s3", labels=opf.CREDENTIALS_LABELS),
             string_data={constants.DEFAULT_ACCESS_KEY_ID_KEY: s3_server.access_key,
                          constants.DEFAULT_SECRET_ACCESS_KEY_KEY: s3_server.secret_key}))
-        client.RbacAuthorizationV1Api(kubelet_kube.api_client).create_namespaced_role_binding(
+        client.RbacAuthorizationV1Api(kube.api_client).create_namespaced_role_binding(
             ns, {"metadata": {"name": "runner"}, "roleRef": {
                 "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                 "name": "kube-transcoder-runner"},
@@ -83,7 +83,7 @@ def operator_on_kubelets(kubelet_kube: Kube, s3_server: s3server.S3Server, tmp_p
                   "runner__host_network": True, "runner__resources": SMALL,
                   "runner__termination_grace_period_seconds": 5,
                   "runner__scratch_storage_request": "64Mi", **settings}
-        op = opf.OperatorProcess(kubelet_kube, ns, tmp_path / f"operator-{ns}.log", config)
+        op = opf.OperatorProcess(kube, ns, tmp_path / f"operator-{ns}.log", config)
         started.append(op)
         procs.on_exit(op.stop)
         return ns, op.start()
@@ -128,21 +128,21 @@ def _reasons(kube: Kube, ns: str, name: str, last: str) -> list[str]:
 
 
 def test_an_oom_killed_runner_is_retried_with_twice_the_memory_limit(
-        kubelet_kube: Kube, operator_on_kubelets: Any, s3_server: s3server.S3Server,
+        kube: Kube, operator_on_kubelets: Any, s3_server: s3server.S3Server,
         sources: dict[str, int]) -> None:
     ns, _ = operator_on_kubelets()
     # 40Mi: the runner's Python with boto3 alone needs more (~50 MB resident)
     tight = {"requests": {"cpu": "100m", "memory": "32Mi"}, "limits": {"memory": "40Mi"}}
-    opf.apply_job(kubelet_kube, ns, _job(s3_server, "hog", resources=tight))
-    job = opf.wait_phase(kubelet_kube, ns, "hog", "Succeeded", "Failed", timeout=300)
-    pods = opf.pods_of(kubelet_kube, ns, "hog")
+    opf.apply_job(kube, ns, _job(s3_server, "hog", resources=tight))
+    job = opf.wait_phase(kube, ns, "hog", "Succeeded", "Failed", timeout=300)
+    pods = opf.pods_of(kube, ns, "hog")
     first = pods[0].status.container_statuses[0].state.terminated
-    assert first is not None and first.reason == "OOMKilled", _why(kubelet_kube, ns, "hog")
+    assert first is not None and first.reason == "OOMKilled", _why(kube, ns, "hog")
     assert [p.spec.containers[0].resources.limits["memory"] for p in pods] == ["40Mi", "80Mi"]
     status = job["status"]
     assert status["phase"] == "Succeeded" or status["reason"] == "OutOfMemory", \
-        _why(kubelet_kube, ns, "hog")
-    reasons = _reasons(kubelet_kube, ns, "hog",
+        _why(kube, ns, "hog")
+    reasons = _reasons(kube, ns, "hog",
                        "Succeeded" if status["phase"] == "Succeeded" else "OutOfMemory")
     assert reasons.count("OOMKilled") == 1 and reasons.count("Created") == 2, reasons
     if status["phase"] == "Failed":
@@ -150,24 +150,24 @@ def test_an_oom_killed_runner_is_retried_with_twice_the_memory_limit(
 
 
 def test_the_runner_refuses_a_source_larger_than_scratch_before_downloading(
-        kubelet_kube: Kube, operator_on_kubelets: Any, s3_server: s3server.S3Server,
+        kube: Kube, operator_on_kubelets: Any, s3_server: s3server.S3Server,
         sources: dict[str, int]) -> None:
     ns, _ = operator_on_kubelets(runner__scratch_size_limit="1Mi")
-    opf.apply_job(kubelet_kube, ns, _job(s3_server, "huge"))
-    job = opf.wait_phase(kubelet_kube, ns, "huge", "Succeeded", "Failed", timeout=180)
+    opf.apply_job(kube, ns, _job(s3_server, "huge"))
+    job = opf.wait_phase(kube, ns, "huge", "Succeeded", "Failed", timeout=180)
     status = job["status"]
     assert (status["phase"], status["reason"]) == ("Failed", "SourceTooLarge"), \
-        _why(kubelet_kube, ns, "huge")
+        _why(kube, ns, "huge")
     assert re.search(r"the scratch volume has [01]\.\d MiB free", status["message"]), status
     assert "runner.scratchSizeLimit" in status["message"]
-    pod = opf.pods_of(kubelet_kube, ns, "huge")[0]
+    pod = opf.pods_of(kube, ns, "huge")[0]
     assert pod.spec.volumes[0].empty_dir.size_limit == "1Mi"
     assert pod.status.container_statuses[0].state.terminated.exit_code == 65
     assert pod.status.reason is None  # the runner's refusal, not an eviction
 
 
 def test_outputs_overflowing_the_scratch_size_limit_are_evicted_source_too_large(
-        kubelet_kube: Kube, operator_on_kubelets: Any, s3_server: s3server.S3Server,
+        kube: Kube, operator_on_kubelets: Any, s3_server: s3server.S3Server,
         sources: dict[str, int]) -> None:
     # the runner's check passes (outputs estimated at 0 x the source), then the output,
     # encoded slowly at 0.2 CPU, grows past the 256 KiB left on scratch
@@ -176,35 +176,35 @@ def test_outputs_overflowing_the_scratch_size_limit_are_evicted_source_too_large
                                  runner__extra_env={"TRANSCODER_SCRATCH_OUTPUT_FACTOR": "0"})
     slow = {"requests": {"cpu": "100m", "memory": "256Mi"},
             "limits": {"cpu": "200m", "memory": "1Gi"}}
-    opf.apply_job(kubelet_kube, ns, _job(s3_server, "overflow", "long.mp4", resources=slow,
+    opf.apply_job(kube, ns, _job(s3_server, "overflow", "long.mp4", resources=slow,
                                          outputs=[{"name": "720p",
                                                    "destination": "s3://media-out/faults/of.mp4",
                                                    "video": {"codec": "h264", "resolution": "720p",
                                                              "bitrate": 20000000}}]))
-    job = opf.wait_phase(kubelet_kube, ns, "overflow", "Succeeded", "Failed", timeout=300)
+    job = opf.wait_phase(kube, ns, "overflow", "Succeeded", "Failed", timeout=300)
     status = job["status"]
     assert (status["phase"], status["reason"]) == ("Failed", "SourceTooLarge"), \
-        _why(kubelet_kube, ns, "overflow")
-    pod = opf.pods_of(kubelet_kube, ns, "overflow")[0]
+        _why(kube, ns, "overflow")
+    pod = opf.pods_of(kube, ns, "overflow")[0]
     assert pod.status.reason == "Evicted"
     assert 'Usage of EmptyDir volume "scratch" exceeds the limit' in pod.status.message
-    assert status["attempts"] == 1 and "SourceTooLarge" in _reasons(kubelet_kube, ns, "overflow",
+    assert status["attempts"] == 1 and "SourceTooLarge" in _reasons(kube, ns, "overflow",
                                                                        "SourceTooLarge")
 
 
 def test_a_missing_image_fails_image_pull_failed_with_the_kubelets_message(
-        kubelet_kube: Kube, operator_on_kubelets: Any, s3_server: s3server.S3Server) -> None:
+        kube: Kube, operator_on_kubelets: Any, s3_server: s3server.S3Server) -> None:
     image = "ghcr.io/kube-transcoder/missing:v0"  # every registry is a closed loopback port
     ns, _ = operator_on_kubelets(runner__image=image,
                                  failure_policy__image_pull_timeout_seconds=15)
-    opf.apply_job(kubelet_kube, ns, _job(s3_server, "ghost"))
-    job = opf.wait_phase(kubelet_kube, ns, "ghost", "Succeeded", "Failed", timeout=180)
+    opf.apply_job(kube, ns, _job(s3_server, "ghost"))
+    job = opf.wait_phase(kube, ns, "ghost", "Succeeded", "Failed", timeout=180)
     status = job["status"]
     assert (status["phase"], status["reason"]) == ("Failed", "ImagePullFailed"), status
     assert "could not pull its image for 15s" in status["message"]
     assert image in status["message"], status["message"]
-    assert "ImagePullFailed" in _reasons(kubelet_kube, ns, "ghost", "ImagePullFailed")
-    wait_for(lambda: opf.pods_of(kubelet_kube, ns, "ghost") == [], 60, "the Pod to be stopped")
+    assert "ImagePullFailed" in _reasons(kube, ns, "ghost", "ImagePullFailed")
+    wait_for(lambda: opf.pods_of(kube, ns, "ghost") == [], 60, "the Pod to be stopped")
 
 
 def _node_ready(core: client.CoreV1Api, name: str) -> str:
@@ -229,18 +229,18 @@ def _stopped_kubelet(kube: Kube, name: str) -> Iterator[None]:
 
 
 def test_deleting_jobs_on_a_not_ready_node_finishes_within_the_timeouts(
-        kubelet_kube: Kube, operator_on_kubelets: Any, s3_server: s3server.S3Server,
+        kube: Kube, operator_on_kubelets: Any, s3_server: s3server.S3Server,
         sources: dict[str, int]) -> None:
     ns, _ = operator_on_kubelets(failure_policy__force_delete_after_seconds=5,
                                  failure_policy__release_finalizer_after_seconds=10)
-    core = opf.core(kubelet_kube)
+    core = opf.core(kube)
     slow = {"requests": {"cpu": "100m", "memory": "256Mi"},
             "limits": {"cpu": "200m", "memory": "1Gi"}}
     for name in ("lost", "held"):
-        opf.apply_job(kubelet_kube, ns, _job(s3_server, name, "long.mp4", resources=slow))
+        opf.apply_job(kube, ns, _job(s3_server, name, "long.mp4", resources=slow))
 
     def running(name: str) -> client.V1Pod | None:
-        pods = opf.pods_of(kubelet_kube, ns, name)
+        pods = opf.pods_of(kube, ns, name)
         return pods[0] if pods and pods[0].status.phase == "Running" else None
     pods = {n: wait_for(lambda n=n: running(n), 180, f"{n}'s runner running") for n in
             ("lost", "held")}
@@ -248,26 +248,26 @@ def test_deleting_jobs_on_a_not_ready_node_finishes_within_the_timeouts(
     held = pods["held"].metadata.name
     core.patch_namespaced_pod(held, ns, {"metadata": {"finalizers": [HOLD]}})
     try:
-        with _stopped_kubelet(kubelet_kube, "cpu-node-0"):
+        with _stopped_kubelet(kube, "cpu-node-0"):
             wait_for(lambda: _node_ready(core, "cpu-node-0") != "True", 120,
                      "cpu-node-0 to turn NotReady")
             for name in ("lost", "held"):
-                opf.custom(kubelet_kube).delete_namespaced_custom_object(
+                opf.custom(kube).delete_namespaced_custom_object(
                     opf.GROUP, opf.VERSION, ns, opf.PLURAL, name)
             # grace 5 s + forceDeleteAfter 5 s (+ releaseFinalizerAfter 10 s), polled
             for name in ("lost", "held"):
-                wait_for(lambda name=name: opf.get_job(kubelet_kube, ns, name) is None, 90,
+                wait_for(lambda name=name: opf.get_job(kube, ns, name) is None, 90,
                          f"job {name} to be gone")
             wait_pod_gone(core, ns, pods["lost"].metadata.name, 10, "the forced Pod")
             assert core.read_namespaced_pod(held, ns).metadata.deletion_grace_period_seconds == 0
     finally:
         with contextlib.suppress(client.ApiException):
             core.patch_namespaced_pod(held, ns, {"metadata": {"finalizers": None}})
-    lost = opf.events_of(kubelet_kube, ns, "lost")
+    lost = opf.events_of(kube, ns, "lost")
     forced = [m for r, m in lost if r == "PodForceDeleted"]
     assert len(forced) == 1 and "Node cpu-node-0, which is not Ready" in forced[0], lost
     assert "PodNotConfirmedGone" not in [r for r, _ in lost]
-    kept = opf.events_of(kubelet_kube, ns, "held")
+    kept = opf.events_of(kube, ns, "held")
     assert [r for r, _ in kept].count("PodForceDeleted") == 1, kept
     released = [m for r, m in kept if r == "PodNotConfirmedGone"]
     assert len(released) == 1 and held in released[0], kept

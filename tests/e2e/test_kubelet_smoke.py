@@ -1,6 +1,6 @@
-"""Smoke tests of the real kubelet nodes: what a production node does that the agent cannot.
+"""Smoke tests of the real kubelet nodes: what a production node does (and the agent did not).
 
-Runs on the `kubelet_kube` cluster (`dev.cluster.kubelet`: kubelet + containerd +
+Runs on the `kube` cluster (`dev.cluster.kubelet`: kubelet + containerd +
 runc built from pinned modules, cgroup v1). Every Pod uses the runner image, as a
 real container, on the host network (there is no pod network here). Each test
 checks something a user sees in Pod status or on disk: the restricted security
@@ -58,9 +58,9 @@ def _why(kube: Kube, ns: str, pod: str, node: str = "cpu-node-0") -> str:
     return f"container log:\n{_node(kube, node).container_log(ns, pod, 'main')}"
 
 
-def test_nodes_are_real_kubelets_with_a_gpu_node(kubelet_kube: Kube) -> None:
+def test_nodes_are_real_kubelets_with_a_gpu_node(kube: Kube) -> None:
     nodes = {n["metadata"]["name"]: n for n in
-             json.loads(kubelet_kube.kubectl("get", "nodes", "-o", "json").stdout)["items"]}
+             json.loads(kube.kubectl("get", "nodes", "-o", "json").stdout)["items"]}
     assert set(nodes) == {"cpu-node-0", "gpu-node-0"}
     for node in nodes.values():
         info = node["status"]["nodeInfo"]
@@ -74,13 +74,13 @@ def test_nodes_are_real_kubelets_with_a_gpu_node(kubelet_kube: Kube) -> None:
     assert gpu["metadata"]["labels"]["nvidia.com/gpu.present"] == "true"
     assert nodeconfig.GPU_TAINT in gpu["spec"]["taints"]
     assert "nvidia.com/gpu" not in nodes["cpu-node-0"]["status"]["allocatable"]
-    rc = json.loads(kubelet_kube.kubectl("get", "runtimeclass", "nvidia", "-o", "json").stdout)
+    rc = json.loads(kube.kubectl("get", "runtimeclass", "nvidia", "-o", "json").stdout)
     assert rc["handler"] == "nvidia"
 
 
-def test_restricted_runner_pod_runs_as_nonroot_with_read_only_root(kubelet_kube: Kube) -> None:
-    ns = kubelet_kube.namespace()
-    core = client.CoreV1Api(kubelet_kube.api_client)
+def test_restricted_runner_pod_runs_as_nonroot_with_read_only_root(kube: Kube) -> None:
+    ns = kube.namespace()
+    core = client.CoreV1Api(kube.api_client)
     code = (
         "import errno, os, pathlib\n"
         "try:\n    open('/written-by-pod', 'w'); write = 'allowed'\n"
@@ -91,33 +91,33 @@ def test_restricted_runner_pod_runs_as_nonroot_with_read_only_root(kubelet_kube:
         "    f\"uid={os.getuid()} gid={os.getgid()} write={write} limit={limit} \"\n"
         "    f\"capeff={status['CapEff'].strip()} seccomp={status['Seccomp'].strip()}\")\n"
     )
-    _run(kubelet_kube, ns, _pod("restricted", code, memory="256Mi"))
+    _run(kube, ns, _pod("restricted", code, memory="256Mi"))
     pod = wait_for(lambda: _ended(core, ns, "restricted"), 120, "restricted pod to end")
     st = pod.status.container_statuses[0]
-    assert pod.status.phase == "Succeeded", _why(kubelet_kube, ns, "restricted")
+    assert pod.status.phase == "Succeeded", _why(kube, ns, "restricted")
     assert st.container_id.startswith("containerd://")
     assert st.state.terminated.reason == "Completed" and st.state.terminated.exit_code == 0
     assert st.state.terminated.message == (
         f"uid=65532 gid=65532 write=EROFS limit={256 << 20} capeff=0000000000000000 seccomp=2")
 
 
-def test_pod_over_its_memory_limit_is_oom_killed(kubelet_kube: Kube) -> None:
-    ns = kubelet_kube.namespace()
-    core = client.CoreV1Api(kubelet_kube.api_client)
+def test_pod_over_its_memory_limit_is_oom_killed(kube: Kube) -> None:
+    ns = kube.namespace()
+    core = client.CoreV1Api(kube.api_client)
     code = "import time\nblob = b'x' * (400 << 20)\ntime.sleep(30)\n"
-    _run(kubelet_kube, ns, _pod("hog", code, memory="128Mi"))
+    _run(kube, ns, _pod("hog", code, memory="128Mi"))
     pod = wait_for(lambda: _ended(core, ns, "hog"), 120, "memory hog to end")
     term = pod.status.container_statuses[0].state.terminated
     assert pod.status.phase == "Failed"
     assert (term.reason, term.exit_code) == ("OOMKilled", 137)
 
 
-def test_emptydir_over_its_size_limit_is_evicted_by_the_kubelet(kubelet_kube: Kube) -> None:
-    ns = kubelet_kube.namespace()
-    core = client.CoreV1Api(kubelet_kube.api_client)
+def test_emptydir_over_its_size_limit_is_evicted_by_the_kubelet(kube: Kube) -> None:
+    ns = kube.namespace()
+    core = client.CoreV1Api(kube.api_client)
     code = ("import time\nopen('/scratch/fill', 'wb').write(b'x' * (16 << 20))\n"
             "time.sleep(600)\n")
-    _run(kubelet_kube, ns, _pod(
+    _run(kube, ns, _pod(
         "filler", code, container={"volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]},
         volumes=[{"name": "scratch", "emptyDir": {"sizeLimit": "4Mi"}}]))
     pod = wait_for(lambda: _ended(core, ns, "filler"), 180, "emptyDir eviction")
@@ -126,16 +126,16 @@ def test_emptydir_over_its_size_limit_is_evicted_by_the_kubelet(kubelet_kube: Ku
     assert 'Usage of EmptyDir volume "scratch" exceeds the limit "4Mi"' in pod.status.message
 
 
-def test_missing_image_goes_err_image_pull_then_image_pull_back_off(kubelet_kube: Kube) -> None:
-    ns = kubelet_kube.namespace()
-    core = client.CoreV1Api(kubelet_kube.api_client)
+def test_missing_image_goes_err_image_pull_then_image_pull_back_off(kube: Kube) -> None:
+    ns = kube.namespace()
+    core = client.CoreV1Api(kube.api_client)
     image = "ghcr.io/kube-transcoder/missing:v0"  # containerd sends every pull to loopback
 
     def waiting(reason: str) -> Any:
         pod = core.read_namespaced_pod("ghost", ns)
         sts = pod.status.container_statuses or []
         return sts and sts[0].state.waiting and sts[0].state.waiting.reason == reason and sts[0]
-    _run(kubelet_kube, ns, _pod("ghost", "pass", image=image))
+    _run(kube, ns, _pod("ghost", "pass", image=image))
     st = wait_for(lambda: waiting("ImagePullBackOff"), 180, "ImagePullBackOff")
     assert image in st.state.waiting.message
     events = core.list_namespaced_event(ns, field_selector="involvedObject.name=ghost").items
@@ -145,16 +145,16 @@ def test_missing_image_goes_err_image_pull_then_image_pull_back_off(kubelet_kube
     assert core.read_namespaced_pod("ghost", ns).status.phase == "Pending"
 
 
-def test_runtime_class_nvidia_runs_through_the_nvidia_handler(kubelet_kube: Kube) -> None:
-    ns = kubelet_kube.namespace()
-    core = client.CoreV1Api(kubelet_kube.api_client)
-    gpu = _node(kubelet_kube, "gpu-node-0")
+def test_runtime_class_nvidia_runs_through_the_nvidia_handler(kube: Kube) -> None:
+    ns = kube.namespace()
+    core = client.CoreV1Api(kube.api_client)
+    gpu = _node(kube, "gpu-node-0")
     code = "import time\ntime.sleep(600)\n"
     tolerate = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    _run(kubelet_kube, ns, _pod(
+    _run(kube, ns, _pod(
         "gpu", code, node="gpu-node-0", runtimeClassName="nvidia", tolerations=tolerate,
         container={"resources": {"limits": {"memory": "128Mi", "nvidia.com/gpu": "1"}}}))
-    _run(kubelet_kube, ns, _pod("plain", code, node="gpu-node-0", tolerations=tolerate))
+    _run(kube, ns, _pod("plain", code, node="gpu-node-0", tolerations=tolerate))
 
     def running_id(name: str) -> str | None:
         sts = core.read_namespaced_pod(name, ns).status.container_statuses or []
@@ -179,9 +179,9 @@ def test_runtime_class_nvidia_runs_through_the_nvidia_handler(kubelet_kube: Kube
 
 
 def test_delete_sends_sigterm_then_sigkill_after_the_grace_period(
-        kubelet_kube: Kube, tmp_path: Path) -> None:
-    ns = kubelet_kube.namespace()
-    core = client.CoreV1Api(kubelet_kube.api_client)
+        kube: Kube, tmp_path: Path) -> None:
+    ns = kube.namespace()
+    core = client.CoreV1Api(kube.api_client)
     tmp_path.chmod(0o777)
     marker = tmp_path / "log"
     code = (
@@ -192,7 +192,7 @@ def test_delete_sends_sigterm_then_sigkill_after_the_grace_period(
         "while True:\n    log('TICK'); time.sleep(0.2)\n"
     )
     grace = 4
-    _run(kubelet_kube, ns, _pod(
+    _run(kube, ns, _pod(
         "stubborn", code, terminationGracePeriodSeconds=grace,
         container={"volumeMounts": [{"name": "marker", "mountPath": "/marker"}]},
         volumes=[{"name": "marker", "hostPath": {"path": str(tmp_path), "type": "Directory"}}]))
@@ -209,9 +209,9 @@ def test_delete_sends_sigterm_then_sigkill_after_the_grace_period(
     assert grace - 1.0 <= after <= grace + 3.0, f"last tick {after:.1f}s after SIGTERM"
 
 
-def test_host_network_pod_reaches_the_api_server_on_loopback(kubelet_kube: Kube) -> None:
-    ns = kubelet_kube.namespace()
-    core = client.CoreV1Api(kubelet_kube.api_client)
+def test_host_network_pod_reaches_the_api_server_on_loopback(kube: Kube) -> None:
+    ns = kube.namespace()
+    core = client.CoreV1Api(kube.api_client)
     code = (
         "import json, os, pathlib, ssl, urllib.error, urllib.request\n"
         "sa = '/var/run/secrets/kubernetes.io/serviceaccount'\n"
@@ -224,9 +224,9 @@ def test_host_network_pod_reaches_the_api_server_on_loopback(kubelet_kube: Kube)
         "except urllib.error.HTTPError as e:\n    out = f'{e.code} {json.load(e)[\"message\"]}'\n"
         "pathlib.Path('/dev/termination-log').write_text(f'{host} {out}')\n"
     )
-    _run(kubelet_kube, ns, _pod("caller", code))
+    _run(kube, ns, _pod("caller", code))
     pod = wait_for(lambda: _ended(core, ns, "caller"), 120, "API caller to end")
-    assert pod.status.phase == "Succeeded", _why(kubelet_kube, ns, "caller")
+    assert pod.status.phase == "Succeeded", _why(kube, ns, "caller")
     # authenticated by its projected service-account token, refused by RBAC: it got there
     assert pod.status.container_statuses[0].state.terminated.message.startswith(
         f'127.0.0.1 403 nodes is forbidden: User "system:serviceaccount:{ns}:default"')

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dev.cluster import kueuehost
+from dev.cluster import kubelet, kueuehost
 from dev.cluster.fixtures import Kube, wait_for
 
 
@@ -44,8 +44,8 @@ def _job(ns: str) -> dict[str, Any]:
             "metadata": {"name": "probe", "namespace": ns,
                          "labels": {"kueue.x-k8s.io/queue-name": "lq"}},
             "spec": {"parallelism": 1, "backoffLimit": 0, "template": {"spec": {
-                "restartPolicy": "Never", "containers": [{
-                    "name": "c", "image": "busybox", "command": ["true"],
+                "restartPolicy": "Never", "hostNetwork": True, "containers": [{
+                    "name": "c", "image": kubelet.PROJECT_IMAGES[0], "command": ["true"],
                     "resources": {"requests": {"cpu": "500m", "memory": "64Mi"}}}]}}}}
 
 
@@ -72,5 +72,7 @@ def test_kueue_holds_a_job_without_quota_and_admits_it_once_quota_exists(
     _apply(kube, cq)  # now there is room
     wait_for(lambda: _get(kube, "job", "probe", "-n", ns)["spec"].get("suspend") is False,
              60, "Kueue to admit (unsuspend) the Job")
-    wait_for(lambda: _get(kube, "pods", "-n", ns, "-l", "job-name=probe")["items"], 60,
-             "the admitted Job's Pod")
+    pod = wait_for(lambda: [p for p in _get(kube, "pods", "-n", ns, "-l", "job-name=probe")[
+        "items"] if p["status"].get("phase") in ("Succeeded", "Failed")], 120,
+        "the admitted Job's Pod to run to its end")[0]
+    assert pod["status"]["phase"] == "Succeeded", pod["status"]

@@ -1,7 +1,8 @@
 """Chaos: 30 real-runner jobs finish right while the operator is SIGKILLed every 1–5 s.
 
-The jobs run the runner image as real containers on the real kubelet nodes
-(`kubelet_operator`), against the real S3 server, two outputs each (`dev.chaos`): most
+The jobs run the runner image as real containers on the session cluster's real
+kubelet nodes (`operator` fixture), against the real S3 server, two outputs each
+(`dev.chaos`): most
 succeed at once; five are flaky (a relay answers 503 SlowDown to every request for
 their source until the first attempt's Pod has failed Transient) and must succeed on
 their second attempt; three name a missing source and must fail BadInput after one
@@ -29,12 +30,12 @@ JOBS = 30
 
 @pytest.mark.timeout(900)  # the run takes about 4 min; the kubelet cluster's start counts too
 def test_thirty_jobs_end_right_while_the_operator_is_killed_every_few_seconds(
-        kubelet_kube: Kube, kubelet_operator: Any, s3_server: s3server.S3Server,
+        kube: Kube, operator: Any, s3_server: s3server.S3Server,
         tmp_path: Path) -> None:
-    ns = kubelet_kube.namespace("chaos")
-    op = kubelet_operator(ns, **chaos.operator_settings(ns))
+    ns = kube.namespace("chaos")
+    op = operator(ns, **chaos.operator_settings(ns))
     jobs = chaos.cases(JOBS)
-    report = chaos.run(kubelet_kube, ns, s3_server, op, tmp_path, jobs, kill=True, timeout=480)
+    report = chaos.run(kube, ns, s3_server, op, tmp_path, jobs, kill=True, timeout=480)
     counts = report.counts()
     print("chaos counts:", json.dumps(counts))
     assert report.lost == [], report.lost

@@ -9,11 +9,14 @@ its Pod to be gone, and a finished job with a TTL disappears.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
+from kubernetes import watch
+
+from dev import fakerunner
 from dev import operators as opf
 from dev.cluster.fixtures import Kube, wait_for, wait_pod_gone
+from transcode_api import contract
 
 
 def _pod_running(kube: Kube, ns: str, name: str) -> bool:
@@ -76,19 +79,19 @@ def test_created_suspended_starts_nothing_until_resumed(kube: Kube, operator: An
 
 
 def test_deleting_a_running_job_stops_its_pod_then_removes_the_finalizer(
-        kube: Kube, operator: Any, tmp_path: Path) -> None:
+        kube: Kube, operator: Any) -> None:
     ns = kube.namespace("op")
-    ready = tmp_path / "runner-ready"
     operator(ns, runner__command=opf.fake_runner(),
-             runner__extra_env={"KT_FAKE_SLEEP": "120", "KT_FAKE_TERM_DELAY": "3",
-                                "KT_FAKE_READY_FILE": str(ready)},
+             runner__extra_env={"KT_FAKE_SLEEP": "120", "KT_FAKE_TERM_DELAY": "3"},
              runner__termination_grace_period_seconds=10)
     opf.apply_job(kube, ns, opf.job_manifest("doomed", acceleration={"mode": "cpu"}))
     wait_for(lambda: opf.pods_of(kube, ns, "doomed") and _pod_running(kube, ns, "doomed-1"),
              60, "the runner Pod to run")
     # Running is reported when the process starts; SIGTERM is the runner's to handle only
     # once its handler is installed (a loaded machine takes a while to get there).
-    wait_for(ready.exists, 60, "the runner to install its SIGTERM handler")
+    node = kube.node(opf.pods_of(kube, ns, "doomed")[0].spec.node_name)
+    wait_for(lambda: fakerunner.READY in node.container_log(ns, "doomed-1", contract.CONTAINER_NAME),
+             60, "the runner to install its SIGTERM handler (its log on the node)")
     kube.kubectl("delete", "tj", "doomed", "-n", ns, "--wait=false")
     # The runner needs 3 s after SIGTERM (aborting uploads): meanwhile the job is held
     # by our finalizer while its Pod terminates; only then does the job disappear.
@@ -100,13 +103,26 @@ def test_deleting_a_running_job_stops_its_pod_then_removes_the_finalizer(
                     and pods and pods[0].metadata.deletion_timestamp)
     wait_for(held_while_pod_terminates, 10, "the job held while its Pod terminates")
     wait_for(lambda: opf.get_job(kube, ns, "doomed") is None, 60, "the job to be gone")
-    assert _gone(kube, ns, "doomed-1")
+    # the finalizer let go once the runner had ended; the kubelet then removes the Pod object
+    pods = opf.pods_of(kube, ns, "doomed")
+    assert not pods or pods[0].status.phase in ("Succeeded", "Failed"), pods[0].status
+    wait_for(lambda: _gone(kube, ns, "doomed-1"), 60, "the kubelet to remove the ended Pod")
 
 
 def test_ttl_after_finished_deletes_the_job(kube: Kube, operator: Any) -> None:
     ns = kube.namespace("op")
     operator(ns, runner__command=opf.fake_runner())
+    # a watch from before the apply sees every phase: the job may finish and be deleted
+    # (2 s later) between two polls on a loaded machine
+    stream = watch.Watch().stream(
+        opf.custom(kube).list_namespaced_custom_object, opf.GROUP, opf.VERSION, ns, opf.PLURAL,
+        field_selector="metadata.name=shortlived", timeout_seconds=180)
     opf.apply_job(kube, ns, opf.job_manifest("shortlived", ttlSecondsAfterFinished=2,
                                              acceleration={"mode": "cpu"}))
-    opf.wait_phase(kube, ns, "shortlived", "Succeeded")
-    wait_for(lambda: opf.get_job(kube, ns, "shortlived") is None, 30, "the TTL to delete the job")
+    seen: list[str] = []
+    for event in stream:
+        seen.append(event["type"] if event["type"] == "DELETED"
+                    else ((event["object"].get("status") or {}).get("phase") or "-"))
+        if event["type"] == "DELETED":
+            break
+    assert "Succeeded" in seen and seen[-1] == "DELETED", seen

@@ -68,13 +68,12 @@ def test_transient_failure_then_success(kube: Kube, operator: Any) -> None:
 
 
 def test_bad_input_fails_at_once_with_the_runners_reason(
-        kubelet_kube: Kube, kubelet_operator: Any, s3_server: s3server.S3Server) -> None:
+        kube: Kube, operator: Any, s3_server: s3server.S3Server) -> None:
     """The real runner, in its container on a kubelet node, finds no source object in S3:
     exit 65, no retry, its reason and message in the status."""
-    kube = kubelet_kube
     ns = kube.namespace("op")
     realrunner.prepare(kube, ns, s3_server)
-    kubelet_operator(ns, **realrunner.settings(**FAST_BACKOFF))
+    operator(ns, **realrunner.settings(**FAST_BACKOFF))
     source = f"s3://media-in/{ns}/missing.mov"
     opf.apply_job(kube, ns, realrunner.job("badinput", s3_server, source, backoffLimit=5,
                                            acceleration={"mode": "cpu"}))

@@ -6,8 +6,9 @@ fallback allowed the operator replaces it with a CPU Pod after
 `gpuPendingTimeout` and records `gpuFallback`/`GPUUnschedulable`: on real kubelet
 nodes, where the CPU Pod runs the real runner, encodes and uploads a real file, and
 the scheduling reason must win over what that runner reports. Without fallback the
-job waits in Pending saying why, and runs on the GPU once it is free: that needs a
-GPU encode that succeeds, which only the fake runner (node agent) can deliver here.
+job waits in Pending saying why, and runs on the GPU node once it is free: that needs
+a GPU encode that succeeds, which only the fake runner (in the runner image) can
+deliver on a machine without a GPU.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from dev.services import s3server
 
 
 def _hold_the_gpu(kube: Kube) -> Iterator[str]:
-    """A namespace whose sleeping Pod holds the cluster's only GPU (deleted afterwards):
-    a container of the runner image on kubelet nodes, a host process on the node agent."""
-    image = kubelet.PROJECT_IMAGES[0] if kube.cluster.nodes else "python:3.11"
+    """A namespace whose sleeping Pod (the runner image) holds the cluster's only GPU
+    (deleted afterwards)."""
+    image = kubelet.PROJECT_IMAGES[0]
     ns = kube.namespace("gpuhog")
     hog = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hog"}, "spec": {
         "restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "hostNetwork": True,
@@ -62,19 +63,12 @@ def busy_gpu(kube: Kube) -> Iterator[str]:
     yield from _hold_the_gpu(kube)
 
 
-@pytest.fixture
-def busy_kubelet_gpu(kubelet_kube: Kube) -> Iterator[str]:
-    """The GPU of the kubelet cluster's GPU node held."""
-    yield from _hold_the_gpu(kubelet_kube)
-
-
 def test_unschedulable_gpu_pod_falls_back_to_cpu_and_says_so(
-        kubelet_kube: Kube, kubelet_operator: Any, busy_kubelet_gpu: str,
+        kube: Kube, operator: Any, busy_gpu: str,
         s3_server: s3server.S3Server, tmp_path: Path) -> None:
-    kube = kubelet_kube
     ns = kube.namespace("op")
     realrunner.prepare(kube, ns, s3_server)
-    kubelet_operator(ns, **realrunner.settings())
+    operator(ns, **realrunner.settings())
     source = realrunner.upload_source(s3_server, tmp_path, f"{ns}/fallback.mp4")
     opf.apply_job(kube, ns, realrunner.job(
         "fallback", s3_server, source,

@@ -1,6 +1,6 @@
 """The operator on the real control plane: a job from apply to Succeeded, and its Pod.
 
-The first two tests run on real kubelet nodes (`kubelet_kube`): the runner Pod is a
+The first two tests run on real kubelet nodes (`kube`): the runner Pod is a
 container of the runner image (host network, restricted), the real runner downloads
 an FFmpeg-made clip from the test S3 server, encodes it and uploads the outputs, and
 the test checks each file's size and checksum in S3. The GPU job runs on the GPU
@@ -36,12 +36,11 @@ def _secret(kube: Kube, ns: str, name: str = "media-s3", **data: str) -> None:
 
 
 def test_job_reaches_succeeded_with_outputs_metadata_and_events(
-        kubelet_kube: Kube, kubelet_operator: Any, s3_server: s3server.S3Server,
+        kube: Kube, operator: Any, s3_server: s3server.S3Server,
         tmp_path: Path) -> None:
-    kube = kubelet_kube
     ns = kube.namespace("op")
     realrunner.prepare(kube, ns, s3_server)
-    kubelet_operator(ns, **realrunner.settings())
+    operator(ns, **realrunner.settings())
     source = realrunner.upload_source(s3_server, tmp_path, f"{ns}/trailer.mp4", size="640x360")
     opf.apply_job(kube, ns, realrunner.job("trailer", s3_server, source, outputs=2,
                                            acceleration={"mode": "cpu"}))
@@ -103,15 +102,14 @@ def test_job_reaches_succeeded_with_outputs_metadata_and_events(
 
 
 def test_gpu_job_without_a_usable_gpu_falls_back_in_its_pod_and_says_why(
-        kubelet_kube: Kube, kubelet_operator: Any, s3_server: s3server.S3Server,
+        kube: Kube, operator: Any, s3_server: s3server.S3Server,
         tmp_path: Path) -> None:
     """The GPU Pod gets the GPU node's nvidia.com/gpu and the nvidia RuntimeClass; the real
     runner finds no usable GPU there (no NVML, NVENC's test encode fails), encodes on the
     CPU and the job says so: the in-Pod fallback, as on any node whose GPU cannot encode."""
-    kube = kubelet_kube
     ns = kube.namespace("op")
     realrunner.prepare(kube, ns, s3_server)
-    kubelet_operator(ns, **realrunner.settings())
+    operator(ns, **realrunner.settings())
     source = realrunner.upload_source(s3_server, tmp_path, f"{ns}/gpu.mp4")
     opf.apply_job(kube, ns, realrunner.job("gpujob", s3_server, source,
                                            acceleration={"mode": "gpu"}))

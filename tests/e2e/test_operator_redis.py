@@ -66,19 +66,18 @@ def test_same_destination_waits_for_the_output_lock(
 
 
 def test_progress_from_redis_reaches_the_status_and_metrics_count_results(
-        kubelet_kube: Kube, kubelet_operator: Any, redis_acl_server: redisserver.RedisServer,
+        kube: Kube, operator: Any, redis_acl_server: redisserver.RedisServer,
         s3_server: s3server.S3Server, tmp_path: Path) -> None:
     """The real runner encodes a 10 s clip with a slow preset on a kubelet node, held to
     one CPU by its limit (seconds of encoding on any machine), and reports FFmpeg's
     progress through Redis, logged in as the production ACL's runner user (the operator
     hands it the password); the operator relays it to the status."""
-    kube = kubelet_kube
     ns = kube.namespace("op")
     realrunner.prepare(kube, ns, s3_server)
     port = procs.free_port()
     one_cpu = {"requests": {"cpu": "100m", "memory": "128Mi"},
                "limits": {"cpu": "1", "memory": "1Gi"}}
-    kubelet_operator(ns, **realrunner.settings(
+    operator(ns, **realrunner.settings(
         http__port=port, status__progress_interval_seconds=1, runner__resources=one_cpu,
         **test_redis_tenancy.login(redis_acl_server)))
     source = realrunner.upload_source(s3_server, tmp_path, f"{ns}/long.mp4", seconds=10,

@@ -1,7 +1,8 @@
 """Every example under examples/ reaches Succeeded through the Helm-installed operator.
 
 The chart is installed with `helm install --wait` into a fresh namespace (the
-operator serving only that namespace, on free host ports, with the session's
+local images on the host network, `helm.local_cluster_values`; the operator
+serving only that namespace, on free host ports, with the session's
 real Redis as `redis.externalUrl`, the GPU probe DaemonSet on, and no
 RuntimeClass, which needs the NVIDIA container runtime). The session's
 real S3 server gets the buckets `media-in`/`media-out` and a generated 1080p
@@ -84,7 +85,7 @@ def release(kube: Kube, s3_server: s3server.S3Server, redis_server: redisserver.
     http_port, health_port = procs.free_port(), procs.free_port()
     redis_server.start()
     # The test cluster has no NVIDIA container runtime, hence no RuntimeClass "nvidia".
-    cli.install(RELEASE, ns, {
+    cli.install(RELEASE, ns, helm.local_cluster_values({
         "operator": {"httpPort": http_port, "healthPort": health_port,
                      # The test S3 is on 127.0.0.1: the runner's SSRF guard must allow it.
                      "config": {"kopf": {"namespaces": [ns]}, "gpu": {"runtimeClassName": ""},
@@ -92,7 +93,7 @@ def release(kube: Kube, s3_server: s3server.S3Server, redis_server: redisserver.
                                 "storagePolicy": {"endpoints": ["127.0.0.1"]}}},
         "redis": {"externalUrl": redis_server.url_for(redisserver.DATABASES - 1)},
         "gpuProbe": {"enabled": True, "intervalSeconds": 2, "runtimeClassName": ""},
-    })
+    }))
     try:
         yield Release(ns, http_port)
     finally:

@@ -1,10 +1,10 @@
 """`helm install` of charts/kube-transcoder into the local control plane, then `helm uninstall`.
 
 The pinned helm (dev/cluster/helm) installs the chart into a fresh namespace
-with `--wait`; the node agent runs the operator Pod as a local process (the
-Deployment's explicit `transcode-operator` command), so the test can see the
-operator really start from the chart's settings: kopf's liveness endpoint and
-the HTTP API answer on the ports the values chose. RBAC is checked with
+with `--wait`; a kubelet node runs the operator Pod from the local operator image
+on the host network (`helm.local_cluster_values`: the cluster has no pod network),
+so the test can see the operator really start from the chart's settings: kopf's
+liveness endpoint and the HTTP API answer on the host ports the values chose. RBAC is checked with
 `kubectl auth can-i` as the operator and runner ServiceAccounts. `helm
 uninstall --wait` must then leave no object of the release behind, except the
 CRD (crds.keep=true). The test cluster is shared by the whole session, so the
@@ -90,7 +90,7 @@ def test_helm_install_runs_the_operator_and_uninstall_cleans_up(kube: Kube, helm
     ns = kube.namespace("helm")
     http_port, health_port = procs.free_port(), procs.free_port()
     adopt_crd(kube, RELEASE, ns)
-    helm_cli.install(RELEASE, ns, test_values(ns, http_port, health_port))
+    helm_cli.install(RELEASE, ns, helm.local_cluster_values(test_values(ns, http_port, health_port)))
     try:
         dep = json.loads(kube.kubectl("get", "deployment", f"{RELEASE}-kube-transcoder-operator",
                                       "-n", ns, "-o", "json").stdout)

@@ -4,10 +4,12 @@
 build.sh once when the cached binary is missing (a few minutes, then cached
 under ${KT_CACHE_DIR:-~/.cache/kube-transcoder}/helm-<version>/bin). `env()` is
 an environment that keeps Helm's config, cache and data out of the user's home.
-`Helm` runs it against a cluster (`install`/`uninstall` of charts/kube-transcoder)
-and `adoption_metadata` lets a release take over an object created without Helm
-(the shared test cluster's CRD). Used by tests/unit/ship (lint, template) and
-tests/e2e/test_ship_*.py (install).
+`Helm` runs it against a cluster (`install`/`uninstall` of charts/kube-transcoder),
+`local_cluster_values` adds what a release needs on the local cluster's kubelet
+nodes (this checkout's images from the local store, the host network for every
+Pod: there is no pod network), and `adoption_metadata` lets a release take over an
+object created without Helm (the shared test cluster's CRD). Used by tests/unit/ship
+(lint, template) and tests/e2e/test_ship_*.py, test_images_helm.py (install).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
+IMAGE_TAG = os.environ.get("KT_IMAGE_TAG", "dev")  # as deploy/containers/build-images.sh tags them
 
 
 @functools.cache
@@ -86,3 +89,32 @@ def adoption_metadata(release: str, namespace: str) -> dict[str, Any]:
         "annotations": {"meta.helm.sh/release-name": release,
                         "meta.helm.sh/release-namespace": namespace},
     }}
+
+
+def local_image(repository: str) -> dict[str, str]:
+    """Chart image values of a local image (`make images`), never pulled."""
+    return {"registry": "localhost", "repository": repository, "tag": IMAGE_TAG,
+            "pullPolicy": "Never"}
+
+
+def local_cluster_values(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` plus what the local cluster needs: local images, host-network Pods.
+
+    The operator, its runner Pods and the GPU probe reach the API server, Redis and
+    S3 on 127.0.0.1 only from the host network; `values` wins where it sets the same.
+    """
+    base: dict[str, Any] = {
+        "operator": {"image": local_image("kube-transcoder-operator"), "hostNetwork": True,
+                     "config": {"runner": {"hostNetwork": True}}},
+        "runner": {"image": local_image("kube-transcoder-runner")},
+        "gpuProbe": {"hostNetwork": True},
+    }
+    return _merged(base, values)
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = (_merged(out[key], value) if isinstance(value, dict)
+                    and isinstance(out.get(key), dict) else value)
+    return out
