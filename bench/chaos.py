@@ -36,7 +36,7 @@ from kubernetes import client, config  # noqa: E402
 from dev import chaos  # noqa: E402
 from dev import operators as opf  # noqa: E402
 from dev.cluster import cluster as local_cluster  # noqa: E402
-from dev.cluster import kubelet, podman_runtime  # noqa: E402
+from dev.cluster import images, kubelet  # noqa: E402
 from dev.cluster.fixtures import Kube  # noqa: E402
 from dev.services import procs, s3server  # noqa: E402
 
@@ -77,7 +77,7 @@ def line(label: str, report: chaos.Report) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    podman_runtime.ensure_images()
+    images.ensure_images()
     s3 = s3server.S3Server().start()
     procs.on_exit(s3.stop)
     c = local_cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes())

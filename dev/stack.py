@@ -2,7 +2,7 @@
 
 Used by `make demo` (dev/demo.py), by the full-path e2e tests and by the
 benchmarks. `Stack` starts the local control plane and its two real kubelet
-nodes (`dev.cluster`; `start_cluster(kubelet_nodes=[])` for the node agent), the
+nodes (`dev.cluster`), the
 S3 server and Redis (`dev.services`), applies the
 generated CRD, the runner's RBAC and a `nvidia` RuntimeClass, and runs the
 operator (`transcode-operator`) as a local process with a YAML settings file.
@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
-from dev.cluster import cluster, kubelet, podman_runtime
+from dev.cluster import cluster, images, kubelet
 from dev.services import procs, redisserver, s3server
 from transcode_api import contract
 
@@ -52,8 +52,7 @@ class Stack:
     # --- parts ----------------------------------------------------------------
     def start_cluster(self, **kwargs: Any) -> None:
         kwargs.setdefault("kubelet_nodes", kubelet.default_nodes())
-        if kwargs["kubelet_nodes"]:
-            podman_runtime.ensure_images()  # the nodes import them: build unless current
+        images.ensure_images()  # the nodes import them: build unless current
         self.cluster = cluster.LocalCluster(**kwargs).start(timeout=300)
         cfg = client.Configuration()
         config.load_kube_config(str(self.cluster.kubeconfig), client_configuration=cfg)
@@ -87,7 +86,7 @@ class Stack:
 
     def operator_settings(self, **overrides: Any) -> dict[str, Any]:
         settings: dict[str, Any] = {
-            "runner": {"image": podman_runtime.RUNNER_IMAGE,
+            "runner": {"image": images.RUNNER_IMAGE,
                        "serviceAccountName": RUNNER_SA,
                        # kubelet nodes have no pod network: S3, Redis, the API on 127.0.0.1
                        "hostNetwork": bool(self.cluster and self.cluster.nodes),
@@ -139,9 +138,7 @@ class Stack:
         image = self.operator_settings()["runner"]["image"]
         if self.cluster and self.cluster.nodes:
             return f"runner Pods run as containers of {image} on real kubelet nodes"
-        if podman_runtime.use_container(image):
-            return f"runner Pods run as podman containers from {image}"
-        return f"runner Pods run as local processes ({image} is not in the local store)"
+        return "runner Pods are simulated by the node agent (nothing runs)"
 
     def operator_log_tail(self, n: int = 4000) -> str:
         path = self.workdir / "operator.log"

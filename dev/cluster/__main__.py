@@ -4,9 +4,9 @@ Called by `make cluster-up` and `make cluster-down`. `up` starts the control pla
 and two real kubelet nodes (`dev.cluster.kubelet`, the images of `make images`
 imported) in the background, records their PIDs in a state file and prints the
 kubeconfig path; `down` kills the nodes' containers, unmounts what they mounted,
-stops exactly those PIDs and removes the cluster's temp folder. `up --agent` (or
-`--simulate SECONDS`, which implies it) runs the node agent instead: Pods as podman
-containers or local processes, for the scale benchmarks' simulated Pods.
+stops exactly those PIDs and removes the cluster's temp folder. `up --simulate SECONDS`
+runs the node agent instead, whose Pods only flip their status after that delay
+(the scale benchmarks' simulated Pods).
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ def up(args: argparse.Namespace) -> int:
             print(f"cluster already up\nexport KUBECONFIG={state['kubeconfig']}")
             return 0
         down(args)
-    agent = args.agent or args.simulate is not None
-    c = cluster.LocalCluster(simulate=args.simulate,
-                             kubelet_nodes=[] if agent else kubelet.default_nodes())
+    c = cluster.LocalCluster(simulate=args.simulate)
     try:
         c.start()
     except BaseException:
@@ -87,9 +85,9 @@ def status(args: argparse.Namespace) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m dev.cluster")
     ap.add_argument("command", choices=["up", "down", "status"])
-    ap.add_argument("--simulate", type=float, default=None)
-    ap.add_argument("--agent", action="store_true",
-                    help="the node agent instead of real kubelet + containerd nodes")
+    ap.add_argument("--simulate", type=float, default=None, metavar="SECONDS",
+                    help="the node agent instead of kubelet nodes: Pods complete after "
+                         "SECONDS without running")
     args = ap.parse_args()
     return {"up": up, "down": down, "status": status}[args.command](args)
 

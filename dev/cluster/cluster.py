@@ -5,9 +5,11 @@ Used by the pytest fixtures (`dev.cluster.fixtures`), by `python -m dev.cluster`
 `LocalCluster.start()` builds or finds the binaries, starts the control plane,
 starts the nodes and waits until every Node is Ready and the `default`
 ServiceAccount exists; `stop()` stops every process it started, by PID.
-With `kubelet_nodes` (`dev.cluster.kubelet`; what the tests, cluster-up and the
-demo use) real kubelet + containerd nodes run; without, the node agent does (the
-scale benchmarks' `simulate` mode).
+The nodes are real kubelet + containerd nodes (`dev.cluster.kubelet`;
+`kubelet_nodes`, by default `kubelet.default_nodes()`), what the tests, cluster-up
+and the demo use; with `simulate=SECONDS` the node agent registers the Nodes instead
+and completes every Pod after that delay without running it (the scale benchmarks:
+real kubelets cannot run 1,000 Pods on 2 cores).
 """
 
 from __future__ import annotations
@@ -52,17 +54,18 @@ class LocalCluster:
     def start(self, timeout: float = 180.0) -> LocalCluster:
         bin_dir = controlplane.build_binaries()
         self.cp = controlplane.ControlPlane(self.workdir, bin_dir).start()
-        if self.kubelet_nodes:
+        if self.simulate is None:
             self.nodes = kubelet.start_nodes(self.workdir, self.kubeconfig, self.cp.ca,
-                                             self.kubelet_nodes, timeout)
-        else:
+                                             self.kubelet_nodes or kubelet.default_nodes(),
+                                             timeout)
+        else:  # the scale benchmarks: Pods that only flip their status (no kubelet)
             self.start_agent()
         self.wait_ready(timeout)
         return self
 
     def start_agent(self) -> None:
         args = [sys.executable, "-m", "dev.cluster.nodeagent",
-                f"--kubeconfig={self.kubeconfig}", f"--workdir={self.workdir / 'node'}",
+                f"--kubeconfig={self.kubeconfig}",
                 *self.agent_args]
         if self.simulate is not None:
             args.append(f"--simulate={self.simulate}")

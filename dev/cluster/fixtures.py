@@ -98,10 +98,10 @@ def wait_pod_gone(core: client.CoreV1Api, namespace: str, name: str, timeout: fl
 
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[cluster.LocalCluster]:
-    from dev.cluster import podman_runtime
+    from dev.cluster import images
     # The nodes run this checkout's images: build them unless current (podman's layer
     # cache makes that quick); KT_IMAGE_BUILD=missing|0 and KT_IMAGE_TAG choose otherwise.
-    podman_runtime.ensure_images()
+    images.ensure_images()
     yield from _running(cluster.LocalCluster(kubelet_nodes=kubelet.default_nodes()), 300)
 
 

@@ -27,12 +27,11 @@ from typing import Any
 
 from kubernetes import client
 
-from dev.cluster import nodeconfig, nodehost
+from dev.cluster import images, nodeconfig, nodehost
 from dev.services import procs
 
 HERE = Path(__file__).resolve().parent
-TAG = os.environ.get("KT_IMAGE_TAG", "dev")  # as deploy/containers/build-images.sh tags them
-PROJECT_IMAGES = (f"localhost/kube-transcoder-runner:{TAG}", f"localhost/kube-transcoder-operator:{TAG}")
+PROJECT_IMAGES = images.PROJECT_IMAGES  # localhost/kube-transcoder-{runner,operator}:<KT_IMAGE_TAG>
 
 
 def save_images(folder: Path, images: tuple[str, ...] = PROJECT_IMAGES) -> list[Path]:

@@ -1,13 +1,15 @@
-"""Node agent: makes the local control plane able to run Pods, the way a kubelet does.
+"""Node agent: simulated Nodes whose Pods only flip their status, for the scale benchmarks.
 
-Started by `dev.cluster.fixtures` and `python -m dev.cluster up` as
-`python -m dev.cluster.nodeagent --kubeconfig ...`. It registers Nodes
+Started by `dev.cluster.cluster.LocalCluster(simulate=SECONDS)` (`bench/operator_scale.py`,
+`bench/kueue.py`, `python -m dev.cluster up --simulate`) as
+`python -m dev.cluster.nodeagent --kubeconfig ... --simulate SECONDS`: real kubelets
+cannot run 1,000 Pods on 2 cores. It registers Nodes
 (`gpu-node-0` with `nvidia.com/gpu` capacity, GPU-feature-discovery labels and the
 usual `nvidia.com/gpu:NoSchedule` taint; `cpu-node-0` without a GPU), keeps their
 Leases and Ready condition fresh, watches the Pods the real scheduler binds to
-them and runs each one (see `dev.cluster.podruntime`), reporting Pod status as
-a kubelet does. `--simulate SECONDS` completes Pods after a delay without running
-anything, for scale benchmarks (the way kwok is used).
+them and completes each one after SECONDS without running anything (see
+`dev.cluster.podruntime`), reporting Pod status as a kubelet does (the way kwok is
+used).
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ import datetime
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
@@ -64,8 +64,8 @@ def node_manifest(name: str, gpus: int, cpu: str, memory: str, pods: str) -> dic
 
 
 class NodeAgent:
-    def __init__(self, api: client.ApiClient, nodes: list[dict[str, Any]], workdir: Path,
-                 api_server: str, ca_pem: bytes, simulate: float | None) -> None:
+    def __init__(self, api: client.ApiClient, nodes: list[dict[str, Any]],
+                 simulate: float) -> None:
         self.api = api
         self.core = client.CoreV1Api(api)
         self.coord = client.CoordinationV1Api(api)
@@ -73,10 +73,7 @@ class NodeAgent:
         self.stop = threading.Event()
         self.pods: dict[str, podruntime.PodWorker] = {}
         self.lock = threading.Lock()
-        self.ctx = podruntime.Context(
-            core=self.core, workdir=workdir, api_server=api_server, ca_pem=ca_pem,
-            simulate=simulate, patcher=ThreadPoolExecutor(max_workers=16),
-        )
+        self.ctx = podruntime.Context(core=self.core, simulate=simulate)
 
     # --- nodes -------------------------------------------------------------
     def register(self) -> None:
@@ -203,14 +200,13 @@ class NodeAgent:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kubeconfig", required=True)
-    ap.add_argument("--workdir", required=True)
     ap.add_argument("--gpu-nodes", type=int, default=1)
     ap.add_argument("--cpu-nodes", type=int, default=1)
     ap.add_argument("--gpus-per-node", type=int, default=1)
     ap.add_argument("--cpu", default="16")
     ap.add_argument("--memory", default="64Gi")
     ap.add_argument("--pods", default="110")
-    ap.add_argument("--simulate", type=float, default=None,
+    ap.add_argument("--simulate", type=float, required=True,
                     help="complete Pods after this many seconds without running them")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -222,8 +218,7 @@ def main() -> None:
              for i in range(args.gpu_nodes)]
     nodes += [node_manifest(f"cpu-node-{i}", 0, args.cpu, args.memory, args.pods)
               for i in range(args.cpu_nodes)]
-    ca_pem = Path(cfg.ssl_ca_cert).read_bytes()
-    agent = NodeAgent(api, nodes, Path(args.workdir), cfg.host, ca_pem, args.simulate)
+    agent = NodeAgent(api, nodes, args.simulate)
     agent.register()
     threading.Thread(target=agent.heartbeat, daemon=True).start()
     log.info("node agent ready: %s", ", ".join(agent.nodes))
@@ -231,7 +226,6 @@ def main() -> None:
         agent.watch_pods()
     finally:
         agent.stop.set()
-        podruntime.kill_all()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from kubernetes import client
 from dev import corpus
 from dev import operators as opf
 from dev.cluster import helm
-from dev.cluster import podman_runtime as pr
+from dev.cluster import images as pr
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs, redisserver, s3server
 from tests.e2e.test_ship_examples import PLACEHOLDER, finished, prepare_s3

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from dev.cluster import podman_runtime as pr
+from dev.cluster import images as pr
 from dev.cluster.fixtures import Kube, wait_for, wait_pod_gone
 from tests.e2e.test_images_run import SELF_PRELUDE
 

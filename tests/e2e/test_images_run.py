@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from dev.cluster import podman_runtime as pr
+from dev.cluster import images as pr
 
 RESTRICTED = ["--read-only", "--read-only-tmpfs=false", "--user", "65532:65532",
               "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
