@@ -141,6 +141,20 @@ def _format_rules(name: str) -> tuple[base.Rule, ...]:
     )
 
 
+
+def apart_from_outputs(part: str) -> base.Rule:
+    """The job rule that `<part>.destination` (a prefix) holds no output's destination."""
+    def check(job: Any) -> bool:
+        prefix = getattr(job, part)
+        return prefix is None or not any(
+            o.destination.startswith(prefix.destination) for o in job.outputs)
+    return base.Rule(
+        cel=(f"!has(self.{part}) || "
+             f"self.outputs.all(o, !o.destination.startsWith(self.{part}.destination))"),
+        message=f"{part}.destination must not hold an output's destination "
+                "(outputs[].destination)",
+        field=f"{part}.destination", check=check)
+
 JOB_RULES: tuple[base.Rule, ...] = (
     base.Rule(
         cel=("!has(self.packaging) || self.outputs.all(o, !has(o.container) || "
@@ -152,15 +166,7 @@ JOB_RULES: tuple[base.Rule, ...] = (
         or all(o.container == constants.Container.MP4 for o in job.outputs),
     ),
     *(rule for name in Format for rule in _format_rules(name)),
-    base.Rule(
-        cel=("!has(self.packaging) || "
-             "self.outputs.all(o, !o.destination.startsWith(self.packaging.destination))"),
-        message="packaging.destination must not hold an output's destination "
-                "(outputs[].destination)",
-        field="packaging.destination",
-        check=lambda job: job.packaging is None or not any(
-            o.destination.startswith(job.packaging.destination) for o in job.outputs),
-    ),
+    apart_from_outputs("packaging"),
 )
 
 

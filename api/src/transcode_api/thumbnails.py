@@ -171,17 +171,7 @@ class ThumbnailsSpec(base.SpecModel):
     )
 
 
-JOB_RULES: tuple[base.Rule, ...] = (
-    base.Rule(
-        cel=("!has(self.thumbnails) || "
-             "self.outputs.all(o, !o.destination.startsWith(self.thumbnails.destination))"),
-        message="thumbnails.destination must not hold an output's destination "
-                "(outputs[].destination)",
-        field="thumbnails.destination",
-        check=lambda job: job.thumbnails is None or not any(
-            o.destination.startswith(job.thumbnails.destination) for o in job.outputs),
-    ),
-)
+JOB_RULES: tuple[base.Rule, ...] = (packaging.apart_from_outputs("thumbnails"),)
 
 
 class ImageResult(base.StatusModel):
