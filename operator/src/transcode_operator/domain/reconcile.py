@@ -40,6 +40,7 @@ from transcode_operator.domain import events as ev
 from transcode_operator.domain import settings as settings_module
 
 P = constants.Phase
+C = constants.ConditionType
 S = constants.ConditionStatus
 R = ev.Reason
 GPU_UNSCHEDULABLE = constants.FallbackReason.GPU_UNSCHEDULABLE
@@ -117,6 +118,7 @@ def _decide(obs: observation.Observed, cfg: settings_module.Settings) -> actions
         result.status = _recorded(obs, result.status or st, current)
         if result.status == st:
             result.status = None
+    starts.hold_first_write(obs, result, current, cfg)
     return result
 
 
@@ -127,6 +129,14 @@ def _recorded(obs: observation.Observed, status: job_status.TranscodeJobStatus,
     if (status.attempts or 0) < current.attempt:
         update["attempts"] = current.attempt
         update["pod_name"] = current.name
+        gpu = next((c for c in status.conditions if c.type == C.GPU_ACCELERATED), None)
+        if gpu is None or gpu.reason == "NotStarted":  # the Pod's creation was not recorded
+            state = starts.gpu_state(builders.PodRequest(current.attempt, current.gpu,
+                                                         current.fallback_reason))
+            update["conditions"] = job_status.set_condition(status.conditions, job_status.Condition(
+                type=C.GPU_ACCELERATED, status=state.status, reason=state.reason,
+                message=state.message or None, observed_generation=obs.generation),
+                obs.now)
     if status.start_time is None:
         first = min((p.created for p in obs.pods if p.created), default=None)
         update["start_time"] = conditions.now_utc(first or obs.now)

@@ -45,7 +45,7 @@ def active(pods: tuple[podstate.PodView, ...]) -> list[podstate.PodView]:
 
 
 # --- starting a Pod ----------------------------------------------------------------------
-def _gpu_state(request: builders.PodRequest, message: str = "") -> conditions.GpuState:
+def gpu_state(request: builders.PodRequest, message: str = "") -> conditions.GpuState:
     if request.gpu:
         return conditions.GpuState(S.UNKNOWN, "GPURequested", "the runner Pod asked for a GPU")
     if request.fallback_reason:
@@ -62,7 +62,7 @@ def start(obs: observation.Observed, request: builders.PodRequest, *extra: ev.Ev
     made = f"batch Job {name} for Kueue" if obs.queue else f"runner Pod {name}"
     state = job_state(obs, P.SCHEDULING, "PodCreated",
                    f"created {made} (attempt {request.attempt}, {where})",
-                   gpu=_gpu_state(request, fallback_message))
+                   gpu=gpu_state(request, fallback_message))
     fields: dict[str, object] = {"attempts": request.attempt, "pod_name": name,
                                  "progress": None}
     if obs.status.start_time is None or reset_start:
@@ -72,6 +72,31 @@ def start(obs: observation.Observed, request: builders.PodRequest, *extra: ev.Ev
             obs.status.metadata, fallback_message, request.fallback_reason)
     return actions.Plan(status=with_state(obs, state, **fields), create=request, gate=True,
                 events=[*extra, ev.Event.normal(R.CREATED, state.message)])
+
+
+def hold_first_write(obs: observation.Observed, result: actions.Plan,
+                     current: podstate.PodView | None, cfg: settings_module.Settings) -> None:
+    """Hold back a new job's first status write while its Pod is young and not running.
+
+    A job whose status was never written (no phase) and whose plan only records a
+    Pod being scheduled (its creation, or a Pod not yet Running) writes nothing until
+    `status.firstWriteDelaySeconds` after the Pod's creation; the turn looks again
+    then. A Pod that runs sooner is recorded by the Running write alone (its attempt,
+    name, start time and GPU condition come from the Pod: `reconcile._recorded`). A job
+    with unknown spec fields writes at once (its UnknownFields condition cannot wait)."""
+    delay = cfg.status.first_write_delay_seconds
+    status = result.status
+    if delay <= 0 or status is None or status.phase != P.SCHEDULING \
+            or obs.status.phase is not None or obs.unknown_fields:  # that status goes now
+        return
+    age = 0.0
+    if current is not None:
+        if current.created is None:
+            return
+        age = max((obs.now - current.created).total_seconds(), 0.0)
+    if age < delay:
+        result.status = None
+        result.wake_in(delay - age)
 
 
 SCHEDULING_FALLBACKS = frozenset({GPU_UNSCHEDULABLE, constants.FallbackReason.GPU_QUOTA_EXHAUSTED})
