@@ -44,15 +44,16 @@ def test_cpu_job_says_cpu_requested() -> None:
 
 
 def test_a_new_jobs_first_write_waits_for_its_pod_to_run() -> None:
+    delay = h.CFG.status.first_write_delay_seconds
     # the creation turn: the Pod is created and announced, the status waits
     p = _plan(h.observed())
-    assert p.create is not None and p.status is None and p.requeue == 5.0
+    assert p.create is not None and p.status is None and p.requeue == delay
     assert _reasons(p) == ["Created"]
-    # the Pod exists (2 s old) but does not run yet: still nothing written
-    young = h.view(phase="Pending", created=h.ago(2))
+    # the Pod exists (2 s old) and is creating its container: still nothing written
+    young = h.view(phase="Pending", created=h.ago(2), waiting=("ContainerCreating", ""))
     p = _plan(h.observed(young))
-    assert p.status is None and p.requeue == pytest.approx(3.0)
-    # it runs: one write records the attempt, the Pod and the GPU request with Running
+    assert p.status is None and p.requeue == pytest.approx(delay - 2)
+    # it runs: one write records the attempt, the Pod and the CPU request with Running
     p = _plan(h.observed(h.view(phase="Running", created=h.ago(3))))
     assert p.status is not None and p.status.phase == "Running"
     assert (p.status.attempts, p.status.pod_name) == (1, "trailer-1")
@@ -61,12 +62,23 @@ def test_a_new_jobs_first_write_waits_for_its_pod_to_run() -> None:
     assert _cond(p, "Reconciling") == ("True", "Running")
 
 
-def test_a_pod_still_waiting_after_the_delay_is_recorded_as_scheduling() -> None:
-    p = _plan(h.observed(h.view(phase="Pending", created=h.ago(5), gpu=True,
+def test_a_pod_still_starting_after_the_delay_is_recorded_as_scheduling() -> None:
+    late = h.view(phase="Pending", created=h.ago(h.CFG.status.first_write_delay_seconds))
+    p = _plan(h.observed(late))
+    assert p.status is not None and p.status.phase == "Scheduling"
+    assert (p.status.reason, p.status.attempts, p.status.pod_name) == ("PodCreated", 1,
+                                                                       "trailer-1")
+
+
+def test_a_young_pod_that_waits_for_a_reason_is_recorded_at_once() -> None:
+    p = _plan(h.observed(h.view(phase="Pending", created=h.ago(1), gpu=True,
                                 unschedulable="0/3 nodes have a free nvidia.com/gpu")))
     assert p.status is not None and p.status.phase == "Scheduling"
     assert (p.status.reason, p.status.attempts) == ("WaitingForGPU", 1)
     assert _cond(p, "GPUAccelerated") == ("Unknown", "GPURequested")
+    pulling = h.view(phase="Pending", created=h.ago(1), waiting=("ErrImagePull", "pull access denied"))
+    p = _plan(h.observed(pulling))
+    assert p.status is not None and p.status.phase == "Scheduling"
 
 
 def test_only_a_new_jobs_first_write_waits() -> None:

@@ -54,7 +54,7 @@ def test_a_job_whose_pod_runs_soon_costs_one_status_write_until_it_ends() -> Non
     api = fakes.FakeApi()
     api.add_job(fakes.job_body())  # the finalizer is there already (admission policy)
     d = fakes.deps_for(api)
-    assert _turn(d, api) == 5.0  # Pod created and announced; its status waits for it
+    assert _turn(d, api) == h.CFG.status.first_write_delay_seconds  # its status waits
     assert api.writes == [("create_pod", "trailer-1")] and "status" not in api.jobs[KEY]
     assert _events(d) == ["Created"]
     _turn(d, api)  # the Pod's own watch event: Pending, young, nothing written

@@ -74,24 +74,31 @@ def start(obs: observation.Observed, request: builders.PodRequest, *extra: ev.Ev
                 events=[*extra, ev.Event.normal(R.CREATED, state.message)])
 
 
+STARTING = frozenset({None, "ContainerCreating", "PodInitializing"})
+"""Waiting reasons of a Pod that is simply starting (anything else is worth a write)."""
+
+
 def hold_first_write(obs: observation.Observed, result: actions.Plan,
                      current: podstate.PodView | None, cfg: settings_module.Settings) -> None:
-    """Hold back a new job's first status write while its Pod is young and not running.
+    """Hold back a new job's first status write while its Pod is simply starting.
 
     A job whose status was never written (no phase) and whose plan only records a
-    Pod being scheduled (its creation, or a Pod not yet Running) writes nothing until
-    `status.firstWriteDelaySeconds` after the Pod's creation; the turn looks again
-    then. A Pod that runs sooner is recorded by the Running write alone (its attempt,
-    name, start time and GPU condition come from the Pod: `reconcile._recorded`). A job
-    with unknown spec fields writes at once (its UnknownFields condition cannot wait)."""
+    Pod being scheduled (its creation, or a Pod not yet Running that waits for no
+    reason: not Unschedulable, no image pull or configuration error) writes nothing
+    until `status.firstWriteDelaySeconds` after the Pod's creation; the turn looks
+    again then. A Pod that runs sooner is recorded by the Running write alone (its
+    attempt, name, start time and GPU condition come from the Pod:
+    `reconcile._recorded`). A job with unknown spec fields writes at once (its
+    UnknownFields condition cannot wait)."""
     delay = cfg.status.first_write_delay_seconds
     status = result.status
     if delay <= 0 or status is None or status.phase != P.SCHEDULING \
-            or obs.status.phase is not None or obs.unknown_fields:  # that status goes now
+            or obs.status.phase is not None or obs.unknown_fields:
         return
     age = 0.0
     if current is not None:
-        if current.created is None:
+        if current.created is None or current.unschedulable_message \
+                or current.waiting_reason not in STARTING:
             return
         age = max((obs.now - current.created).total_seconds(), 0.0)
     if age < delay:

@@ -27,12 +27,13 @@ class StatusSettings(Group):
     progress_interval_seconds: float = pydantic.Field(default=5.0, ge=0)
     """At most one progress or phase-only status patch per job in this many seconds.
     Default: 5."""
-    first_write_delay_seconds: float = pydantic.Field(default=5.0, ge=0)
-    """A new job's first status write (phase Scheduling, with its Pod's name) waits up
-    to this many seconds after the Pod's creation for the Pod to run: a Pod that runs
-    within them is recorded by one write (phase Running) instead of two. A Pod still
-    waiting then (Unschedulable, pulling its image) is recorded as Scheduling. 0: write
-    at once. Default: 5."""
+    first_write_delay_seconds: float = pydantic.Field(default=30.0, ge=0)
+    """A new job's first status write (phase Scheduling, with its Pod's name) waits,
+    while the Pod is simply starting (scheduled or being scheduled, creating its
+    container), up to this many seconds after the Pod's creation: a Pod that runs
+    within them is recorded by one write (phase Running) instead of two. A Pod that
+    waits for a reason (Unschedulable, an image pull or configuration error) is
+    recorded at once. 0: write at once. Default: 30."""
     config_error_grace_seconds: float = pydantic.Field(default=15.0, ge=0)
     """How long a runner Pod may wait in CreateContainerConfigError (missing Secret or
     key) before the job is Failed (`CredentialsNotAllowed` for its Secret). Default: 15."""
