@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.unit.api import cases
 from dev.cluster.fixtures import wait_for
+from tests.unit.api import cases
 from transcode_api import admission, constants, contract, crdgen, model, results, spec, status
 
 pytestmark = pytest.mark.cluster
