@@ -73,6 +73,16 @@ def install_crd(kube: Kube) -> None:
         return any(c.type == "Established" and c.status == "True"
                    for c in (crd.status and crd.status.conditions) or [])
     wait_for(established, 60, "the TranscodeJob CRD to be established")
+
+    def served() -> bool:  # Established can come before the API server serves the kind
+        try:
+            custom(kube).list_cluster_custom_object(GROUP, VERSION, PLURAL, limit=1)
+        except client.ApiException as exc:
+            if exc.status in (404, 503):
+                return False
+            raise
+        return True
+    wait_for(served, 60, "the API server to serve TranscodeJobs")
     runtime_class = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
                      "metadata": {"name": "nvidia"}, "handler": "nvidia"}
     kube.kubectl("apply", "-f", "-", input=json.dumps(runtime_class))
