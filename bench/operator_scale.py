@@ -227,10 +227,23 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     custom = client.CustomObjectsApi(kube.api_client)
     core = client.CoreV1Api(kube.api_client)
 
+    def create(namespace: str, name: str) -> None:
+        """Create a job; a 503 "kind not found" (the API server still loading the CRD
+        after a busy phase) is tried again for up to a minute."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                custom.create_namespaced_custom_object(
+                    opf.GROUP, opf.VERSION, namespace, opf.PLURAL,
+                    opf.job_manifest(name, acceleration={"mode": "cpu"}))
+                return
+            except client.ApiException as exc:
+                if exc.status != 503 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
     def make(i: int) -> None:
-        custom.create_namespaced_custom_object(
-            opf.GROUP, opf.VERSION, ns, opf.PLURAL,
-            opf.job_manifest(f"tj-{i}", acceleration={"mode": "cpu"}))
+        create(ns, f"tj-{i}")
 
     def pods() -> int:
         return len(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)))
@@ -243,9 +256,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     try:
         # warm-up: the operator's watches are established and one job went through
         warm_up = kube.namespace(f"bench-warmup-{label}")
-        custom.create_namespaced_custom_object(opf.GROUP, opf.VERSION, warm_up, opf.PLURAL,
-                                               opf.job_manifest("warm-up",
-                                                                acceleration={"mode": "cpu"}))
+        create(warm_up, "warm-up")
         opf.wait_phase(kube, warm_up, "warm-up", "Succeeded", timeout=args.timeout)
         before = request_totals(kube)
         idle_rss = _rss_mb(op.proc.pid if op.proc else 0)

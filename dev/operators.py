@@ -74,9 +74,10 @@ def install_crd(kube: Kube) -> None:
                    for c in (crd.status and crd.status.conditions) or [])
     wait_for(established, 60, "the TranscodeJob CRD to be established")
 
-    def served() -> bool:  # Established can come before the API server serves the kind
+    def served() -> bool:  # Established can come before the API server creates the kind
         try:
-            custom(kube).list_cluster_custom_object(GROUP, VERSION, PLURAL, limit=1)
+            custom(kube).create_namespaced_custom_object(
+                GROUP, VERSION, "default", PLURAL, job_manifest("served-probe"), dry_run="All")
         except client.ApiException as exc:
             if exc.status in (404, 503):
                 return False
