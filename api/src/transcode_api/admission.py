@@ -9,8 +9,10 @@ finalizer's name); `python -m transcode_api.admission --out deploy/admission`
 (part of `make crds`) writes them as a YAML list, which
 `charts/kube-transcoder/hack/sync.py` copies into the chart (the template
 `finalizer-policy.yaml`, gated by `finalizerPolicy.enabled`) and `dev.operators`
-applies in the local clusters. `failurePolicy: Ignore`: a policy the API server
-cannot run never blocks a job, since the operator still adds a missing finalizer.
+applies in the local clusters. `failurePolicy: Ignore`: a policy that fails to
+evaluate does not refuse the job, since the operator still adds a missing finalizer;
+but until the API server has published the CRD's schema after an install or change,
+it can answer a create with 503 (the JSON patch needs the schema).
 """
 
 from __future__ import annotations
