@@ -32,6 +32,7 @@ crds: venv ## regenerate every generated file: CRD, RBAC, alert rules, the chart
 	$(PY) -m transcode_api.crdgen --out crds/
 	$(PY) -m transcode_operator.app.rbac --out deploy/rbac
 	$(PY) -m transcode_api.redisacl --out deploy/redis
+	$(PY) -m transcode_api.admission --out deploy/admission
 	$(PY) deploy/monitoring/hack/render.py
 	$(PY) charts/kube-transcoder/hack/sync.py
 	$(PY) manifests/hack/render.py

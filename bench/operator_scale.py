@@ -15,16 +15,20 @@ not produce) broken down by resource (target at most 5), and the operator's
 peak RSS (target 120 MB). With --growth it then runs the operator alone at each
 size, a fresh operator process and namespace per size, and prints the time per
 job and peak RSS per 1,000 jobs of each row and their ratio to the first row
-(target: the largest within 1.3x of the first). Nothing is asserted; timing
+(target: the largest within 1.3x of the first). It also prints, for each side, the
+median time from a Pod's creation to its start and from its end to its job's
+completionTime (where the time between "all Pods" and "all finished" goes). Nothing is asserted; timing
 claims live here, never in tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
+import statistics
 import sys
 import time
 from collections import Counter
@@ -155,9 +159,37 @@ def batch_jobs_phase(kube: Kube, n: int, args: argparse.Namespace) -> dict[str, 
     pods_at = wait_until("Job Pods", pods, n, t0, args.timeout)
     done_at = wait_until("Jobs Complete", finished, n, t0, args.timeout)
     writes = request_totals(kube) - before
-    return {"create": created, "pods": pods_at, "done": done_at,
+    lags = _lags(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)),
+                 _items(lambda **kw: batch.list_namespaced_job(ns, **kw)))
+    return {"create": created, "pods": pods_at, "done": done_at, "lags": lags,
             "writes": _per_job(writes, n, ("jobs", "jobs/status", "pods", "events"),
                                exclude_created="jobs")}
+
+
+def _stamp(text: str | None) -> float | None:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() \
+        if text else None
+
+
+def _lags(pods: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> dict[str, float]:
+    """Median seconds from a Pod's creation to its start, and from its end to its job's
+    completionTime (all API timestamps, to the second)."""
+    done = {j["metadata"]["uid"]: _stamp((j.get("status") or {}).get("completionTime"))
+            for j in jobs}
+    start, end = [], []
+    for pod in pods:
+        term = (((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
+                .get("state") or {}).get("terminated") or {}
+        owner = next(iter(pod["metadata"].get("ownerReferences") or []), {})
+        created, began = _stamp(pod["metadata"].get("creationTimestamp")), \
+            _stamp(term.get("startedAt"))
+        ended, completed = _stamp(term.get("finishedAt")), done.get(owner.get("uid"))
+        if created is not None and began is not None:
+            start.append(began - created)
+        if ended is not None and completed is not None:
+            end.append(completed - ended)
+    return {"pod_start": statistics.median(start) if start else float("nan"),
+            "end_to_done": statistics.median(end) if end else float("nan")}
 
 
 def _per_job(writes: Counter[tuple[str, str, str]], n: int, resources: tuple[str, ...],
@@ -184,15 +216,34 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         "runner__command": ["true"], "runner__resources": SMALL,
         "runner__extra_env": {"KT_SIMULATED_TERMINATION_MESSAGE":
                               result.to_termination_message()},
-        "http__enabled": "false", **dict(a.split("=", 1) for a in args.operator_setting)})
+        "http__enabled": "false",
+        # the chart's leader-election timings, not the tests' short ones (3 s renew
+        # deadline): a renewal late under load would stop the operator mid-run
+        "leader_election__lease_duration_seconds": "15",
+        "leader_election__renew_deadline_seconds": "10",
+        "leader_election__retry_period_seconds": "2",
+        **dict(a.split("=", 1) for a in args.operator_setting)})
     op.start()
     custom = client.CustomObjectsApi(kube.api_client)
     core = client.CoreV1Api(kube.api_client)
 
+    def create(namespace: str, name: str) -> None:
+        """Create a job; a 503 "kind not found" (the API server still loading the CRD
+        after a busy phase) is tried again for up to a minute."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                custom.create_namespaced_custom_object(
+                    opf.GROUP, opf.VERSION, namespace, opf.PLURAL,
+                    opf.job_manifest(name, acceleration={"mode": "cpu"}))
+                return
+            except client.ApiException as exc:
+                if exc.status != 503 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
     def make(i: int) -> None:
-        custom.create_namespaced_custom_object(
-            opf.GROUP, opf.VERSION, ns, opf.PLURAL,
-            opf.job_manifest(f"tj-{i}", acceleration={"mode": "cpu"}))
+        create(ns, f"tj-{i}")
 
     def pods() -> int:
         return len(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)))
@@ -205,9 +256,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     try:
         # warm-up: the operator's watches are established and one job went through
         warm_up = kube.namespace(f"bench-warmup-{label}")
-        custom.create_namespaced_custom_object(opf.GROUP, opf.VERSION, warm_up, opf.PLURAL,
-                                               opf.job_manifest("warm-up",
-                                                                acceleration={"mode": "cpu"}))
+        create(warm_up, "warm-up")
         opf.wait_phase(kube, warm_up, "warm-up", "Succeeded", timeout=args.timeout)
         before = request_totals(kube)
         idle_rss = _rss_mb(op.proc.pid if op.proc else 0)
@@ -218,6 +267,9 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         done_at = wait_until("TranscodeJobs Succeeded", finished, n, t0, args.timeout)
         time.sleep(3)  # let queued Events go out before counting
         writes = request_totals(kube) - before
+        lags = _lags(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)),
+                     _items(lambda **kw: custom.list_namespaced_custom_object(
+                         opf.GROUP, opf.VERSION, ns, opf.PLURAL, **kw)))
         rss = _peak_rss_mb(op.proc.pid if op.proc else 0)
         cpu = _cpu_seconds(op.proc.pid if op.proc else 0)
     finally:
@@ -225,7 +277,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     per_job = _per_job(writes, n, ("transcodejobs", "transcodejobs/status", "pods", "events"),
                        exclude_created="transcodejobs")
     return {"create": created, "pods": pods_at, "done": done_at, "writes": per_job,
-            "rss_mb": rss, "idle_rss_mb": idle_rss, "cpu_s": cpu, "log": str(op.log_path)}
+            "lags": lags, "rss_mb": rss, "idle_rss_mb": idle_rss, "cpu_s": cpu, "log": str(op.log_path)}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -315,6 +367,10 @@ def _print_comparison(jobs: dict[str, Any], tjs: dict[str, Any]) -> None:
                        ("done", "all jobs finished")):
         print(f"  {label:24s} {jobs[key]:10.1f}s   {tjs[key]:10.1f}s   "
               f"{tjs[key] / jobs[key]:5.2f}x")
+    for key, label in (("pod_start", "Pod created to started"),
+                       ("end_to_done", "Pod ended to job done")):
+        print(f"  {label + ' (median)':24s} {jobs['lags'][key]:10.1f}s   "
+              f"{tjs['lags'][key]:10.1f}s")
     print("\nAPI writes per job (excluding the job's own creation; no progress in simulate mode)")
     print(f"  Job controller: {jobs['writes']['total']:.2f}")
     for row, value in jobs["writes"]["by_request"].items():

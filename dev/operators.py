@@ -37,7 +37,7 @@ from dev import fakerunner
 from dev.cluster import kubelet
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs
-from transcode_api import contract
+from transcode_api import admission, contract
 
 REPO = Path(__file__).resolve().parents[1]
 CRD = REPO / "crds" / "transcodejobs.kubetranscoder.io.yaml"
@@ -61,14 +61,29 @@ def fake_runner() -> list[str]:
 
 
 def install_crd(kube: Kube) -> None:
-    """Apply the generated CRD and the `nvidia` RuntimeClass; wait until established."""
+    """Apply the generated CRD, the finalizer's MutatingAdmissionPolicy (as the chart and
+    manifests/ install it) and the `nvidia` RuntimeClass; wait until established."""
     kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    policy = {"apiVersion": "v1", "kind": "List", "items": admission.objects()}
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
+                 input=json.dumps(policy))
     def established() -> bool:
         crd = client.ApiextensionsV1Api(kube.api_client).read_custom_resource_definition(
             "transcodejobs.kubetranscoder.io")
         return any(c.type == "Established" and c.status == "True"
                    for c in (crd.status and crd.status.conditions) or [])
     wait_for(established, 60, "the TranscodeJob CRD to be established")
+
+    def served() -> bool:  # Established can come before the API server creates the kind
+        try:
+            custom(kube).create_namespaced_custom_object(
+                GROUP, VERSION, "default", PLURAL, job_manifest("served-probe"), dry_run="All")
+        except client.ApiException as exc:
+            if exc.status in (404, 503):
+                return False
+            raise
+        return True
+    wait_for(served, 60, "the API server to serve TranscodeJobs")
     runtime_class = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
                      "metadata": {"name": "nvidia"}, "handler": "nvidia"}
     kube.kubectl("apply", "-f", "-", input=json.dumps(runtime_class))

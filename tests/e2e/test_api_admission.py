@@ -7,7 +7,9 @@ the cost budget. Then each bad-input case shared with the unit tests
 (tests/unit/api/cases.py) goes through real `kubectl apply` and must be refused
 with a message naming the field; a valid job is accepted with its defaults; the
 spec is immutable except `suspend`; `kubectl explain` teaches the fields; the
-status subresource stores a full runner report and the printer columns show it.
+status subresource stores a full runner report and the printer columns show it; the
+finalizer's MutatingAdmissionPolicy (`transcode_api.admission`) gives a new job the
+operator's finalizer in its create request, next to the finalizers the user wrote.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 
 import pytest
 
+from dev.cluster.fixtures import wait_for
 from tests.unit.api import cases
-from transcode_api import constants, contract, crdgen, model, results, spec, status
+from transcode_api import admission, constants, contract, crdgen, model, results, spec, status
 
 pytestmark = pytest.mark.cluster
 
@@ -159,3 +162,28 @@ def test_status_subresource_stores_the_runner_report(kubectl: Any, ns: str) -> N
     assert stored["status"] == st.to_dict()  # nothing pruned: schema and model agree
     row = kubectl("-n", ns, "get", "tj", "reported", "--no-headers").stdout.split()
     assert row[:6] == ["reported", "Succeeded", "100", "libx264", "NVENCInitFailed", "2.7"]
+
+
+def test_the_finalizer_policy_adds_the_operators_finalizer_on_create(kubectl: Any,
+                                                                    ns: str) -> None:
+    policy = {"apiVersion": "v1", "kind": "List", "items": admission.objects()}
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(policy))
+    attempt = iter(range(1000))
+
+    def created_with_finalizer() -> bool:  # the API server loads new policies in the background
+        name = f"fin-{next(attempt)}"
+        out = _apply(kubectl, ns, name, cases.valid_spec())
+        assert out.returncode == 0, out.stderr
+        return constants.FINALIZER in (_get(kubectl, ns, name)["metadata"].get("finalizers") or [])
+
+    wait_for(created_with_finalizer, 60, "the finalizer policy to take effect")
+    body = json.loads(_job("fin-own", cases.valid_spec()))
+    body["metadata"]["finalizers"] = ["example.com/keep"]
+    out = kubectl("-n", ns, "create", "-f", "-", input=json.dumps(body), check=False)
+    assert out.returncode == 0, out.stderr
+    assert _get(kubectl, ns, "fin-own")["metadata"]["finalizers"] == [
+        "example.com/keep", constants.FINALIZER]
+    for name in kubectl("-n", ns, "get", "tj", "-o", "name").stdout.split():
+        if "/fin-" in name:  # no operator runs here: let them go
+            kubectl("-n", ns, "patch", name, "--type=merge", "-p",
+                    '{"metadata":{"finalizers":null}}')

@@ -24,6 +24,9 @@ JOB = builders.JobRef("media", "trailer", "uid-1234")
 CFG = settings_module.Settings(storage_policy={"ambient_credentials_namespaces": ["media"]})
 """The default settings, except that JOB's namespace may use ambient credentials (most
 test specs name no credentials Secret)."""
+WRITE_NOW = CFG.model_copy(update={"status": CFG.status.model_copy(
+    update={"first_write_delay_seconds": 0.0})})
+"""CFG with a new job's first status write made at once (status.firstWriteDelaySeconds=0)."""
 
 
 def ago(seconds: float) -> datetime.datetime:

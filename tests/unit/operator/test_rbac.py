@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def test_every_api_call_in_kubeclient_is_in_the_table() -> None:
     source = Path(kubeclient.__file__).read_text()
-    called = set(re.findall(r'self\._(?:call|maybe)\(\s*"(\w+)"', source))
+    called = set(re.findall(r'self\._(?:call|maybe|delete)\(\s*"(\w+)"', source))
     assert called == set(kubeclient.CALLS), called ^ set(kubeclient.CALLS)
 
 

@@ -34,7 +34,7 @@ def _cond(p: actions.Plan, type_: str) -> tuple[str, str | None]:
 
 
 def test_first_sight_creates_attempt_one_and_sets_conditions() -> None:
-    p = _plan(h.observed())
+    p = _plan(h.observed(), h.WRITE_NOW)
     assert p.create is not None and (p.create.attempt, p.create.gpu) == (1, True)
     assert p.gate
     assert p.status is not None
@@ -48,9 +48,56 @@ def test_first_sight_creates_attempt_one_and_sets_conditions() -> None:
 
 
 def test_cpu_job_says_cpu_requested() -> None:
-    p = _plan(h.observed(s=h.spec(acceleration={"mode": "cpu"})))
+    p = _plan(h.observed(s=h.spec(acceleration={"mode": "cpu"})), h.WRITE_NOW)
     assert p.create is not None and not p.create.gpu
     assert _cond(p, "GPUAccelerated") == ("False", "CPURequested")
+
+
+def test_a_new_jobs_first_write_waits_for_its_pod_to_run() -> None:
+    delay = h.CFG.status.first_write_delay_seconds
+    # the creation turn: the Pod is created and announced, the status waits
+    p = _plan(h.observed())
+    assert p.create is not None and p.status is None and p.requeue == delay
+    assert _reasons(p) == ["Created"]
+    # the Pod exists (2 s old) and is creating its container: still nothing written
+    young = h.view(phase="Pending", created=h.ago(2), waiting=("ContainerCreating", ""))
+    p = _plan(h.observed(young))
+    assert p.status is None and p.requeue == pytest.approx(delay - 2)
+    # it runs: one write records the attempt, the Pod and the CPU request with Running
+    p = _plan(h.observed(h.view(phase="Running", created=h.ago(3))))
+    assert p.status is not None and p.status.phase == "Running"
+    assert (p.status.attempts, p.status.pod_name) == (1, "trailer-1")
+    assert p.status.start_time is not None
+    assert _cond(p, "GPUAccelerated") == ("False", "CPURequested")
+    assert _cond(p, "Reconciling") == ("True", "Running")
+
+
+def test_a_pod_still_starting_after_the_delay_is_recorded_as_scheduling() -> None:
+    late = h.view(phase="Pending", created=h.ago(h.CFG.status.first_write_delay_seconds))
+    p = _plan(h.observed(late))
+    assert p.status is not None and p.status.phase == "Scheduling"
+    assert (p.status.reason, p.status.attempts, p.status.pod_name) == ("PodCreated", 1,
+                                                                       "trailer-1")
+
+
+def test_a_young_pod_that_waits_for_a_reason_is_recorded_at_once() -> None:
+    p = _plan(h.observed(h.view(phase="Pending", created=h.ago(1), gpu=True,
+                                unschedulable="0/3 nodes have a free nvidia.com/gpu")))
+    assert p.status is not None and p.status.phase == "Scheduling"
+    assert (p.status.reason, p.status.attempts) == ("WaitingForGPU", 1)
+    assert _cond(p, "GPUAccelerated") == ("Unknown", "GPURequested")
+    pulling = h.view(phase="Pending", created=h.ago(1), waiting=("ErrImagePull", "pull access denied"))
+    p = _plan(h.observed(pulling))
+    assert p.status is not None and p.status.phase == "Scheduling"
+
+
+def test_only_a_new_jobs_first_write_waits() -> None:
+    # attempt 1 failed and was recorded; attempt 2's young Pending Pod is recorded at once
+    failed = h.view(attempt=1, phase="Failed", exit_code=75, created=h.ago(60))
+    young = h.view(attempt=2, phase="Pending", created=h.ago(1))
+    p = _plan(h.observed(failed, young, status=h.running_status(1)))
+    assert p.status is not None and p.status.phase == "Scheduling"
+    assert (p.status.attempts, p.status.pod_name) == (2, "trailer-2")
 
 
 def test_running_pod_is_a_throttled_phase_write_and_copies_runner_progress() -> None:

@@ -35,7 +35,7 @@ def _status(api: fakes.FakeApi) -> dict[str, Any]:
 def test_a_new_job_gets_the_finalizer_and_one_pod_in_one_turn() -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body(finalizers=[]))
-    d = fakes.deps_for(api)
+    d = fakes.deps_for(api, h.WRITE_NOW)
     _turn(d, api)  # a Pod may start: the observation carries the gates' answer
     assert api.writes == [("patch_job", "trailer"), ("create_pod", "trailer-1"),
                           ("patch_job_status", "trailer")]
@@ -48,6 +48,29 @@ def test_a_new_job_gets_the_finalizer_and_one_pod_in_one_turn() -> None:
     # the next turn repeats nothing
     _turn(d, api, watch=False)
     assert len(api.writes) == 3 and _events(d) == ["Created"]
+
+
+def test_a_job_whose_pod_runs_soon_costs_one_status_write_until_it_ends() -> None:
+    api = fakes.FakeApi()
+    api.add_job(fakes.job_body())  # the finalizer is there already (admission policy)
+    d = fakes.deps_for(api)
+    assert _turn(d, api) == h.CFG.status.first_write_delay_seconds  # its status waits
+    assert api.writes == [("create_pod", "trailer-1")] and "status" not in api.jobs[KEY]
+    assert _events(d) == ["Created"]
+    _turn(d, api)  # the Pod's own watch event: Pending, young, nothing written
+    assert api.writes == [("create_pod", "trailer-1")]
+    api.set_pod("trailer-1", h.pod(attempt=1, phase="Running", created=h.NOW, rv="500"))
+    _turn(d, api)
+    status = _status(api)
+    assert (status["phase"], status["attempts"], status["podName"]) == ("Running", 1,
+                                                                        "trailer-1")
+    api.set_pod("trailer-1", h.pod(attempt=1, phase="Succeeded", exit_code=0, created=h.NOW,
+                                   message=h.result(0), rv="900"))
+    _turn(d, api)
+    assert _status(api)["phase"] == "Succeeded"
+    assert api.writes == [("create_pod", "trailer-1"), ("patch_job_status", "trailer"),
+                          ("patch_job_status", "trailer")]
+    assert _events(d) == ["Created", "Succeeded"]
 
 
 def test_existing_pod_of_ours_is_adopted_not_duplicated() -> None:
@@ -106,7 +129,7 @@ def test_phase_and_progress_writes_are_throttled() -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body())
     clock = fakes.Clock()
-    d = fakes.deps_for(api, clock=clock)
+    d = fakes.deps_for(api, h.WRITE_NOW, clock=clock)
     d.memory.wants_gates.add(KEY)
     _turn(d, api)  # creates the Pod, writes Scheduling
     api.set_pod("trailer-1", h.pod(attempt=1, phase="Running", rv="500"))

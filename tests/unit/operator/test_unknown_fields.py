@@ -92,7 +92,7 @@ def test_the_job_runs_with_the_condition_and_one_warning_event() -> None:
 def test_a_clean_job_has_no_such_condition() -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body())
-    d = fakes.deps_for(api)
+    d = fakes.deps_for(api, h.WRITE_NOW)
     _turn(d, api)
     assert "UnknownFields" not in {c["type"] for c in api.jobs[KEY]["status"]["conditions"]}
 

@@ -23,6 +23,7 @@ import yaml
 
 from tests.unit.ship import helmchart
 from tests.unit.ship.helmchart import CHART_DIR, NAMESPACE, ROOT, Chart, find, one
+from transcode_api import admission
 from transcode_operator.adapters import kubeclient
 from transcode_operator.app import rbac
 from transcode_operator.domain import settings
@@ -36,6 +37,7 @@ GATES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "all-on": ALL_ON,
     "no-crds": {"crds": {"enabled": False}},
+    "no-finalizer-policy": {"finalizerPolicy": {"enabled": False}},
     "crds-not-kept": {"crds": {"keep": False}},
     "no-rbac": {"rbac": {"create": False}},
     "no-service-accounts": {"serviceAccount": {"create": False, "name": "ops"},
@@ -84,7 +86,8 @@ def test_every_object_is_labelled_and_namespaced(rendered: dict[str, list[dict[s
         missing = [k for k in LABELS if k not in labels]
         assert not missing, f"{obj['kind']}/{obj['metadata']['name']} lacks {missing}"
         assert labels["app.kubernetes.io/instance"] == helmchart.RELEASE
-        cluster_scoped = obj["kind"] in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding")
+        cluster_scoped = obj["kind"] in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+                                         "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding")
         assert ("namespace" in obj["metadata"]) != cluster_scoped, obj["metadata"]["name"]
 
 
@@ -130,7 +133,19 @@ def test_defaults_render_what_a_user_installs(rendered: dict[str, list[dict[str,
         ("DaemonSet", "kt-kube-transcoder-gpu-probe"),
         ("NetworkPolicy", "kt-kube-transcoder-operator"),
         ("NetworkPolicy", "kt-kube-transcoder-redis"),
+        ("MutatingAdmissionPolicy", "kube-transcoder-finalizer"),
+        ("MutatingAdmissionPolicyBinding", "kube-transcoder-finalizer"),
     ])
+
+
+def test_the_finalizer_policy_is_the_generated_one_and_can_be_turned_off(
+        rendered: dict[str, list[dict[str, Any]]]) -> None:
+    policy = one(rendered["defaults"], "MutatingAdmissionPolicy", "kube-transcoder-finalizer")
+    generated = admission.objects()[0]
+    assert policy["spec"] == generated["spec"]
+    assert "kubetranscoder.io/finalizer" in policy["spec"]["mutations"][0]["jsonPatch"]["expression"]
+    off = rendered["no-finalizer-policy"]
+    assert not [o for o in off if o["kind"].startswith("MutatingAdmissionPolicy")]
 
 
 # --- values schema -----------------------------------------------------------------

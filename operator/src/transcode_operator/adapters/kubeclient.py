@@ -1,13 +1,15 @@
-"""The operator's own Kubernetes API calls, async, on plain dicts, with domain errors.
+"""The operator's own Kubernetes API calls, async on aiohttp, on plain dicts, with domain errors.
 
 kopf only watches, through its own client; every write and read the control
 layer makes (create/read/list/delete runner Pods, patch the job's finalizers
 and status, read the credentials Secret, read the Node of a Pod stuck Terminating, delete a
 job after its TTL, hold the leader Lease; the batch/v1 Job of a Kueue-queued attempt and
 its Workloads) and the HTTP API's TokenReviews and SubjectAccessReviews
-(`apiauth.ReviewApi`) go through
-`KubeClient`, which runs the official `kubernetes` client in a small thread
-pool, returns JSON as dicts, and raises `errors.ApiError` subclasses. Every
+(`apiauth.ReviewApi`) go through `KubeClient`: plain REST requests on one pooled
+aiohttp session (no thread pool, no `kubernetes` package: its model classes would
+cost the process ~40 MB), authenticated with `adapters.kubeauth`'s credentials
+(read again after a 401, so a rotated service account token is picked up),
+returning JSON as dicts and raising `errors.ApiError` subclasses. Every
 verb/resource pair it uses is listed in `CALLS`, which `rbac` turns into the
 operator's ClusterRole (a unit test checks the two agree). `Api` is the
 protocol the control layer depends on, so tests can inject a fake.
@@ -15,22 +17,23 @@ protocol the control layer depends on, so tests can inject a fake.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
+from urllib.parse import quote
 
-import urllib3
-from kubernetes import client, config
-from kubernetes.client import exceptions as k8s_exceptions
+import aiohttp
+import yarl
 
 from transcode_api import constants
+from transcode_operator.adapters import kubeauth
 from transcode_operator.domain import errors
 
-T = TypeVar("T")
 MERGE_PATCH = "application/merge-patch+json"
+CORE = "/api/v1"
+JOBS = f"/apis/{constants.GROUP}/{constants.VERSION}"
+BATCH = "/apis/batch/v1"
+LEASES = "/apis/coordination.k8s.io/v1"
+WORKLOADS = "/apis/kueue.x-k8s.io/v1beta2"
 
 # (api group, resource, verb) of every call below; rbac.py builds the ClusterRole from it.
 CALLS: dict[str, tuple[str, str, str]] = {
@@ -83,192 +86,206 @@ class Api(Protocol):
     async def list_workloads(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
 
 
-def load_config(pool_size: int = 16) -> client.ApiClient:
-    """An ApiClient from the in-cluster service account, else $KUBECONFIG / ~/.kube/config."""
-    cfg = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=cfg)
-    except config.ConfigException:
-        config.load_kube_config(client_configuration=cfg)
-    cfg.connection_pool_maxsize = pool_size * 2  # headroom: never discard idle connections
-    return client.ApiClient(cfg)
+def _ns(prefix: str, namespace: str, plural: str, name: str | None = None) -> str:
+    path = f"{prefix}/namespaces/{quote(namespace, safe='')}/{plural}"
+    return f"{path}/{quote(name, safe='')}" if name is not None else path
 
 
-def _translate(exc: k8s_exceptions.ApiException) -> errors.ApiError:
-    message = ""
-    if exc.body:
-        try:
-            message = str(json.loads(exc.body).get("message", ""))
-        except (ValueError, AttributeError):
-            message = str(exc.body)[:500]
-    return errors.from_status(int(exc.status or 0), str(exc.reason or ""), message)
+def _delete_options(uid: str | None, *, grace: int | None = None,
+                    propagation: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+    if grace is not None:
+        body["gracePeriodSeconds"] = grace
+    if propagation is not None:
+        body["propagationPolicy"] = propagation
+    if uid:
+        body["preconditions"] = {"uid": uid}
+    return body
 
 
 class KubeClient:
-    """`Api` on the official client, run in `workers` threads."""
+    """`Api` on one aiohttp session with at most `pool_size` connections."""
 
-    def __init__(self, api_client: client.ApiClient, workers: int = 16,
-                 request_timeout: float = 30.0) -> None:
-        self.api_client = api_client
-        self.core = client.CoreV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
-        self.coordination = client.CoordinationV1Api(api_client)
-        self.authn = client.AuthenticationV1Api(api_client)
-        self.authz = client.AuthorizationV1Api(api_client)
-        self.batch = client.BatchV1Api(api_client)
-        self.timeout = request_timeout
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kubeclient")
+    def __init__(self, pool_size: int = 32, request_timeout: float = 30.0,
+                 connect_timeout: float = 10.0,
+                 credentials: kubeauth.Credentials | None = None) -> None:
+        self.pool_size = pool_size
+        self.timeout = aiohttp.ClientTimeout(total=request_timeout, connect=connect_timeout)
+        self._creds = credentials
+        self._session: aiohttp.ClientSession | None = None
         self.calls: dict[str, int] = {}
         """Calls made, by name (writes per job in the benchmark)."""
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self.api_client.close()
+    def _open(self) -> aiohttp.ClientSession:
+        creds = self._creds = self._creds or kubeauth.load()
+        headers = {"Accept": "application/json", "User-Agent": "kube-transcoder-operator"}
+        if creds.token:
+            headers["Authorization"] = f"Bearer {creds.token}"
+        auth = aiohttp.BasicAuth(creds.username, creds.password or "") if creds.username \
+            else None
+        ssl = kubeauth.ssl_context(creds) if creds.server.startswith("https:") else False
+        connector = aiohttp.TCPConnector(limit=self.pool_size, ssl=ssl)
+        self._session = aiohttp.ClientSession(headers=headers, auth=auth, connector=connector,
+                                              timeout=self.timeout)
+        return self._session
 
-    async def _call(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _relogin(self, failed: aiohttp.ClientSession) -> None:
+        """After a 401: read the credentials again (a rotated token) on a new session."""
+        if self._session is failed:  # not yet replaced by a concurrent call's relogin
+            self._session, self._creds = None, None
+            await failed.close()
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def _call(self, name: str, method: str, path: str, body: Any = None, *,
+                    params: dict[str, str] | None = None, patch: bool = False) -> Any:
         self.calls[name] = self.calls.get(name, 0) + 1
-        kwargs.setdefault("_request_timeout", self.timeout)
-        kwargs["_preload_content"] = False
-        loop = asyncio.get_running_loop()
-        try:
-            response = await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-        except k8s_exceptions.ApiException as exc:
-            raise _translate(exc) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise errors.ApiError(0, type(exc).__name__, str(exc)) from None
-        data = response.data
-        return json.loads(data) if data else {}
+        headers = {"Content-Type": MERGE_PATCH} if patch else None
+        data = json.dumps(body) if body is not None else None
+        if data is not None and headers is None:
+            headers = {"Content-Type": "application/json"}
+        for attempt in (1, 2):
+            session = self._session or self._open()
+            server = self._creds.server if self._creds is not None else ""
+            try:
+                async with session.request(method, yarl.URL(server + path, encoded=True),
+                                           data=data, params=params,
+                                           headers=headers) as response:
+                    text = await response.text()
+                    status, reason = response.status, response.reason or ""
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise errors.ApiError(0, type(exc).__name__, str(exc)) from None
+            if status == 401 and attempt == 1:
+                await self._relogin(session)
+                continue
+            break
+        if status >= 400:
+            raise errors.from_status(status, reason, _message(text))
+        return json.loads(text) if text else {}
 
-    async def _maybe(self, name: str, fn: Callable[..., Any], *args: Any) -> Any | None:
+    async def _maybe(self, name: str, path: str) -> Any | None:
         try:
-            return await self._call(name, fn, *args)
+            return await self._call(name, "GET", path)
         except errors.NotFound:
             return None
 
+    async def _delete(self, name: str, path: str, body: dict[str, Any]) -> bool:
+        try:
+            await self._call(name, "DELETE", path, body)
+        except (errors.NotFound, errors.Conflict):
+            return False  # gone already, or a newer object of that name (not ours to delete)
+        return True
+
     async def create_pod(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "create_pod", self.core.create_namespaced_pod, namespace, body)
+        result: dict[str, Any] = await self._call("create_pod", "POST",
+                                                  _ns(CORE, namespace, "pods"), body)
         return result
 
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await self._maybe("get_pod", self.core.read_namespaced_pod, name, namespace)
+        return await self._maybe("get_pod", _ns(CORE, namespace, "pods", name))
 
     async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        result = await self._call("list_pods", self.core.list_namespaced_pod, namespace,
-                                  label_selector=selector)
+        result = await self._call("list_pods", "GET", _ns(CORE, namespace, "pods"),
+                                  params={"labelSelector": selector})
         return list(result.get("items") or [])
 
     async def delete_pod(self, namespace: str, name: str, uid: str | None = None,
                          grace_seconds: int | None = None) -> bool:
-        body = client.V1DeleteOptions(
-            grace_period_seconds=grace_seconds,
-            preconditions=client.V1Preconditions(uid=uid) if uid else None)
-        try:
-            await self._call("delete_pod", self.core.delete_namespaced_pod, name, namespace,
-                             body=body)
-        except (errors.NotFound, errors.Conflict):
-            return False  # gone already, or a newer Pod of that name (not ours to delete)
-        return True
+        return await self._delete("delete_pod", _ns(CORE, namespace, "pods", name),
+                                  _delete_options(uid, grace=grace_seconds))
 
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await self._maybe("get_job", self.custom.get_namespaced_custom_object,
-                                 constants.GROUP, constants.VERSION, namespace,
-                                 constants.PLURAL, name)
+        return await self._maybe("get_job", _ns(JOBS, namespace, constants.PLURAL, name))
 
     async def delete_job(self, namespace: str, name: str, uid: str | None = None) -> bool:
-        body = client.V1DeleteOptions(
-            propagation_policy="Background",
-            preconditions=client.V1Preconditions(uid=uid) if uid else None)
-        try:
-            await self._call("delete_job", self.custom.delete_namespaced_custom_object,
-                             constants.GROUP, constants.VERSION, namespace, constants.PLURAL,
-                             name, body=body)
-        except (errors.NotFound, errors.Conflict):
-            return False
-        return True
+        return await self._delete("delete_job", _ns(JOBS, namespace, constants.PLURAL, name),
+                                  _delete_options(uid, propagation="Background"))
 
     async def patch_job(self, namespace: str, name: str,
                         patch: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch the job itself (metadata.finalizers)."""
         result: dict[str, Any] = await self._call(
-            "patch_job", self.custom.patch_namespaced_custom_object,
-            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name, patch,
-            _content_type=MERGE_PATCH)
+            "patch_job", "PATCH", _ns(JOBS, namespace, constants.PLURAL, name), patch,
+            patch=True)
         return result
 
     async def patch_job_status(self, namespace: str, name: str,
                                patch: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
-            "patch_job_status", self.custom.patch_namespaced_custom_object_status,
-            constants.GROUP, constants.VERSION, namespace, constants.PLURAL, name,
-            {"status": patch}, _content_type=MERGE_PATCH)
+            "patch_job_status", "PATCH",
+            _ns(JOBS, namespace, constants.PLURAL, name) + "/status", {"status": patch},
+            patch=True)
         return result
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await self._maybe("get_secret", self.core.read_namespaced_secret, name, namespace)
+        return await self._maybe("get_secret", _ns(CORE, namespace, "secrets", name))
 
     async def get_node(self, name: str) -> dict[str, Any] | None:
         """The Node (its Ready condition decides a stuck Pod's force delete); None: gone."""
-        return await self._maybe("get_node", self.core.read_node, name)
+        return await self._maybe("get_node", f"{CORE}/nodes/{quote(name, safe='')}")
 
     async def create_event(self, namespace: str, body: dict[str, Any]) -> None:
         """POST a core/v1 Event (a named one: Conflict when it exists already)."""
-        await self._call("create_event", self.core.create_namespaced_event, namespace, body)
+        await self._call("create_event", "POST", _ns(CORE, namespace, "events"), body)
 
     async def create_batch_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "create_batch_job", self.batch.create_namespaced_job, namespace, body)
+        result: dict[str, Any] = await self._call("create_batch_job", "POST",
+                                                  _ns(BATCH, namespace, "jobs"), body)
         return result
 
     async def get_batch_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await self._maybe("get_batch_job", self.batch.read_namespaced_job, name, namespace)
+        return await self._maybe("get_batch_job", _ns(BATCH, namespace, "jobs", name))
 
     async def delete_batch_job(self, namespace: str, name: str, uid: str | None = None) -> bool:
         """Delete a queued attempt's Job and, in the background, its Pod."""
-        body = client.V1DeleteOptions(
-            propagation_policy="Background",
-            preconditions=client.V1Preconditions(uid=uid) if uid else None)
-        try:
-            await self._call("delete_batch_job", self.batch.delete_namespaced_job, name,
-                             namespace, body=body)
-        except (errors.NotFound, errors.Conflict):
-            return False
-        return True
+        return await self._delete("delete_batch_job", _ns(BATCH, namespace, "jobs", name),
+                                  _delete_options(uid, propagation="Background"))
 
     async def list_workloads(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         """Kueue's Workloads matching `selector` (none, when Kueue is not installed)."""
         try:
-            result = await self._call(
-                "list_workloads", self.custom.list_namespaced_custom_object, "kueue.x-k8s.io",
-                "v1beta2", namespace, "workloads", label_selector=selector)
+            result = await self._call("list_workloads", "GET",
+                                      _ns(WORKLOADS, namespace, "workloads"),
+                                      params={"labelSelector": selector})
         except errors.NotFound:
             return []
         return list(result.get("items") or [])
 
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await self._maybe("get_lease", self.coordination.read_namespaced_lease,
-                                 name, namespace)
+        return await self._maybe("get_lease", _ns(LEASES, namespace, "leases", name))
 
     async def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "create_lease", self.coordination.create_namespaced_lease, namespace, body)
+        result: dict[str, Any] = await self._call("create_lease", "POST",
+                                                  _ns(LEASES, namespace, "leases"), body)
         return result
 
     async def replace_lease(self, namespace: str, name: str,
                             body: dict[str, Any]) -> dict[str, Any]:
         """Write the Lease if its resourceVersion is still `body`'s (else Conflict)."""
-        result: dict[str, Any] = await self._call(
-            "replace_lease", self.coordination.replace_namespaced_lease, name, namespace, body)
+        result: dict[str, Any] = await self._call("replace_lease", "PUT",
+                                                  _ns(LEASES, namespace, "leases", name), body)
         return result
 
     async def create_token_review(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST a TokenReview (the HTTP API's authentication); the answer holds its status."""
         result: dict[str, Any] = await self._call(
-            "create_token_review", self.authn.create_token_review, body)
+            "create_token_review", "POST", "/apis/authentication.k8s.io/v1/tokenreviews", body)
         return result
 
     async def create_subject_access_review(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST a SubjectAccessReview (the HTTP API's authorisation)."""
         result: dict[str, Any] = await self._call(
-            "create_subject_access_review", self.authz.create_subject_access_review, body)
+            "create_subject_access_review", "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews", body)
         return result
+
+
+def _message(text: str) -> str:
+    """The API server's `message` of an error answer (else the start of its body)."""
+    try:
+        return str(json.loads(text).get("message", ""))
+    except (ValueError, AttributeError):
+        return text[:500]

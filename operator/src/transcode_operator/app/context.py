@@ -11,7 +11,8 @@ helpers when a URL is set: relay, caches, limiter, locks, GPU status), the work 
 pool of workers, and the background tasks (relay, lock renewal, Redis health,
 GPU status, HTTP API, with its `apiguard.Guard`: rate limits, and with
 `http.auth.enabled` a TokenReview/SubjectAccessReview `apiauth.Reviewer` on the
-same API client; leader election). Only the replica that holds the leader Lease
+same API client; leader election, on an API client of its own so that renewals never
+wait for a connection the workers hold). Only the replica that holds the leader Lease
 (`adapters.leader`) runs the workers and the progress relay; the others keep their
 informer warm and take over from `lead`. Redis is optional: without a URL the relay,
 the Redis caches and GPU status are off (the job status cache still remembers unknown
@@ -69,6 +70,8 @@ class Context:
     elector: leader.LeaderElector | None = None
     leading: bool = False
     """Whether this replica acts (holds the Lease, or leader election is off)."""
+    lease_client: kubeclient.KubeClient | None = None
+    """The leader election's own API client (None: injected, or election off)."""
     events_context: contextvars.Context | None = None
     """A copy of kopf's event-handling context (taken at the first watch event): the
     workers run in it, since kopf.event needs the Event queue kopf keeps there."""
@@ -143,9 +146,9 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
     and the relay start when this replica leads (at once without leader election)."""
     registry = metrics.Metrics()
     if api is None:
-        api_client = kubeclient.load_config(pool_size=cfg.kopf.api_workers)
-        api = kubeclient.KubeClient(api_client, workers=cfg.kopf.api_workers,
-                                    request_timeout=cfg.kopf.request_timeout_seconds)
+        api = kubeclient.KubeClient(pool_size=cfg.kopf.api_workers,
+                                    request_timeout=cfg.kopf.request_timeout_seconds,
+                                    connect_timeout=cfg.kopf.connect_timeout_seconds)
     d = deps_module.Deps(cfg=cfg, api=api, poster=post or poster.KopfPoster(api, identity),
                          metrics=registry, notifier=notifier.Notifier(cfg.notifications))
     queue: workqueue.WorkQueue[tuple[str, str]] = workqueue.WorkQueue(
@@ -182,7 +185,12 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
         ctx.http = await httpapi.start(app, cfg.http.host, cfg.http.port)
     election = cfg.leader_election
     if election.enabled:
-        lease_api = lease_api or (api if isinstance(api, kubeclient.KubeClient) else None)
+        if lease_api is None and isinstance(api, kubeclient.KubeClient):
+            # its own connections: a renewal never queues behind the workers' requests
+            lease_api = kubeclient.KubeClient(
+                pool_size=2, request_timeout=cfg.kopf.request_timeout_seconds,
+                connect_timeout=cfg.kopf.connect_timeout_seconds)
+            ctx.lease_client = lease_api
         if lease_api is None:
             raise ValueError("leader election needs a Lease API (lease_api=...)")
         ctx.elector = leader.LeaderElector(
@@ -211,6 +219,7 @@ async def stop(ctx: Context) -> None:
         ctx.http = None
     await redisconn.close(ctx.redis)
     ctx.redis = None
-    close = getattr(ctx.deps.api, "close", None)
-    if close is not None:
-        close()
+    for api in (ctx.deps.api, ctx.lease_client):
+        close = getattr(api, "close", None)
+        if close is not None:
+            await close()

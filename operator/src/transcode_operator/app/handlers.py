@@ -5,7 +5,8 @@ nothing more: `job_event` and `pod_event` put each TranscodeJob and runner Pod
 event into the informer (`control.informer`) and enqueue `(namespace, name)`
 (`batch_job_event` only enqueues the job of a Kueue-queued attempt's batch Job)
 on the one work queue (`control.workqueue`), which a fixed pool of workers
-serves (`control.controller`); `login` finds the credentials; `startup` and
+serves (`control.controller`); `login` finds the credentials (`adapters.kubeauth`);
+`startup` and
 `cleanup` start and stop the process's collaborators (`app.context`); the
 workers start only on the replica that leads (`adapters.leader`). There
 are no change-detecting handlers and no daemons, so kopf keeps no per-job
@@ -24,7 +25,7 @@ from typing import Any
 import kopf
 
 from transcode_api import constants, contract
-from transcode_operator.adapters import leader
+from transcode_operator.adapters import kubeauth, leader
 from transcode_operator.app import context
 from transcode_operator.domain import podstate
 from transcode_operator.domain import settings as settings_module
@@ -66,9 +67,16 @@ def configure(s: kopf.OperatorSettings, cfg: settings_module.Settings,
 
 
 @kopf.on.login(registry=REGISTRY)
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """Credentials as the `kubernetes` client finds them (in-cluster, else $KUBECONFIG)."""
-    return kopf.login_via_client(**kwargs)
+def login(**_: Any) -> kopf.ConnectionInfo | None:
+    """Credentials as `adapters.kubeauth` finds them (in-cluster, else $KUBECONFIG): the
+    same the operator's own client uses, without importing the `kubernetes` package."""
+    creds = kubeauth.load()
+    return kopf.ConnectionInfo(
+        server=creds.server, ca_path=creds.ca_path, ca_data=creds.ca_data,
+        insecure=creds.insecure or None, token=creds.token, username=creds.username,
+        password=creds.password, certificate_path=creds.cert_path,
+        certificate_data=creds.cert_data, private_key_path=creds.key_path,
+        private_key_data=creds.key_data, default_namespace=creds.namespace)
 
 
 @kopf.on.startup(registry=REGISTRY)

@@ -40,6 +40,7 @@ from transcode_operator.domain import events as ev
 from transcode_operator.domain import settings as settings_module
 
 P = constants.Phase
+C = constants.ConditionType
 S = constants.ConditionStatus
 R = ev.Reason
 GPU_UNSCHEDULABLE = constants.FallbackReason.GPU_UNSCHEDULABLE
@@ -117,11 +118,13 @@ def _decide(obs: observation.Observed, cfg: settings_module.Settings) -> actions
         result.status = _recorded(obs, result.status or st, current)
         if result.status == st:
             result.status = None
+    held = starts.hold_first_write(obs, result, current, cfg)
     queued = obs.queued if obs.queued is not None and obs.queued.attempt == attempt else None
     made = current or queued
-    if attempt and made is not None and (st.attempts or 0) < attempt:
+    if attempt and made is not None and (st.attempts or 0) < attempt and not held:
         # the attempt's Pod (or batch Job) exists, but the status write that follows its
-        # Created Event never came: the operator died in between; post it (once, by name)
+        # Created Event never came: the operator died in between; post it (once, by name;
+        # while the first write is held back on purpose, at the turn that writes it)
         result.announce = starts.created_event(obs, attempt, made.gpu)
     return result
 
@@ -133,6 +136,14 @@ def _recorded(obs: observation.Observed, status: job_status.TranscodeJobStatus,
     if (status.attempts or 0) < current.attempt:
         update["attempts"] = current.attempt
         update["pod_name"] = current.name
+        gpu = next((c for c in status.conditions if c.type == C.GPU_ACCELERATED), None)
+        if gpu is None or gpu.reason == "NotStarted":  # the Pod's creation was not recorded
+            state = starts.gpu_state(builders.PodRequest(current.attempt, current.gpu,
+                                                         current.fallback_reason))
+            update["conditions"] = job_status.set_condition(status.conditions, job_status.Condition(
+                type=C.GPU_ACCELERATED, status=state.status, reason=state.reason,
+                message=state.message or None, observed_generation=obs.generation),
+                obs.now)
     if status.start_time is None:
         first = min((p.created for p in obs.pods if p.created), default=None)
         update["start_time"] = conditions.now_utc(first or obs.now)

@@ -45,7 +45,7 @@ def active(pods: tuple[podstate.PodView, ...]) -> list[podstate.PodView]:
 
 
 # --- starting a Pod ----------------------------------------------------------------------
-def _gpu_state(request: builders.PodRequest, message: str = "") -> conditions.GpuState:
+def gpu_state(request: builders.PodRequest, message: str = "") -> conditions.GpuState:
     if request.gpu:
         return conditions.GpuState(S.UNKNOWN, "GPURequested", "the runner Pod asked for a GPU")
     if request.fallback_reason:
@@ -59,7 +59,7 @@ def start(obs: observation.Observed, request: builders.PodRequest, *extra: ev.Ev
     """Create the Pod of `request.attempt` and record it (gated)."""
     created = created_event(obs, request.attempt, request.gpu)
     state = job_state(obs, P.SCHEDULING, "PodCreated", created.message,
-                   gpu=_gpu_state(request, fallback_message))
+                   gpu=gpu_state(request, fallback_message))
     fields: dict[str, object] = {"attempts": request.attempt, "progress": None,
                                  "pod_name": builders.pod_name(obs.job.name, request.attempt)}
     if obs.status.start_time is None or reset_start:
@@ -79,6 +79,40 @@ def created_event(obs: observation.Observed, attempt: int, gpu: bool) -> ev.Even
     made = f"batch Job {name} for Kueue" if obs.queue else f"runner Pod {name}"
     return ev.Event.normal(R.CREATED, f"created {made} (attempt {attempt}, "
                                       f"{'GPU' if gpu else 'CPU'})", key=f"created-{attempt}")
+
+
+STARTING = frozenset({None, "ContainerCreating", "PodInitializing"})
+"""Waiting reasons of a Pod that is simply starting (anything else is worth a write)."""
+
+
+def hold_first_write(obs: observation.Observed, result: actions.Plan,
+                     current: podstate.PodView | None, cfg: settings_module.Settings) -> bool:
+    """Hold back a new job's first status write while its Pod is simply starting (True: held).
+
+    A job whose status was never written (no phase) and whose plan only records a
+    Pod being scheduled (its creation, or a Pod not yet Running that waits for no
+    reason: not Unschedulable, no image pull or configuration error) writes nothing
+    until `status.firstWriteDelaySeconds` after the Pod's creation; the turn looks
+    again then. A Pod that runs sooner is recorded by the Running write alone (its
+    attempt, name, start time and GPU condition come from the Pod:
+    `reconcile._recorded`). A job with unknown spec fields writes at once (its
+    UnknownFields condition cannot wait). Off by default (`firstWriteDelaySeconds: 0`)."""
+    delay = cfg.status.first_write_delay_seconds
+    status = result.status
+    if delay <= 0 or status is None or status.phase != P.SCHEDULING \
+            or obs.status.phase is not None or obs.unknown_fields:
+        return False
+    age = 0.0
+    if current is not None:
+        if current.created is None or current.unschedulable_message \
+                or current.waiting_reason not in STARTING:
+            return False
+        age = max((obs.now - current.created).total_seconds(), 0.0)
+    if age < delay:
+        result.status = None
+        result.wake_in(delay - age)
+        return True
+    return False
 
 
 SCHEDULING_FALLBACKS = frozenset({GPU_UNSCHEDULABLE, constants.FallbackReason.GPU_QUOTA_EXHAUSTED})

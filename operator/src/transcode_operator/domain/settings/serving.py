@@ -49,5 +49,5 @@ class KopfSettings(Group):
     namespaces: list[str] = pydantic.Field(default_factory=list)
     """Namespaces to serve (globs allowed); empty: all namespaces. Default: all."""
     api_workers: int = pydantic.Field(default=32, ge=1, le=256)
-    """Threads (and pooled connections) of the operator's own API client: as many as
-    `workers`, so that no turn waits for a thread. Default: 32."""
+    """Pooled connections of the operator's own API client: as many as `workers`, so
+    that no turn waits for a connection. Default: 32."""

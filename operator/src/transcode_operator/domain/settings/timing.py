@@ -27,6 +27,15 @@ class StatusSettings(Group):
     progress_interval_seconds: float = pydantic.Field(default=5.0, ge=0)
     """At most one progress or phase-only status patch per job in this many seconds.
     Default: 5."""
+    first_write_delay_seconds: float = pydantic.Field(default=0.0, ge=0)
+    """A new job's first status write (phase Scheduling, with its Pod's name) waits,
+    while the Pod is simply starting (scheduled or being scheduled, creating its
+    container), up to this many seconds after the Pod's creation: a Pod that runs
+    within them is recorded by one write (phase Running) instead of two. A Pod that
+    waits for a reason (Unschedulable, an image pull or configuration error) is
+    recorded at once. Until then `kubectl get` shows the job without a phase, which
+    is why it is off unless asked for (the Job controller also reports a new Pod at
+    once). 0: write at once. Default: 0."""
     config_error_grace_seconds: float = pydantic.Field(default=15.0, ge=0)
     """How long a runner Pod may wait in CreateContainerConfigError (missing Secret or
     key) before the job is Failed (`CredentialsNotAllowed` for its Secret). Default: 15."""
