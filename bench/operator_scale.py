@@ -214,6 +214,9 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     scope = "" if label == "tj" else f"*{label}-*"
     op = opf.OperatorProcess(kube, scope, tmp / f"operator-{label}.log", {
         "runner__command": ["true"], "runner__resources": SMALL,
+        # the Job's Pods reserve no local storage: the default 2Gi scratch request would
+        # let only 100 runner Pods onto the agent's two 100Gi nodes at once
+        "runner__scratch_storage_request": "4Mi",
         "runner__extra_env": {"KT_SIMULATED_TERMINATION_MESSAGE":
                               result.to_termination_message()},
         "http__enabled": "false",

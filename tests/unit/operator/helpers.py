@@ -24,9 +24,12 @@ JOB = builders.JobRef("media", "trailer", "uid-1234")
 CFG = settings_module.Settings(storage_policy={"ambient_credentials_namespaces": ["media"]})
 """The default settings, except that JOB's namespace may use ambient credentials (most
 test specs name no credentials Secret)."""
-WRITE_NOW = CFG.model_copy(update={"status": CFG.status.model_copy(
-    update={"first_write_delay_seconds": 0.0})})
-"""CFG with a new job's first status write made at once (status.firstWriteDelaySeconds=0)."""
+WRITE_NOW = CFG
+"""CFG, whose new job's first status write is made at once (status.firstWriteDelaySeconds=0,
+the default)."""
+HOLD = CFG.model_copy(update={"status": CFG.status.model_copy(
+    update={"first_write_delay_seconds": 30.0})})
+"""CFG with the opt-in hold of a new job's first status write (firstWriteDelaySeconds=30)."""
 
 
 def ago(seconds: float) -> datetime.datetime:

@@ -54,17 +54,17 @@ def test_cpu_job_says_cpu_requested() -> None:
 
 
 def test_a_new_jobs_first_write_waits_for_its_pod_to_run() -> None:
-    delay = h.CFG.status.first_write_delay_seconds
+    delay = h.HOLD.status.first_write_delay_seconds
     # the creation turn: the Pod is created and announced, the status waits
-    p = _plan(h.observed())
+    p = _plan(h.observed(), h.HOLD)
     assert p.create is not None and p.status is None and p.requeue == delay
     assert _reasons(p) == ["Created"]
     # the Pod exists (2 s old) and is creating its container: still nothing written
     young = h.view(phase="Pending", created=h.ago(2), waiting=("ContainerCreating", ""))
-    p = _plan(h.observed(young))
+    p = _plan(h.observed(young), h.HOLD)
     assert p.status is None and p.requeue == pytest.approx(delay - 2)
     # it runs: one write records the attempt, the Pod and the CPU request with Running
-    p = _plan(h.observed(h.view(phase="Running", created=h.ago(3))))
+    p = _plan(h.observed(h.view(phase="Running", created=h.ago(3))), h.HOLD)
     assert p.status is not None and p.status.phase == "Running"
     assert (p.status.attempts, p.status.pod_name) == (1, "trailer-1")
     assert p.status.start_time is not None
@@ -72,9 +72,23 @@ def test_a_new_jobs_first_write_waits_for_its_pod_to_run() -> None:
     assert _cond(p, "Reconciling") == ("True", "Running")
 
 
+def test_while_the_first_write_is_held_the_created_event_is_not_posted_again() -> None:
+    # the Pod exists and the status does not count it yet, on purpose: no repost per turn
+    young = h.view(phase="Pending", created=h.ago(2), waiting=("ContainerCreating", ""))
+    assert _plan(h.observed(young), h.HOLD).announce is None
+    # without the hold the same observation means the operator died before its status
+    # write: the attempt's Created Event is posted (once, by name)
+    p = _plan(h.observed(young))
+    assert p.announce is not None and p.announce.reason == "Created"
+    # the turn that ends the hold writes the status and repairs the Event once
+    late = h.view(phase="Pending", created=h.ago(30), waiting=("ContainerCreating", ""))
+    p = _plan(h.observed(late), h.HOLD)
+    assert p.status is not None and p.announce is not None
+
+
 def test_a_pod_still_starting_after_the_delay_is_recorded_as_scheduling() -> None:
-    late = h.view(phase="Pending", created=h.ago(h.CFG.status.first_write_delay_seconds))
-    p = _plan(h.observed(late))
+    late = h.view(phase="Pending", created=h.ago(h.HOLD.status.first_write_delay_seconds))
+    p = _plan(h.observed(late), h.HOLD)
     assert p.status is not None and p.status.phase == "Scheduling"
     assert (p.status.reason, p.status.attempts, p.status.pod_name) == ("PodCreated", 1,
                                                                        "trailer-1")
@@ -82,12 +96,12 @@ def test_a_pod_still_starting_after_the_delay_is_recorded_as_scheduling() -> Non
 
 def test_a_young_pod_that_waits_for_a_reason_is_recorded_at_once() -> None:
     p = _plan(h.observed(h.view(phase="Pending", created=h.ago(1), gpu=True,
-                                unschedulable="0/3 nodes have a free nvidia.com/gpu")))
+                                unschedulable="0/3 nodes have a free nvidia.com/gpu")), h.HOLD)
     assert p.status is not None and p.status.phase == "Scheduling"
     assert (p.status.reason, p.status.attempts) == ("WaitingForGPU", 1)
     assert _cond(p, "GPUAccelerated") == ("Unknown", "GPURequested")
     pulling = h.view(phase="Pending", created=h.ago(1), waiting=("ErrImagePull", "pull access denied"))
-    p = _plan(h.observed(pulling))
+    p = _plan(h.observed(pulling), h.HOLD)
     assert p.status is not None and p.status.phase == "Scheduling"
 
 
@@ -95,7 +109,7 @@ def test_only_a_new_jobs_first_write_waits() -> None:
     # attempt 1 failed and was recorded; attempt 2's young Pending Pod is recorded at once
     failed = h.view(attempt=1, phase="Failed", exit_code=75, created=h.ago(60))
     young = h.view(attempt=2, phase="Pending", created=h.ago(1))
-    p = _plan(h.observed(failed, young, status=h.running_status(1)))
+    p = _plan(h.observed(failed, young, status=h.running_status(1)), h.HOLD)
     assert p.status is not None and p.status.phase == "Scheduling"
     assert (p.status.attempts, p.status.pod_name) == (2, "trailer-2")
 

@@ -53,8 +53,8 @@ def test_a_new_job_gets_the_finalizer_and_one_pod_in_one_turn() -> None:
 def test_a_job_whose_pod_runs_soon_costs_one_status_write_until_it_ends() -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body())  # the finalizer is there already (admission policy)
-    d = fakes.deps_for(api)
-    assert _turn(d, api) == h.CFG.status.first_write_delay_seconds  # its status waits
+    d = fakes.deps_for(api, h.HOLD)
+    assert _turn(d, api) == h.HOLD.status.first_write_delay_seconds  # its status waits
     assert api.writes == [("create_pod", "trailer-1")] and "status" not in api.jobs[KEY]
     assert _events(d) == ["Created"]
     _turn(d, api)  # the Pod's own watch event: Pending, young, nothing written
