@@ -133,14 +133,17 @@ def test_defaults_render_what_a_user_installs(rendered: dict[str, list[dict[str,
         ("DaemonSet", "kt-kube-transcoder-gpu-probe"),
         ("NetworkPolicy", "kt-kube-transcoder-operator"),
         ("NetworkPolicy", "kt-kube-transcoder-redis"),
-        ("MutatingAdmissionPolicy", "kube-transcoder-finalizer"),
-        ("MutatingAdmissionPolicyBinding", "kube-transcoder-finalizer"),
+        ("MutatingAdmissionPolicy", "kt-kube-transcoder-finalizer"),
+        ("MutatingAdmissionPolicyBinding", "kt-kube-transcoder-finalizer"),
     ])
 
 
 def test_the_finalizer_policy_is_the_generated_one_and_can_be_turned_off(
         rendered: dict[str, list[dict[str, Any]]]) -> None:
-    policy = one(rendered["defaults"], "MutatingAdmissionPolicy", "kube-transcoder-finalizer")
+    policy = one(rendered["defaults"], "MutatingAdmissionPolicy", "kt-kube-transcoder-finalizer")
+    binding = one(rendered["defaults"], "MutatingAdmissionPolicyBinding",
+                  "kt-kube-transcoder-finalizer")
+    assert binding["spec"]["policyName"] == "kt-kube-transcoder-finalizer"
     generated = admission.objects()[0]
     assert policy["spec"] == generated["spec"]
     assert "kubetranscoder.io/finalizer" in policy["spec"]["mutations"][0]["jsonPatch"]["expression"]
