@@ -128,9 +128,7 @@ def _run(args: argparse.Namespace) -> int:
         cancel=cancel,
         environ=dict(os.environ),
         on_progress=_Bar(sys.stderr) if sys.stderr.isatty() else None,
-        # In a Pod the ledger is status.runner (the next Pod reads it); standalone, a file.
-        uploads=(ledger.StatusLedger(reporter) if sink is not None
-                 else ledger.FileLedger(cfg.scratch_dir / ledger.FILE_NAME)),
+        uploads=_ledger(reporter, cfg),
     )
     return _finish(pipeline.run(job.spec, ctx))
 
@@ -146,10 +144,15 @@ def _abort_uploads(args: argparse.Namespace) -> int:
     read = getattr(sink, "open_uploads", None)
     reporter = report.Reporter(seams.SystemClock(), attempt=cfg.attempt, pod_name=cfg.pod_name,
                                sink=sink, open_uploads=list(read()) if read else None)
-    uploads = (ledger.StatusLedger(reporter) if sink is not None
-               else ledger.FileLedger(cfg.scratch_dir / ledger.FILE_NAME))
     return abortuploads.run(job.spec, pipeline.Context(settings=cfg, reporter=reporter,
-                                                       uploads=uploads))
+                                                       uploads=_ledger(reporter, cfg)))
+
+
+def _ledger(reporter: report.Reporter, cfg: settings.Settings) -> ledger.Store:
+    """Where the UploadIds of this job's multipart uploads are recorded: in a Pod
+    `status.runner` (the next Pod and the cleanup Pod read it); standalone, a file."""
+    return (ledger.StatusLedger(reporter) if reporter.sink is not None
+            else ledger.FileLedger(cfg.scratch_dir / ledger.FILE_NAME))
 
 
 def _inherited_uploads(sink: report.StatusSink | None) -> list[status.OpenUpload] | None:
