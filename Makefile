@@ -44,7 +44,7 @@ lint: venv ## ruff, mypy and the import-linter layering contract
 	$(VENV)/bin/lint-imports
 
 test: deps venv cluster-bin ## all three tiers: unit, functional (real Redis/S3/FFmpeg), e2e (real control plane)
-	$(PY) -m pytest tests -v --durations=15
+	$(PY) -m pytest tests -n 3 -v --durations=15
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q

@@ -3,6 +3,8 @@
 `ensure_images()` builds `localhost/kube-transcoder-runner:<KT_IMAGE_TAG>` and
 `localhost/kube-transcoder-operator:<KT_IMAGE_TAG>` once per process with
 `deploy/containers/build-images.sh` (layer-cached: seconds when nothing changed;
+one build at a time on the machine, under a file lock, since parallel pytest workers
+each start a cluster;
 `KT_IMAGE_BUILD=missing` builds only an absent image, `KT_IMAGE_BUILD=0` never);
 the kubelet nodes (`dev.cluster.kubelet`) import them from the store with
 `podman save`. `podman(...)` runs one podman command with the project's
@@ -12,6 +14,7 @@ set `CONTAINERS_CONF`; the image tests use it to run the images directly.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -28,6 +31,7 @@ RUNNER_IMAGE = f"localhost/kube-transcoder-runner:{IMAGE_TAG}"
 OPERATOR_IMAGE = f"localhost/kube-transcoder-operator:{IMAGE_TAG}"
 PROJECT_IMAGES = (RUNNER_IMAGE, OPERATOR_IMAGE)
 
+LOCK_FILE = Path.home() / ".cache" / "kube-transcoder" / "images.lock"
 _lock = threading.Lock()
 _built = False
 
@@ -65,8 +69,11 @@ def ensure_images() -> None:
         if mode == "missing" and all(image_exists(i) for i in PROJECT_IMAGES):
             _built = True
             return
-        out = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True,
-                             env=podman_env(), stdin=subprocess.DEVNULL, timeout=3600)
+        LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+        with LOCK_FILE.open("w") as held:  # another process's build: wait, then reuse its layers
+            fcntl.flock(held, fcntl.LOCK_EX)
+            out = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True,
+                                 env=podman_env(), stdin=subprocess.DEVNULL, timeout=3600)
         if out.returncode != 0:
             raise RuntimeError(f"{BUILD_SCRIPT.name} exited {out.returncode}:\n"
                                f"{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
