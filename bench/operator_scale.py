@@ -5,7 +5,9 @@ kube-controller-manager's Job controller, on the same local cluster in the same 
 
 It starts the local control plane with the node agent in simulate mode (every
 Pod "runs" for --simulate seconds and exits 0; a TranscodeJob's Pod reports a
-RunnerResult through KT_SIMULATED_TERMINATION_MESSAGE), then, one after the
+RunnerResult through KT_SIMULATED_TERMINATION_MESSAGE), then takes one runner
+Pod the operator makes as the Jobs' Pod template (both sides run the same Pod,
+so the ratios compare the controllers, not the Pods), then, one after the
 other, creates N batch/v1 Jobs and N TranscodeJobs (each all at once, from 32
 client threads) and measures the time until every Pod exists and until every
 job finished. It prints both times, their ratio (targets: at most 1.2x the Job
@@ -123,7 +125,23 @@ def wait_until(what: str, check: Callable[[], int], n: int, t0: float, timeout: 
         time.sleep(0.5)
 
 
-def batch_jobs_phase(kube: Kube, n: int, args: argparse.Namespace) -> dict[str, float]:
+def job_template(pod: dict[str, Any]) -> dict[str, Any]:
+    """A batch/v1 Job's Pod template from a runner Pod the operator made: its spec, less
+    what the API server and scheduler added (node, the service-account token volume)."""
+    spec = json.loads(json.dumps(pod["spec"]))
+    for key in ("nodeName", "priority", "preemptionPolicy"):
+        spec.pop(key, None)
+    token = {v["name"] for v in spec.get("volumes", []) if v["name"].startswith("kube-api-access")}
+    spec["volumes"] = [v for v in spec.get("volumes", []) if v["name"] not in token]
+    for c in spec["containers"]:
+        c["volumeMounts"] = [m for m in c.get("volumeMounts", []) if m["name"] not in token]
+    return {"spec": spec}
+
+
+def batch_jobs_phase(kube: Kube, n: int, args: argparse.Namespace,
+                     template: dict[str, Any]) -> dict[str, float]:
+    """N batch/v1 Jobs whose Pod is the runner Pod the operator builds (`job_template`):
+    both sides run the same Pod, so the ratios compare the controllers."""
     ns = kube.namespace("bench-jobs")
     batch = client.BatchV1Api(kube.api_client)
     core = client.CoreV1Api(kube.api_client)
@@ -131,10 +149,7 @@ def batch_jobs_phase(kube: Kube, n: int, args: argparse.Namespace) -> dict[str, 
     def make(i: int) -> None:
         batch.create_namespaced_job(ns, {
             "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": f"job-{i}"},
-            "spec": {"backoffLimit": 3, "template": {"spec": {
-                "restartPolicy": "Never",
-                "containers": [{"name": "main", "image": "runner", "command": ["true"],
-                                "resources": SMALL}]}}}})
+            "spec": {"backoffLimit": 3, "template": template}})
 
     def pods() -> int:
         return len(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)))
@@ -147,8 +162,7 @@ def batch_jobs_phase(kube: Kube, n: int, args: argparse.Namespace) -> dict[str, 
     warm_up = kube.namespace("bench-warmup")
     batch.create_namespaced_job(warm_up, {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "warm-up"},
-        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
-            {"name": "main", "image": "runner", "command": ["true"], "resources": SMALL}]}}}})
+        "spec": {"template": template}})
     wait_until("warm-up Job", lambda: int(bool(json.loads(batch.read_namespaced_job_status(
         "warm-up", warm_up, _preload_content=False).data).get("status", {}).get("succeeded"))),
         1, time.monotonic(), args.timeout)
@@ -261,6 +275,9 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         warm_up = kube.namespace(f"bench-warmup-{label}")
         create(warm_up, "warm-up")
         opf.wait_phase(kube, warm_up, "warm-up", "Succeeded", timeout=args.timeout)
+        if n == 0:  # only the runner Pod, as the Job side's template
+            return {"pod": core.read_namespaced_pod("warm-up-1", warm_up,
+                                                    _preload_content=False).json()}
         before = request_totals(kube)
         idle_rss = _rss_mb(op.proc.pid if op.proc else 0)
         t0 = time.monotonic()
@@ -318,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         kube = Kube(c, client.ApiClient(cfg))
         print(f"cluster up ({c.workdir}); {args.jobs} jobs of each kind, Pods run "
               f"{args.simulate:g}s (simulated)\n-- batch/v1 Jobs (kube-controller-manager)")
-        jobs = batch_jobs_phase(kube, args.jobs, args) if args.only in (None, "jobs") else None
+        template = job_template(operator_phase(kube, 0, args, tmp, label="template")["pod"])
+        jobs = batch_jobs_phase(kube, args.jobs, args, template) \
+            if args.only in (None, "jobs") else None
         print("-- TranscodeJobs (kube-transcoder operator)")
         tjs = operator_phase(kube, args.jobs, args, tmp) if args.only in (None, "operator") \
             else None

@@ -55,10 +55,10 @@ def test_cpu_job_says_cpu_requested() -> None:
 
 def test_a_new_jobs_first_write_waits_for_its_pod_to_run() -> None:
     delay = h.HOLD.status.first_write_delay_seconds
-    # the creation turn: the Pod is created and announced, the status waits
+    # the creation turn: the Pod is created; the status and the Created Event wait
     p = _plan(h.observed(), h.HOLD)
     assert p.create is not None and p.status is None and p.requeue == delay
-    assert _reasons(p) == ["Created"]
+    assert _reasons(p) == [] and p.announce is None
     # the Pod exists (2 s old) and is creating its container: still nothing written
     young = h.view(phase="Pending", created=h.ago(2), waiting=("ContainerCreating", ""))
     p = _plan(h.observed(young), h.HOLD)
@@ -70,6 +70,40 @@ def test_a_new_jobs_first_write_waits_for_its_pod_to_run() -> None:
     assert p.status.start_time is not None
     assert _cond(p, "GPUAccelerated") == ("False", "CPURequested")
     assert _cond(p, "Reconciling") == ("True", "Running")
+    assert p.announce is not None and p.announce.reason == "Created"  # with it, before it
+
+
+def test_on_an_idle_queue_the_pod_is_recorded_and_announced_in_its_creation_turn() -> None:
+    p = _plan(h.observed(backlog=0))
+    assert p.create is not None and p.later is None and p.requeue is None
+    assert p.status is not None and p.status.phase == "Scheduling"
+    assert _reasons(p) == ["Created"]
+
+
+def test_under_a_backlog_the_first_write_goes_behind_the_other_jobs_turns() -> None:
+    within = h.CFG.status.first_write_backlog_seconds
+    # a burst: the creation turn creates the Pod and nothing else, then queues behind
+    p = _plan(h.observed(backlog=300))
+    assert p.create is not None and p.status is None and _reasons(p) == []
+    assert p.later == within
+    # still starting 4 s later, the queue still busy: it waits again, for the rest
+    young = h.view(phase="Pending", created=h.ago(4), waiting=("ContainerCreating", ""))
+    p = _plan(h.observed(young, backlog=120))
+    assert p.status is None and p.announce is None and p.later == pytest.approx(within - 4)
+    # the queue drained: written at once, Created with it
+    p = _plan(h.observed(young, backlog=0))
+    assert p.status is not None and p.status.phase == "Scheduling" and p.later is None
+    assert p.announce is not None and p.announce.reason == "Created"
+    # past the cap a busy queue no longer holds it
+    late = h.view(phase="Pending", created=h.ago(within), waiting=("ContainerCreating", ""))
+    p = _plan(h.observed(late, backlog=500))
+    assert p.status is not None and p.later is None
+
+
+def test_a_pod_that_waits_for_a_reason_is_recorded_even_under_a_backlog() -> None:
+    stuck = h.view(phase="Pending", created=h.ago(1), waiting=("ErrImagePull", "not found"))
+    p = _plan(h.observed(stuck, backlog=500))
+    assert p.status is not None and p.later is None
 
 
 def test_while_the_first_write_is_held_the_created_event_is_not_posted_again() -> None:

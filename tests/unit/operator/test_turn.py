@@ -56,7 +56,7 @@ def test_a_job_whose_pod_runs_soon_costs_one_status_write_until_it_ends() -> Non
     d = fakes.deps_for(api, h.HOLD)
     assert _turn(d, api) == h.HOLD.status.first_write_delay_seconds  # its status waits
     assert api.writes == [("create_pod", "trailer-1")] and "status" not in api.jobs[KEY]
-    assert _events(d) == ["Created"]
+    assert _events(d) == []  # Created waits for the write it comes with
     _turn(d, api)  # the Pod's own watch event: Pending, young, nothing written
     assert api.writes == [("create_pod", "trailer-1")]
     api.set_pod("trailer-1", h.pod(attempt=1, phase="Running", created=h.NOW, rv="500"))
@@ -64,6 +64,7 @@ def test_a_job_whose_pod_runs_soon_costs_one_status_write_until_it_ends() -> Non
     status = _status(api)
     assert (status["phase"], status["attempts"], status["podName"]) == ("Running", 1,
                                                                         "trailer-1")
+    assert _events(d) == ["Created"]
     api.set_pod("trailer-1", h.pod(attempt=1, phase="Succeeded", exit_code=0, created=h.NOW,
                                    message=h.result(0), rv="900"))
     _turn(d, api)
@@ -71,6 +72,23 @@ def test_a_job_whose_pod_runs_soon_costs_one_status_write_until_it_ends() -> Non
     assert api.writes == [("create_pod", "trailer-1"), ("patch_job_status", "trailer"),
                           ("patch_job_status", "trailer")]
     assert _events(d) == ["Created", "Succeeded"]
+
+
+def test_in_a_burst_a_new_job_gets_its_pod_first_and_its_status_behind_the_queue() -> None:
+    api = fakes.FakeApi()
+    api.add_job(fakes.job_body())
+    d = fakes.deps_for(api)
+    later: list[tuple[tuple[str, str], float]] = []
+    d.enqueue_later = lambda key, within: later.append((key, within))
+    d.backlog = lambda: 250  # other jobs' turns are waiting
+    assert _turn(d, api) is None
+    assert api.writes == [("create_pod", "trailer-1")] and _events(d) == []
+    assert later == [(KEY, h.CFG.status.first_write_backlog_seconds)]
+    d.backlog = lambda: 0  # the deferred turn, once the queue is empty
+    _turn(d, api)
+    assert api.writes == [("create_pod", "trailer-1"), ("patch_job_status", "trailer")]
+    assert _status(api)["phase"] == "Scheduling" and _events(d) == ["Created"]
+    assert len(later) == 1
 
 
 def test_existing_pod_of_ours_is_adopted_not_duplicated() -> None:

@@ -155,7 +155,7 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
         backoff_base=cfg.retry.error_backoff_base_seconds,
         backoff_cap=cfg.retry.error_backoff_cap_seconds)
     ctl = controller_module.Controller(queue, functools.partial(reconciler.turn, d), cfg.workers)
-    d.enqueue = ctl.enqueue
+    d.enqueue, d.enqueue_later, d.backlog = ctl.enqueue, queue.add_later, queue.ready
     ctx = Context(deps=d, controller=ctl)
     username, password = redisauth.operator_login(cfg.redis)
     client, health = await redisconn.connect(

@@ -12,7 +12,8 @@ plan's `announce`: one that a crash before the status write may have lost);
 delete Pods (grace 0 for those stuck on a lost Node); one status merge patch; POST
 the due CloudEvents and patch their delivery state (`control.notify`); post the
 Events; metrics; release or hold
-the gates; delete the job (TTL) or remove the finalizer. Every answer of a
+the gates; delete the job (TTL) or remove the finalizer; queue a deferred turn
+behind the others (`later`). Every answer of a
 write goes into the informer, so the next turn sees it even before the watch.
 """
 
@@ -104,6 +105,8 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
         d.metrics.job_removed(job.uid)
         d.memory.forget(key)
         await d.invalidate(job.namespace, job.name)
+    if plan.later is not None:
+        d.enqueue_later(key, plan.later)
     return plan.requeue
 
 

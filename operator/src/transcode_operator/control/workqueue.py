@@ -4,7 +4,11 @@ The semantics of client-go's `workqueue` (what controller-runtime builds on),
 in asyncio: `add(key)` queues a key once however often it is added (the
 *dirty* set); `get()` hands it to one worker and marks it *processing*; a key
 added again while it is processed is queued only when that worker calls
-`done(key)`, so no key is ever worked on by two workers at once. `add_after`
+`done(key)`, so no key is ever worked on by two workers at once. `add_later(key,
+within)` queues a key in a second, later lane that `get()` serves only when the
+first is empty (a deferrable turn: new jobs' Pod creations go before their first
+status writes), promoted to the first lane by `add` or after `within` seconds, so
+it never starves. `add_after`
 keeps the earliest of a key's pending delays in one heap (timers are delayed
 re-adds, never tasks); `add_rate_limited` backs off per key (base·2ⁿ, capped)
 until `forget(key)`. `shut_down()` refuses new keys and drops timers; `get()`
@@ -36,6 +40,11 @@ class WorkQueue(Generic[K]):
         self._base = backoff_base
         self._cap = backoff_cap
         self._queue: collections.deque[K] = collections.deque()
+        self._low: collections.deque[K] = collections.deque()
+        self._later: set[K] = set()
+        """Queued keys (a subset of dirty) that wait in the later lane."""
+        self._later_heap: list[tuple[float, int, K]] = []
+        self._later_due: dict[K, float] = {}
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
         self._heap: list[tuple[float, int, K]] = []
@@ -49,13 +58,32 @@ class WorkQueue(Generic[K]):
 
     # --- adding -------------------------------------------------------------------------
     def add(self, key: K) -> None:
-        """Queue `key` unless it is queued already (or is processed: then after `done`)."""
-        if self._shutting_down or key in self._dirty:
+        """Queue `key` unless it is queued already (or is processed: then after `done`);
+        a key waiting in the later lane moves to this one."""
+        if self._shutting_down:
             return
+        if key in self._dirty:
+            if key not in self._later:
+                return
+            self._later.discard(key)  # its entry in the later lane is skipped when reached
         self._dirty.add(key)
         if key not in self._processing:
             self._queue.append(key)
             self._wakeup.set()
+
+    def add_later(self, key: K, within: float) -> None:
+        """Queue `key` behind every key of the first lane, and in `within` seconds at the
+        latest in the first lane itself; a key queued already stays where it is."""
+        if self._shutting_down or key in self._dirty:
+            return
+        self._dirty.add(key)
+        self._later.add(key)
+        if key not in self._processing:
+            self._low.append(key)
+            self._wakeup.set()
+        due = self._clock() + within
+        self._later_due[key] = due
+        heapq.heappush(self._later_heap, (due, next(self._seq), key))
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue `key` in `delay` seconds; an earlier pending delay of the key wins."""
@@ -90,10 +118,12 @@ class WorkQueue(Generic[K]):
     def pop_ready(self) -> K | None:
         """The next key to work on now (moved to processing), or None."""
         self._promote()
-        if not self._queue:
+        key = self._queue.popleft() if self._queue else self._pop_later()
+        if key is None:
             return None
-        key = self._queue.popleft()
         self._dirty.discard(key)
+        self._later.discard(key)
+        self._later_due.pop(key, None)
         self._processing.add(key)
         self._idle.clear()
         return key
@@ -112,22 +142,42 @@ class WorkQueue(Generic[K]):
                 async with asyncio.timeout(max(timeout, 0.0) if timeout is not None else None):
                     await self._wakeup.wait()
 
+    def _pop_later(self) -> K | None:
+        while self._low:
+            key = self._low.popleft()
+            if key in self._later and key not in self._processing:
+                return key  # (else moved to the first lane meanwhile: a stale entry)
+        return None
+
     def done(self, key: K) -> None:
-        """The worker finished `key`; queue it again if it was added meanwhile."""
+        """The worker finished `key`; queue it again (in its lane) if it was added meanwhile."""
         self._processing.discard(key)
         if key in self._dirty and not self._shutting_down:
-            self._queue.append(key)
+            (self._low if key in self._later else self._queue).append(key)
             self._wakeup.set()
         if not self._processing:
             self._idle.set()
 
     def _promote(self) -> None:
+        """Queue the keys whose timers fell due, earliest first (both kinds together)."""
         now = self._clock()
-        while self._heap and self._heap[0][0] <= now:
-            due, _, key = heapq.heappop(self._heap)
-            if self._due.get(key) == due:
-                del self._due[key]
-                self.add(key)
+        while True:
+            timer = self._heap[0] if self._heap and self._heap[0][0] <= now else None
+            late = self._later_heap[0] if self._later_heap and self._later_heap[0][0] <= now \
+                else None
+            if timer is None and late is None:
+                return
+            if late is None or (timer is not None and timer[0] <= late[0]):
+                due, _, key = heapq.heappop(self._heap)
+                if self._due.get(key) == due:
+                    del self._due[key]
+                    self.add(key)
+            else:
+                due, _, key = heapq.heappop(self._later_heap)
+                if self._later_due.get(key) == due:
+                    del self._later_due[key]
+                    if key in self._later:  # still waiting: its time is up
+                        self.add(key)
 
     # --- stopping -----------------------------------------------------------------------
     def shut_down(self) -> None:
@@ -135,6 +185,8 @@ class WorkQueue(Generic[K]):
         self._shutting_down = True
         self._heap.clear()
         self._due.clear()
+        self._later_heap.clear()
+        self._later_due.clear()
         self._wakeup.set()
 
     async def drain(self) -> None:
@@ -146,7 +198,11 @@ class WorkQueue(Generic[K]):
         return self._shutting_down
 
     def __len__(self) -> int:
-        """Keys queued now (not those waiting for a timer or being processed)."""
+        """Keys queued now, in both lanes (not those waiting for a timer or processed)."""
+        return len(self._queue) + len(self._later - self._processing)
+
+    def ready(self) -> int:
+        """Keys queued now in the first lane: the turns a deferrable one waits behind."""
         return len(self._queue)
 
     def delayed(self) -> int:

@@ -6,7 +6,7 @@ status (one merge patch), POST the due CloudEvents (`notify`, then one more stat
 patch with their delivery state), post the Events, then the bookkeeping (release
 or track the gates, metrics), delete the
 job (TTL) or remove the finalizer; and it re-adds the key after `requeue`
-seconds. A plan is plain data, so the unit tests read it directly.
+seconds (or, with `later`, behind the other queued keys). A plan is plain data, so the unit tests read it directly.
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ class Plan:
     notify: list[cloudevents.Delivery] = field(default_factory=list)
     """CloudEvents to POST this turn, in order (`domain.notifications`)."""
     requeue: float | None = None
+    later: float | None = None
+    """Look again behind every other queued key, within this many seconds at the latest
+    (a status write deferred under a backlog: `domain.starts.hold_first_write`)."""
     finished: decisions.End | None = None
     """The end that finished the job (for metrics), or None."""
 

@@ -93,6 +93,9 @@ class Observed:
     """The job's Kueue LocalQueue (`domain.queueing.queue_of`); None: no Kueue."""
     queued: queueing.JobView | None = None
     """The batch/v1 Job of the current attempt while it has no Pod (with a queue)."""
+    backlog: int = 0
+    """Keys waiting in the work queue's first lane when this turn began (other jobs'
+    turns that a deferrable status write lets go first)."""
 
 
 def job_ref(body: Mapping[str, Any]) -> builders.JobRef:

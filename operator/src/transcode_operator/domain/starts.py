@@ -92,15 +92,17 @@ def hold_first_write(obs: observation.Observed, result: actions.Plan,
     A job whose status was never written (no phase) and whose plan only records a
     Pod being scheduled (its creation, or a Pod not yet Running that waits for no
     reason: not Unschedulable, no image pull or configuration error) writes nothing
-    until `status.firstWriteDelaySeconds` after the Pod's creation; the turn looks
-    again then. A Pod that runs sooner is recorded by the Running write alone (its
-    attempt, name, start time and GPU condition come from the Pod:
-    `reconcile._recorded`). A job with unknown spec fields writes at once (its
-    UnknownFields condition cannot wait). Off by default (`firstWriteDelaySeconds: 0`)."""
-    delay = cfg.status.first_write_delay_seconds
-    status = result.status
-    if delay <= 0 or status is None or status.phase != P.SCHEDULING \
-            or obs.status.phase is not None or obs.unknown_fields:
+    until `status.firstWriteDelaySeconds` after the Pod's creation (the turn looks
+    again then), nor while other keys wait in the work queue (`obs.backlog`), up to
+    `status.firstWriteBacklogSeconds` after it (the turn is queued behind them: a
+    burst's Pods are created first). The attempt's `Created` Event waits with the
+    write (`plan.announce` posts it then). A Pod that runs sooner is recorded by the
+    Running write alone (its attempt, name, start time and GPU condition come from
+    the Pod: `reconcile._recorded`). A job with unknown spec fields writes at once
+    (its UnknownFields condition cannot wait)."""
+    status, timing = result.status, cfg.status
+    if status is None or status.phase != P.SCHEDULING or obs.status.phase is not None \
+            or obs.unknown_fields:
         return False
     age = 0.0
     if current is not None:
@@ -108,11 +110,15 @@ def hold_first_write(obs: observation.Observed, result: actions.Plan,
                 or current.waiting_reason not in STARTING:
             return False
         age = max((obs.now - current.created).total_seconds(), 0.0)
-    if age < delay:
-        result.status = None
-        result.wake_in(delay - age)
-        return True
-    return False
+    if age < timing.first_write_delay_seconds:
+        result.wake_in(timing.first_write_delay_seconds - age)
+    elif obs.backlog and age < timing.first_write_backlog_seconds:
+        result.later = timing.first_write_backlog_seconds - age
+    else:
+        return False
+    result.status = None
+    result.events = [e for e in result.events if e.reason != R.CREATED]
+    return True
 
 
 SCHEDULING_FALLBACKS = frozenset({GPU_UNSCHEDULABLE, constants.FallbackReason.GPU_QUOTA_EXHAUSTED})
