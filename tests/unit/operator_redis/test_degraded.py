@@ -37,6 +37,27 @@ def test_a_bad_command_is_counted_but_does_not_mean_redis_is_down(metric_set):
     assert health.up
 
 
+def test_a_cancel_that_the_client_turns_into_a_timeout_still_cancels(metric_set):
+    health = redisconn.RedisHealth(metric_set)
+
+    async def slow_read() -> int:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:  # what a socket timeout wrapper may make of it
+            raise redis_errors.TimeoutError("Timeout reading from socket") from None
+        return 1
+
+    async def scenario() -> None:
+        task = asyncio.create_task(health.call("locks.renew", slow_read, 0))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert health.up  # a cancel is no Redis outage
+
+
 def test_call_returns_the_fallback_or_raises_when_told(down_redis):
     health = redisconn.RedisHealth()
 

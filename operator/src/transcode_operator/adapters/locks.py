@@ -18,6 +18,7 @@ share a lock; `refusal` words the wait without naming a job of another namespace
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -237,6 +238,9 @@ class OutputLocks:
         while True:
             await self.clock.sleep(self.ttl / 3)
             await self.renew_all()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # a cancel swallowed below us
+                raise asyncio.CancelledError
 
 
 def _unique(destinations: Iterable[str]) -> tuple[str, ...]:

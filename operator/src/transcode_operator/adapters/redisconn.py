@@ -126,11 +126,17 @@ class RedisHealth:
     ) -> T:
         """Await `fn()`; on a Redis error record it and return `fallback`.
 
-        With `raise_errors` the error is recorded and re-raised instead.
+        With `raise_errors` the error is recorded and re-raised instead. An error raised
+        while the calling task is being cancelled is the cancel (redis-py's socket timeout
+        can turn one into a TimeoutError): it is raised as CancelledError, so a cancelled
+        background loop (lock renewal, health watch) always stops.
         """
         try:
             result = await fn()
         except REDIS_ERRORS as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # our cancel, surfacing as a timeout
+                raise asyncio.CancelledError from exc
             self.failed(operation, exc)
             if raise_errors:
                 raise
