@@ -238,8 +238,7 @@ class OutputLocks:
         while True:
             await self.clock.sleep(self.ttl / 3)
             await self.renew_all()
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():  # a cancel swallowed below us
+            if redisconn.cancelling():  # a cancel swallowed below us
                 raise asyncio.CancelledError
 
 

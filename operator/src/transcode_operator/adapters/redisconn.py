@@ -43,6 +43,13 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (redis_errors.RedisError, *CONNE
 """Every error a Redis call can raise that the helpers turn into a fallback."""
 
 
+def cancelling() -> bool:
+    """True while the running task has a cancel pending, also one that a client library
+    swallowed or turned into an error (`RedisHealth.call`, the lock renewal loop)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def make_client(url: str, *, socket_timeout: float = 2.0, username: str | None = None,
                 password: str | None = None) -> aioredis.Redis:
     """A redis.asyncio client that fails fast while Redis is down and reconnects after.
@@ -134,8 +141,7 @@ class RedisHealth:
         try:
             result = await fn()
         except REDIS_ERRORS as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():  # our cancel, surfacing as a timeout
+            if cancelling():  # our cancel, surfacing as a timeout
                 raise asyncio.CancelledError from exc
             self.failed(operation, exc)
             if raise_errors:
