@@ -43,11 +43,12 @@ class WorkQueue(Generic[K]):
         self._low: collections.deque[K] = collections.deque()
         self._later: set[K] = set()
         """Queued keys (a subset of dirty) that wait in the later lane."""
-        self._later_heap: list[tuple[float, int, K]] = []
         self._later_due: dict[K, float] = {}
+        """When each later-lane key moves to the first lane (its entry in the one heap)."""
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
-        self._heap: list[tuple[float, int, K]] = []
+        self._heap: list[tuple[float, int, K, bool]] = []
+        """(due, seq, key, promotion): a delayed add, or a later-lane key's promotion."""
         self._due: dict[K, float] = {}
         self._failures: dict[K, int] = {}
         self._seq = itertools.count()
@@ -83,7 +84,7 @@ class WorkQueue(Generic[K]):
             self._wakeup.set()
         due = self._clock() + within
         self._later_due[key] = due
-        heapq.heappush(self._later_heap, (due, next(self._seq), key))
+        heapq.heappush(self._heap, (due, next(self._seq), key, True))
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue `key` in `delay` seconds; an earlier pending delay of the key wins."""
@@ -96,7 +97,7 @@ class WorkQueue(Generic[K]):
         if self._due.get(key, float("inf")) <= due:
             return
         self._due[key] = due
-        heapq.heappush(self._heap, (due, next(self._seq), key))
+        heapq.heappush(self._heap, (due, next(self._seq), key, False))
         self._wakeup.set()
 
     def add_rate_limited(self, key: K) -> float:
@@ -159,25 +160,15 @@ class WorkQueue(Generic[K]):
             self._idle.set()
 
     def _promote(self) -> None:
-        """Queue the keys whose timers fell due, earliest first (both kinds together)."""
+        """Queue the keys whose timers fell due, earliest first."""
         now = self._clock()
-        while True:
-            timer = self._heap[0] if self._heap and self._heap[0][0] <= now else None
-            late = self._later_heap[0] if self._later_heap and self._later_heap[0][0] <= now \
-                else None
-            if timer is None and late is None:
-                return
-            if late is None or (timer is not None and timer[0] <= late[0]):
-                due, _, key = heapq.heappop(self._heap)
-                if self._due.get(key) == due:
-                    del self._due[key]
+        while self._heap and self._heap[0][0] <= now:
+            due, _, key, promotion = heapq.heappop(self._heap)
+            pending = self._later_due if promotion else self._due
+            if pending.get(key) == due:
+                del pending[key]
+                if not promotion or key in self._later:  # (a promotion: still waiting)
                     self.add(key)
-            else:
-                due, _, key = heapq.heappop(self._later_heap)
-                if self._later_due.get(key) == due:
-                    del self._later_due[key]
-                    if key in self._later:  # still waiting: its time is up
-                        self.add(key)
 
     # --- stopping -----------------------------------------------------------------------
     def shut_down(self) -> None:
@@ -185,7 +176,6 @@ class WorkQueue(Generic[K]):
         self._shutting_down = True
         self._heap.clear()
         self._due.clear()
-        self._later_heap.clear()
         self._later_due.clear()
         self._wakeup.set()
 
