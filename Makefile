@@ -21,12 +21,8 @@ $(PY):
 venv: $(PY) ## create .venv and install the package with all extras
 	$(PIP) install -q -e '.[test]'
 
-cluster-bin: ## build the control-plane, kubelet node, S3 server and Kueue binaries from pinned Go modules (cached)
-	bash dev/cluster/build.sh
-	bash dev/cluster/kueue/build.sh
-	bash dev/cluster/node/build.sh
-	bash dev/cluster/s3/build.sh
-	bash dev/cluster/helm/build.sh
+cluster-bin: ## build the control-plane, kubelet node, S3 server, Kueue and Helm binaries from pinned Go modules (cached; side by side)
+	bash dev/cluster/build-all.sh
 
 crds: venv ## regenerate every generated file: CRD, RBAC, alert rules, the chart's copies, manifests/, the README field reference
 	$(PY) -m transcode_api.crdgen --out crds/
@@ -43,7 +39,8 @@ lint: venv ## ruff, mypy and the import-linter layering contract
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: deps venv cluster-bin ## all three tiers: unit, functional (real Redis/S3/FFmpeg), e2e (real control plane)
+test: deps venv ## all three tiers: unit, functional (real Redis/S3/FFmpeg), e2e (real control plane)
+	bash dev/cluster/build-all.sh --images  # cluster-bin and the images, side by side
 	$(PY) -m pytest tests -n 3 -v --durations=15
 
 test-unit: venv
