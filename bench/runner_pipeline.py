@@ -1,20 +1,26 @@
 """Benchmark: the runner end to end vs bare FFmpeg vs the naive download-encode-upload.
 
-One source (60 s of 1080p testsrc2 + a tone by default), the same encode in all
-three, in one run, against the local S3 server (versitygw, started here from the
-test fixtures' cached build):
+One source (60 s of 1080p testsrc2 + a tone by default, `--source-bitrate`), the same
+encode in every row, in one run, against the local S3 server (versitygw, started here
+from the test fixtures' cached build):
 
   (a) bare `ffmpeg`, local file -> local file (the runner's own argument list);
-  (b) the naive way: boto3 `download_file`, the same `ffmpeg`, `upload_file`,
-      all with boto3's defaults;
+  (b) naive with boto3's transfer manager: `download_file`, the same `ffmpeg`,
+      `upload_file`, all with boto3's defaults (ranged parts, 10 threads);
+  (n) naive with one stream each way: `get_object` read to a file, the same
+      `ffmpeg`, one `put_object` (what a plain HTTP client does);
   (c) the runner: `python -m transcode_runner run --spec job.yaml` with an s3://
       source and destination (probe, ranged download, ffprobe, encode, verified
       multipart upload, report).
 
-Prints each wall time, c/a (target <= 1.10) and c/b (target < 1). Nothing is
-asserted; timings never live in tests.
+Then (b), (n) and (c) again with the S3 server behind a relay on loopback that limits
+every connection to `--throttle` MB/s (`dev.services.s3relay`, as a remote S3 limits
+one connection; 0 skips these rows). Rows are interleaved per round, best of
+`--repeat`. Prints each wall time and the ratios c/a (target <= 1.05), c/b, and behind
+the relay c/b and c/n (target <= 0.85). Nothing is asserted; timings never live in tests.
 
-    .venv/bin/python bench/runner_pipeline.py [--seconds 60] [--encoder libx264] [--repeat 3]
+    .venv/bin/python bench/runner_pipeline.py [--seconds 60] [--source-bitrate 8M]
+        [--throttle 25] [--encoder libx264] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -36,14 +42,14 @@ for src in ("api/src", "job-runner/src", "."):
         sys.path.insert(0, str(ROOT / src))
 
 from dev import media as media_samples  # noqa: E402
-from dev.services import s3server  # noqa: E402
-from transcode_api import spec  # noqa: E402
+from dev.services import s3relay, s3server  # noqa: E402
+from transcode_api import contract, spec  # noqa: E402
 from transcode_runner.domain import plan  # noqa: E402
 from transcode_runner.io import jobfile, mediaprobe, seams  # noqa: E402
 
 
-def make_source(path: Path, seconds: int) -> None:
-    media_samples.make_sample(path, seconds, preset="veryfast", bitrate="8M")
+def make_source(path: Path, seconds: int, bitrate: str) -> None:
+    media_samples.make_sample(path, seconds, preset="veryfast", bitrate=bitrate)
 
 def job_spec(source: str, destination: str, encoder: str, endpoint: str, region: str
              ) -> dict[str, object]:
@@ -75,6 +81,9 @@ def timed(fn: Callable[[], None]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=60, help="source duration")
+    parser.add_argument("--source-bitrate", default="8M", help="the source's video bitrate")
+    parser.add_argument("--throttle", type=float, default=25.0,
+                        help="MB/s per connection behind the relay (0: no relay rows)")
     parser.add_argument("--encoder", default="libx264", help="libx264, h264_nvenc, ...")
     parser.add_argument("--repeat", type=int, default=1, help="best of N, interleaved")
     args = parser.parse_args()
@@ -83,57 +92,97 @@ def main() -> None:
             s3server.S3Server(s3server.build_binary()) as server:
         work = Path(tmp)
         source = work / "source.mp4"
-        print(f"making a {args.seconds} s 1080p source ...", flush=True)
-        make_source(source, args.seconds)
-        client = server.client()
+        print(f"making a {args.seconds} s 1080p source at {args.source_bitrate} ...", flush=True)
+        make_source(source, args.seconds, args.source_bitrate)
         bucket = server.make_bucket()
-        client.upload_file(str(source), bucket, "in/source.mp4")
+        server.client().upload_file(str(source), bucket, "in/source.mp4")
         src_url = f"s3://{bucket}/in/source.mp4"
         print(f"source: {source.stat().st_size / 1e6:.1f} MB, encoder {args.encoder}")
+        relay = (s3relay.Relay(server.port, s3relay.never, rate=args.throttle * 1e6)
+                 if args.throttle > 0 else None)
 
-        def document(destination: str) -> dict[str, object]:
-            return job_spec(src_url, destination, args.encoder, server.endpoint, server.region)
+        def document(destination: str, endpoint: str) -> dict[str, object]:
+            return job_spec(src_url, destination, args.encoder, endpoint, server.region)
 
-        parsed = jobfile.parse_local(document(f"s3://{bucket}/out/a.mp4"))
+        parsed = jobfile.parse_local(document(f"s3://{bucket}/out/a.mp4", server.endpoint))
         (work / "a").mkdir()
         argv = ffmpeg_argv(parsed, source, work / "a")
 
         def bare() -> None:
             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
 
-        def naive() -> None:
-            folder = work / "b"
-            folder.mkdir(exist_ok=True)
-            client.download_file(bucket, "in/source.mp4", str(folder / "source.mp4"))
-            naive_argv = [a.replace(str(source.resolve()), str((folder / "source.mp4").resolve()))
-                          .replace(str((work / "a").resolve()), str(folder.resolve()))
-                          for a in argv]
-            subprocess.run(naive_argv, check=True, stdout=subprocess.DEVNULL)
-            client.upload_file(str(folder / "out-720p.mp4"), bucket, "out/b.mp4")
+        def encode_in(folder: Path) -> Path:
+            """The same encode with the source and output in `folder`; returns the output."""
+            local = [a.replace(str(source.resolve()), str((folder / "source.mp4").resolve()))
+                     .replace(str((work / "a").resolve()), str(folder.resolve())) for a in argv]
+            subprocess.run(local, check=True, stdout=subprocess.DEVNULL)
+            return folder / "out-720p.mp4"
 
-        job_file = work / "job.yaml"
-        job_file.write_text(yaml.safe_dump({"spec": document(f"s3://{bucket}/out/c.mp4")}))
-        env = {**os.environ, **server.env(), "TRANSCODER_SCRATCH_DIR": str(work / "c")}
+        def naive(tag: str, endpoint: str) -> Callable[[], None]:
+            client = server.client(endpoint)
 
-        def runner() -> None:
-            subprocess.run([sys.executable, "-m", "transcode_runner", "run", "--spec",
-                            str(job_file)], check=True, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            def go() -> None:
+                folder = work / tag
+                folder.mkdir(exist_ok=True)
+                client.download_file(bucket, "in/source.mp4", str(folder / "source.mp4"))
+                client.upload_file(str(encode_in(folder)), bucket, f"out/{tag}.mp4")
+            return go
 
-        labels = {"a": "(a) bare ffmpeg, local -> local",
-                  "b": "(b) naive: download_file, ffmpeg, upload_file",
-                  "c": "(c) transcode-runner run, s3 -> s3"}
+        def stream(tag: str, endpoint: str) -> Callable[[], None]:
+            client = server.client(endpoint)
+
+            def go() -> None:
+                folder = work / tag
+                folder.mkdir(exist_ok=True)
+                body = client.get_object(Bucket=bucket, Key="in/source.mp4")["Body"]
+                with body, (folder / "source.mp4").open("wb") as out:
+                    while data := body.read(1024 * 1024):
+                        out.write(data)
+                with encode_in(folder).open("rb") as result:
+                    client.put_object(Bucket=bucket, Key=f"out/{tag}.mp4", Body=result)
+            return go
+
+        def runner(tag: str, endpoint: str) -> Callable[[], None]:
+            job_file = work / f"job-{tag}.yaml"
+            job_file.write_text(yaml.safe_dump(
+                {"spec": document(f"s3://{bucket}/out/{tag}.mp4", endpoint)}))
+            env = {**os.environ, **server.env(), "TRANSCODER_SCRATCH_DIR": str(work / tag),
+                   contract.ENV_NETWORK_ALLOW: '["127.0.0.1"]'}  # the loopback S3 and relay
+
+            def go() -> None:
+                done = subprocess.run([sys.executable, "-m", "transcode_runner", "run", "--spec",
+                                       str(job_file)], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True)
+                if done.returncode != 0:
+                    raise SystemExit(f"the runner exited {done.returncode}:\n{done.stderr[-3000:]}")
+            return go
+
+        rows: dict[str, tuple[str, Callable[[], None]]] = {
+            "a": ("(a) bare ffmpeg, local -> local", bare),
+            "b": ("(b) naive: download_file, ffmpeg, upload_file", naive("b", server.endpoint)),
+            "c": ("(c) transcode-runner run, s3 -> s3", runner("c", server.endpoint)),
+        }
+        if relay is not None:
+            limit = f" [{args.throttle:g} MB/s per connection]"
+            rows.update({
+                "bt": ("(b) naive, boto3 transfer manager" + limit, naive("bt", relay.endpoint)),
+                "nt": ("(n) naive, one stream each way" + limit, stream("nt", relay.endpoint)),
+                "ct": ("(c) transcode-runner run" + limit, runner("ct", relay.endpoint)),
+            })
         best: dict[str, float] = {}
-        for round_ in range(args.repeat):  # interleaved, so a busy moment hits all three
-            for key, fn in (("a", bare), ("b", naive), ("c", runner)):
+        for round_ in range(args.repeat):  # interleaved, so a busy moment hits every row
+            for key, (label, fn) in rows.items():
                 elapsed = timed(fn)
                 best[key] = min(best.get(key, elapsed), elapsed)
-                print(f"round {round_ + 1}: {labels[key]:<46} {elapsed:8.2f} s", flush=True)
-        a, b, c = best["a"], best["b"], best["c"]
-        for key, label in labels.items():
-            print(f"best: {label:<46} {best[key]:8.2f} s")
-        print(f"c/a = {c / a:.3f}  (target <= 1.10)")
-        print(f"c/b = {c / b:.3f}  (target < 1.00)")
+                print(f"round {round_ + 1}: {label:<62} {elapsed:8.2f} s", flush=True)
+        for key, (label, _) in rows.items():
+            print(f"best: {label:<62} {best[key]:8.2f} s")
+        print(f"c/a = {best['c'] / best['a']:.3f}  (target <= 1.05)")
+        print(f"c/b = {best['c'] / best['b']:.3f}  (unlimited loopback)")
+        if relay is not None:
+            print(f"behind the relay: c/b = {best['ct'] / best['bt']:.3f}, "
+                  f"c/n = {best['ct'] / best['nt']:.3f}  (target <= 0.85)")
+            relay.close()
 
 
 if __name__ == "__main__":

@@ -147,15 +147,16 @@ class S3Server:
         self.stop()
         raise TimeoutError(f"versitygw not ready on {self.endpoint} after {timeout}s: {last}\n{log}")
 
-    def client(self, **config: Any) -> Any:
-        """A boto3 S3 client for this server (path-style addressing, SigV4)."""
+    def client(self, endpoint: str | None = None, **config: Any) -> Any:
+        """A boto3 S3 client for this server (path-style addressing, SigV4), or for a
+        relay in front of it at `endpoint`."""
         import boto3
         from botocore.config import Config
 
         cfg = Config(s3={"addressing_style": "path"}, signature_version="s3v4",
                      retries={"max_attempts": 3, "mode": "standard"}, **config)
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name=self.region,
+            "s3", endpoint_url=endpoint or self.endpoint, region_name=self.region,
             aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
             config=cfg,
         )
