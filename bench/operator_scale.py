@@ -16,7 +16,8 @@ controller), the API writes per job made by the operator (from the API
 server's apiserver_request_total, excluding progress, which simulate mode does
 not produce) broken down by resource (target at most 5), and the operator's
 peak RSS (target 120 MB). With --growth it then runs the operator alone at each
-size, a fresh operator process and namespace per size, and prints the time per
+size, a fresh operator process and namespace per size (each row's namespace
+deleted, and waited for, before the next row), and prints the time per
 job and peak RSS per 1,000 jobs of each row and their ratio to the first row
 (target: the largest within 1.3x of the first). It also prints, for each side, the
 median time from a Pod's creation to its start and from its end to its job's
@@ -217,7 +218,9 @@ def _per_job(writes: Counter[tuple[str, str, str]], n: int, resources: tuple[str
 
 
 def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
-                   tmp: Path, label: str = "tj") -> dict[str, Any]:
+                   tmp: Path, label: str = "tj", clear: bool = False) -> dict[str, Any]:
+    """One operator process and N TranscodeJobs in a fresh namespace; with `clear` the
+    namespace is deleted, and waited for, before that operator stops (its finalizer)."""
     ns = kube.namespace(f"bench-{label}")
     opf.install_crd(kube)
     result = job_status.RunnerResult.model_validate({
@@ -293,6 +296,8 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
                          opf.GROUP, opf.VERSION, ns, opf.PLURAL, **kw)))
         rss = _peak_rss_mb(op.proc.pid if op.proc else 0)
         cpu = _cpu_seconds(op.proc.pid if op.proc else 0)
+        if clear:
+            print(f"  namespace deleted ({_delete_namespace(kube, f'bench-{label}', wait=args.timeout):.1f}s)")
     finally:
         op.stop()
     per_job = _per_job(writes, n, ("transcodejobs", "transcodejobs/status", "pods", "events"),
@@ -348,10 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         tjs = operator_phase(kube, args.jobs, args, tmp) if args.only in (None, "operator") \
             else None
         growth = []
-        for size in [int(s) for s in args.growth.split(",") if s]:
+        sizes = [int(s) for s in args.growth.split(",") if s]
+        for i, size in enumerate(sizes):
             print(f"-- growth row: {size} TranscodeJobs (operator alone)")
-            growth.append((size, operator_phase(kube, size, args, tmp, label=f"g{size}")))
-            _delete_namespace(kube, f"bench-g{size}")
+            # every row but the last leaves an empty cluster for the next
+            growth.append((size, operator_phase(kube, size, args, tmp, label=f"g{size}",
+                                                clear=i < len(sizes) - 1)))
     finally:
         c.stop()
     if jobs is not None and tjs is not None:

@@ -6,8 +6,9 @@ runs real kubelet nodes, `dev.cluster.kubelet`). The status goes Pending
 (ContainerCreating) -> Running -> Succeeded after the delay, with a
 `containerStatuses` entry whose termination message is the container's
 `KT_SIMULATED_TERMINATION_MESSAGE` env value (a TranscodeJob's RunnerResult in
-`bench/operator_scale.py`). A Pod deleted before then ends with exit 137 and is
-removed with grace 0, as a kubelet does once its containers are gone.
+`bench/operator_scale.py`). A status patch that fails is sent again, with a growing
+pause, until it lands. A Pod deleted before then ends with exit 137 and is removed
+with grace 0, as a kubelet does once its containers are gone.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import contextlib
 import datetime
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
 
 log = logging.getLogger("nodeagent.pod")
+PATCH_ATTEMPTS = 60  # about 5 minutes of retries, at most 5 s apart
 
 
 def ts() -> str:
@@ -70,12 +73,26 @@ class PodWorker:
                 "state": state, "containerID": ""}],
         }
         self.started_at = self.started_at or t
-        try:
-            self.ctx.core.patch_namespaced_pod_status(
-                self.pod.metadata.name, self.pod.metadata.namespace, {"status": status})
-        except client.ApiException as exc:
-            if exc.status != 404:
-                log.warning("status patch for %s failed: %s", self.pod.metadata.name, exc.reason)
+        # As a kubelet's status manager does, a status that did not land is sent again: a
+        # dropped one leaves the Pod Running forever (one 10,000-job bench run ended with
+        # such a Pod; its cause was not seen).
+        for attempt in range(PATCH_ATTEMPTS):
+            try:
+                self.ctx.core.patch_namespaced_pod_status(
+                    self.pod.metadata.name, self.pod.metadata.namespace, {"status": status})
+                return
+            except client.ApiException as exc:
+                if exc.status == 404:
+                    return
+                failure = f"{exc.status} {exc.reason}"
+            except Exception as exc:  # noqa: BLE001 - a timeout or a dropped connection
+                failure = f"{type(exc).__name__}: {exc}"
+            log.warning("status patch %s for %s failed (%s); again in %.1fs", phase,
+                        self.pod.metadata.name, failure, min(2.0 ** attempt * 0.2, 5.0))
+            if phase in ("Pending", "Running") and self.delete_requested.is_set():
+                return  # deleted meanwhile: only the final status still matters
+            time.sleep(min(2.0 ** attempt * 0.2, 5.0))
+        log.error("gave up on status %s for %s", phase, self.pod.metadata.name)
 
     def request_delete(self, pod: Any) -> None:
         self.delete_requested.set()
