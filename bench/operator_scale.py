@@ -113,10 +113,17 @@ def create_all(make: Callable[[int], None], n: int, threads: int) -> None:
 
 def wait_until(what: str, check: Callable[[], int], n: int, t0: float, timeout: float,
                ) -> float:
-    """Seconds from t0 until check() >= n."""
-    last = -1
+    """Seconds from t0 until check() >= n. A count the API server cannot answer now (a
+    paged list's 504 "Too large resource version" under load, a 410, a 5xx) is asked
+    again at the next poll."""
+    last = done = -1
     while True:
-        done = check()
+        try:
+            done = check()
+        except client.ApiException as exc:
+            if exc.status not in (410, 429) and exc.status < 500:
+                raise
+            print(f"  {what}: the count failed ({exc.status} {exc.reason}); again", flush=True)
         if done != last:
             print(f"  {what}: {done}/{n} at {time.monotonic() - t0:6.1f}s", flush=True)
             last = done

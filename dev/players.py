@@ -2,7 +2,8 @@
 
 `player_scripts()` returns the paths of `hls.min.js` and `dash.all.min.js`,
 fetched once with `npm pack` (the npm registry's ordinary client) into
-~/.cache/kube-transcoder/npm/<package>-<version>/ and unpacked there, never
+the cache folder's npm/<package>-<version>/ (`dev.cachedir`: `$KT_CACHE_DIR` or
+~/.cache/kube-transcoder) and unpacked there, never
 into the repository; later calls use the cache. `chromium_binary()` finds
 Debian's `chromium` (installed by .ci/install-deps.sh). Run `python -m
 dev.players` to fill the cache ahead of a test run.
@@ -16,7 +17,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-CACHE = Path.home() / ".cache" / "kube-transcoder" / "npm"
+from dev import cachedir
+
+CACHE = cachedir.folder() / "npm"
 PACKAGES = {
     "hls.js": ("1.5.20", "dist/hls.min.js"),
     "dashjs": ("4.7.4", "dist/dash.all.min.js"),

@@ -22,6 +22,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from dev import cachedir
+
 log = logging.getLogger("images")
 REPO = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = REPO / "deploy" / "containers" / "containers.conf"
@@ -31,7 +33,7 @@ RUNNER_IMAGE = f"localhost/kube-transcoder-runner:{IMAGE_TAG}"
 OPERATOR_IMAGE = f"localhost/kube-transcoder-operator:{IMAGE_TAG}"
 PROJECT_IMAGES = (RUNNER_IMAGE, OPERATOR_IMAGE)
 
-LOCK_FILE = Path.home() / ".cache" / "kube-transcoder" / "images.lock"
+LOCK_FILE = cachedir.folder() / "images.lock"
 _lock = threading.Lock()
 _built = False
 

@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from dev import cachedir
 from dev.services import procs
 
 BUILD_SH = Path(__file__).resolve().parents[1] / "cluster" / "s3" / "build.sh"
@@ -46,9 +47,7 @@ def build_binary() -> Path:
 
 
 def _cached_binary_exists() -> bool:
-    cache = os.environ.get("KT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kube-transcoder")
-    return any(Path(cache).glob("versitygw-*/bin/versitygw"))
+    return any(cachedir.folder().glob("versitygw-*/bin/versitygw"))
 
 
 def _xattrs_work(folder: Path) -> bool:
