@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 import zlib
 
 import pytest
 import redis
 from botocore.exceptions import ClientError
 
-from dev.services import redisserver, s3server
+from dev.services import redisserver, s3relay, s3server
 
 MIB = 1024 * 1024
 PART = 10 * MIB
@@ -175,3 +176,25 @@ def test_redis_stop_and_start_on_the_same_url(
     assert r.ping()  # the same client reconnects to the same URL
     assert r.get("k") is None  # nothing persisted
     r.close()
+
+
+def test_relay_with_a_rate_is_never_faster_than_it_and_keeps_bytes_intact(
+    s3_server: s3server.S3Server, bucket: str
+) -> None:
+    """`bench/runner_pipeline.py`'s speed-limited S3 (`s3relay.Relay(rate=)`): an upload
+    (botocore sends `Expect: 100-continue`, which the relay answers) and a download through
+    it each take at least size/rate, and the bytes come back unchanged."""
+    data = os.urandom(3 * MIB)
+    relay = s3relay.Relay(s3_server.port, s3relay.never, rate=2 * MIB)
+    try:
+        client = s3_server.client(relay.endpoint)
+        started = time.monotonic()
+        client.put_object(Bucket=bucket, Key="paced", Body=data)
+        put_seconds = time.monotonic() - started
+        started = time.monotonic()
+        back = client.get_object(Bucket=bucket, Key="paced")["Body"].read()
+        get_seconds = time.monotonic() - started
+    finally:
+        relay.close()
+    assert back == data
+    assert put_seconds >= 1.4 and get_seconds >= 1.4  # 3 MiB at 2 MiB/s: 1.5 s at the least
