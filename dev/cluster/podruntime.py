@@ -87,11 +87,12 @@ class PodWorker:
                 failure = f"{exc.status} {exc.reason}"
             except Exception as exc:  # noqa: BLE001 - a timeout or a dropped connection
                 failure = f"{type(exc).__name__}: {exc}"
+            pause = min(2.0 ** attempt * 0.2, 5.0)
             log.warning("status patch %s for %s failed (%s); again in %.1fs", phase,
-                        self.pod.metadata.name, failure, min(2.0 ** attempt * 0.2, 5.0))
+                        self.pod.metadata.name, failure, pause)
             if phase in ("Pending", "Running") and self.delete_requested.is_set():
                 return  # deleted meanwhile: only the final status still matters
-            time.sleep(min(2.0 ** attempt * 0.2, 5.0))
+            time.sleep(pause)
         log.error("gave up on status %s for %s", phase, self.pod.metadata.name)
 
     def request_delete(self, pod: Any) -> None:

@@ -80,11 +80,12 @@ class Relay:
             lines, headers = [], {}
             while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() not in ("connection", "expect"):
-                    lines.append(line)
-                    headers[name.strip().lower()] = value.strip()
-                elif name.strip().lower() == "expect":
+                name = name.strip().lower()
+                if name == "expect":
                     client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                elif name != "connection":
+                    lines.append(line)
+                    headers[name] = value.strip()
             body = reader.read(int(headers.get("content-length", "0")))
             if self.fault(method, target, headers):
                 client.sendall(b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
