@@ -10,8 +10,8 @@ Pod the operator makes as the Jobs' Pod template (both sides run the same Pod,
 so the ratios compare the controllers, not the Pods), then, one after the
 other, creates N batch/v1 Jobs and N TranscodeJobs (each all at once, from 32
 client threads; the Jobs' namespace is deleted, and waited for, before the
-TranscodeJobs start, so both start on the same cluster) and measures the time until every Pod exists and until every
-job finished. It prints both times, their ratio (targets: at most 1.2x the Job
+TranscodeJobs start, so both start on the same cluster) and measures the time
+until every Pod exists and until every job finished. It prints both times, their ratio (targets: at most 1.2x the Job
 controller), the API writes per job made by the operator (from the API
 server's apiserver_request_total, excluding progress, which simulate mode does
 not produce) broken down by resource (target at most 5), and the operator's
@@ -304,7 +304,8 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         rss = _peak_rss_mb(op.proc.pid if op.proc else 0)
         cpu = _cpu_seconds(op.proc.pid if op.proc else 0)
         if clear:
-            print(f"  namespace deleted ({_delete_namespace(kube, f'bench-{label}', wait=args.timeout):.1f}s)")
+            gone = _delete_namespace(kube, f"bench-{label}", wait=args.timeout)
+            print(f"  namespace deleted ({gone:.1f}s)")
     finally:
         op.stop()
     per_job = _per_job(writes, n, ("transcodejobs", "transcodejobs/status", "pods", "events"),
