@@ -32,6 +32,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import statistics
 import sys
 import time
@@ -46,6 +47,7 @@ for path in (ROOT, ROOT / "api/src", ROOT / "operator/src"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from bench import apicount  # noqa: E402
 from kubernetes import client, config  # noqa: E402
 
 from dev import operators as opf  # noqa: E402
@@ -111,27 +113,41 @@ def create_all(make: Callable[[int], None], n: int, threads: int) -> None:
         list(pool.map(make, range(n)))
 
 
-def wait_until(what: str, check: Callable[[], int], n: int, t0: float, timeout: float,
-               ) -> float:
-    """Seconds from t0 until check() >= n. A count the API server cannot answer now (a
-    paged list's 504 "Too large resource version" under load, a 410, a 5xx) is asked
-    again at the next poll."""
-    last = done = -1
+def wait_until(what: str, tally: apicount.Tally, n: int, t0: float, timeout: float) -> float:
+    """Seconds from t0 until the tally's n-th object (to the watch event)."""
+    last = -1
     while True:
-        try:
-            done = check()
-        except client.ApiException as exc:
-            if exc.status not in (410, 429) and exc.status < 500:
-                raise
-            print(f"  {what}: the count failed ({exc.status} {exc.reason}); again", flush=True)
+        done = tally.count()
         if done != last:
             print(f"  {what}: {done}/{n} at {time.monotonic() - t0:6.1f}s", flush=True)
             last = done
         if done >= n:
-            return time.monotonic() - t0
+            return tally.time_of(n) - t0
         if time.monotonic() - t0 > timeout:
             raise TimeoutError(f"{what}: only {done}/{n} after {timeout}s")
         time.sleep(0.5)
+
+
+class CpuClock:
+    """CPU seconds each cluster process (and the operator, and this bench) used per window:
+    `lap(name)` closes the window that began at the last lap."""
+
+    def __init__(self, kube: Kube, operator_pid: int | None = None) -> None:
+        self.pids = {**kube.cluster.pids(), **({"operator": operator_pid} if operator_pid
+                                              else {})}
+        self.laps: dict[str, dict[str, float]] = {}
+        self._last = self._now()
+
+    def _now(self) -> dict[str, float]:
+        now = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        now["bench"] = own.ru_utime + own.ru_stime
+        return now
+
+    def lap(self, name: str) -> None:
+        now = self._now()
+        self.laps[name] = {k: now[k] - self._last.get(k, 0.0) for k in now}
+        self._last = now
 
 
 def job_template(pod: dict[str, Any]) -> dict[str, Any]:
@@ -160,31 +176,41 @@ def batch_jobs_phase(kube: Kube, n: int, args: argparse.Namespace,
             "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": f"job-{i}"},
             "spec": {"backoffLimit": 3, "template": template}})
 
-    def pods() -> int:
-        return len(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)))
-
-    def finished() -> int:
-        items = _items(lambda **kw: batch.list_namespaced_job(ns, **kw))
-        return sum(1 for j in items if any(c["type"] == "Complete" and c["status"] == "True"
-                                           for c in (j.get("status") or {}).get("conditions", [])))
+    def complete(job: dict[str, Any]) -> bool:
+        return any(c["type"] == "Complete" and c["status"] == "True"
+                   for c in (job.get("status") or {}).get("conditions", []))
 
     warm_up = kube.namespace("bench-warmup")
+    warmed = apicount.Tally(kube.api_client, f"/apis/batch/v1/namespaces/{warm_up}/jobs",
+                            complete).start()
     batch.create_namespaced_job(warm_up, {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "warm-up"},
         "spec": {"template": template}})
-    wait_until("warm-up Job", lambda: int(bool(json.loads(batch.read_namespaced_job_status(
-        "warm-up", warm_up, _preload_content=False).data).get("status", {}).get("succeeded"))),
-        1, time.monotonic(), args.timeout)
+    try:
+        wait_until("warm-up Job", warmed, 1, time.monotonic(), args.timeout)
+    finally:
+        warmed.stop()
+    pods = apicount.Tally(kube.api_client, f"/api/v1/namespaces/{ns}/pods").start()
+    finished = apicount.Tally(kube.api_client, f"/apis/batch/v1/namespaces/{ns}/jobs",
+                              complete).start()
     before = request_totals(kube)
+    cpu = CpuClock(kube)
     t0 = time.monotonic()
-    create_all(make, n, args.threads)
-    created = time.monotonic() - t0
-    pods_at = wait_until("Job Pods", pods, n, t0, args.timeout)
-    done_at = wait_until("Jobs Complete", finished, n, t0, args.timeout)
+    try:
+        create_all(make, n, args.threads)
+        created = time.monotonic() - t0
+        pods_at = wait_until("Job Pods", pods, n, t0, args.timeout)
+        cpu.lap("pods")
+        done_at = wait_until("Jobs Complete", finished, n, t0, args.timeout)
+        cpu.lap("done")
+    finally:
+        pods.stop()
+        finished.stop()
     writes = request_totals(kube) - before
     lags = _lags(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)),
                  _items(lambda **kw: batch.list_namespaced_job(ns, **kw)))
     return {"create": created, "pods": pods_at, "done": done_at, "lags": lags,
+            "cpu": cpu.laps,
             "writes": _per_job(writes, n, ("jobs", "jobs/status", "pods", "events"),
                                exclude_created="jobs")}
 
@@ -273,13 +299,8 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     def make(i: int) -> None:
         create(ns, f"tj-{i}")
 
-    def pods() -> int:
-        return len(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)))
-
-    def finished() -> int:
-        items = _items(lambda **kw: custom.list_namespaced_custom_object(
-            opf.GROUP, opf.VERSION, ns, opf.PLURAL, **kw))
-        return sum(1 for j in items if (j.get("status") or {}).get("phase") == "Succeeded")
+    def succeeded(job: dict[str, Any]) -> bool:
+        return (job.get("status") or {}).get("phase") == "Succeeded"
 
     try:
         # warm-up: the operator's watches are established and one job went through
@@ -289,20 +310,31 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         if n == 0:  # only the runner Pod, as the Job side's template
             return {"pod": core.read_namespaced_pod("warm-up-1", warm_up,
                                                     _preload_content=False).json()}
+        pods = apicount.Tally(kube.api_client, f"/api/v1/namespaces/{ns}/pods").start()
+        finished = apicount.Tally(
+            kube.api_client, f"/apis/{opf.GROUP}/{opf.VERSION}/namespaces/{ns}/{opf.PLURAL}",
+            succeeded).start()
         before = request_totals(kube)
         idle_rss = _rss_mb(op.proc.pid if op.proc else 0)
+        cpu = CpuClock(kube, op.proc.pid if op.proc else None)
         t0 = time.monotonic()
-        create_all(make, n, args.threads)
-        created = time.monotonic() - t0
-        pods_at = wait_until("TranscodeJob Pods", pods, n, t0, args.timeout)
-        done_at = wait_until("TranscodeJobs Succeeded", finished, n, t0, args.timeout)
+        try:
+            create_all(make, n, args.threads)
+            created = time.monotonic() - t0
+            pods_at = wait_until("TranscodeJob Pods", pods, n, t0, args.timeout)
+            cpu.lap("pods")
+            done_at = wait_until("TranscodeJobs Succeeded", finished, n, t0, args.timeout)
+            cpu.lap("done")
+        finally:
+            pods.stop()
+            finished.stop()
         time.sleep(3)  # let queued Events go out before counting
         writes = request_totals(kube) - before
         lags = _lags(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)),
                      _items(lambda **kw: custom.list_namespaced_custom_object(
                          opf.GROUP, opf.VERSION, ns, opf.PLURAL, **kw)))
         rss = _peak_rss_mb(op.proc.pid if op.proc else 0)
-        cpu = _cpu_seconds(op.proc.pid if op.proc else 0)
+        cpu_s = _cpu_seconds(op.proc.pid if op.proc else 0)
         if clear:
             gone = _delete_namespace(kube, f"bench-{label}", wait=args.timeout)
             print(f"  namespace deleted ({gone:.1f}s)")
@@ -311,7 +343,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     per_job = _per_job(writes, n, ("transcodejobs", "transcodejobs/status", "pods", "events"),
                        exclude_created="transcodejobs")
     return {"create": created, "pods": pods_at, "done": done_at, "writes": per_job,
-            "lags": lags, "rss_mb": rss, "idle_rss_mb": idle_rss, "cpu_s": cpu, "log": str(op.log_path)}
+            "lags": lags, "cpu": cpu.laps, "rss_mb": rss, "idle_rss_mb": idle_rss, "cpu_s": cpu_s, "log": str(op.log_path)}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -428,9 +460,20 @@ def _print_comparison(jobs: dict[str, Any], tjs: dict[str, Any]) -> None:
         print(f"    {row:40s} {value:.2f}")
     print(f"\noperator peak RSS: {tjs['rss_mb']:.0f} MB (target <= 120 MB); CPU used: "
           f"{tjs['cpu_s']:.1f}s on {os.cpu_count()} CPUs shared with the whole cluster")
+    _print_cpu(jobs["cpu"], tjs["cpu"])
     print(f"Pods-created ratio: {tjs['pods'] / jobs['pods']:.2f}x (target <= 1.2x); "
           f"finish-time ratio: {tjs['done'] / jobs['done']:.2f}x (target <= 1.2x)")
 
+
+def _print_cpu(jobs: dict[str, dict[str, float]], tjs: dict[str, dict[str, float]]) -> None:
+    """CPU seconds per process: from the first create to the last Pod, then to the end."""
+    print("\nCPU seconds per process   (until all Pods exist | then until all finished)")
+    print("                          batch/v1 Job          TranscodeJob")
+    names = sorted({*jobs["pods"], *tjs["pods"]} - {"nodeagent"}) + ["nodeagent"]
+    for name in names:
+        row = "   ".join(f"{side['pods'].get(name, 0.0):6.1f} | {side['done'].get(name, 0.0):5.1f}"
+                         for side in (jobs, tjs))
+        print(f"  {name:22s}  {row}")
 
 if __name__ == "__main__":
     sys.exit(main())
