@@ -11,8 +11,10 @@ so the ratios compare the controllers, not the Pods), then, one after the
 other, creates N batch/v1 Jobs and N TranscodeJobs (each all at once, from 32
 client threads; the Jobs' namespace is deleted, and waited for, before the
 TranscodeJobs start, so both start on the same cluster) and measures the time
-until every Pod exists and until every job finished. It prints both times, their ratio (targets: at most 1.2x the Job
-controller), the API writes per job made by the operator (from the API
+until every Pod exists and until every job finished (counted from one watch
+each, `bench/apicount.py`, so the bench's own load does not grow with the job
+count). It prints both times, their ratio (targets: at most 1.2x the Job
+controller), each cluster process's CPU seconds in both windows, the API writes per job made by the operator (from the API
 server's apiserver_request_total, excluding progress, which simulate mode does
 not produce) broken down by resource (target at most 5), and the operator's
 peak RSS (target 120 MB). With --growth it then runs the operator alone at each
@@ -150,6 +152,29 @@ class CpuClock:
         self._last = now
 
 
+def burst(kube: Kube, ns: str, jobs_path: str, finished: Callable[[dict[str, Any]], bool],
+          make: Callable[[int], None], n: int, args: argparse.Namespace, kind: str,
+          operator_pid: int | None = None) -> dict[str, Any]:
+    """Create n jobs (`make`) from `args.threads` threads and time, from one watch each,
+    until every Pod in `ns` exists and every job under `jobs_path` is `finished`; with
+    each process's CPU seconds in those two windows."""
+    pods = apicount.Tally(kube.api_client, f"/api/v1/namespaces/{ns}/pods").start()
+    done = apicount.Tally(kube.api_client, jobs_path, finished).start()
+    cpu = CpuClock(kube, operator_pid)
+    t0 = time.monotonic()
+    try:
+        create_all(make, n, args.threads)
+        timed: dict[str, Any] = {"create": time.monotonic() - t0}
+        timed["pods"] = wait_until(f"{kind} Pods", pods, n, t0, args.timeout)
+        cpu.lap("pods")
+        timed["done"] = wait_until(f"{kind}s finished", done, n, t0, args.timeout)
+        cpu.lap("done")
+    finally:
+        pods.stop()
+        done.stop()
+    return {**timed, "cpu": cpu.laps}
+
+
 def job_template(pod: dict[str, Any]) -> dict[str, Any]:
     """A batch/v1 Job's Pod template from a runner Pod the operator made: its spec, less
     what the API server and scheduler added (node, the service-account token volume)."""
@@ -190,27 +215,13 @@ def batch_jobs_phase(kube: Kube, n: int, args: argparse.Namespace,
         wait_until("warm-up Job", warmed, 1, time.monotonic(), args.timeout)
     finally:
         warmed.stop()
-    pods = apicount.Tally(kube.api_client, f"/api/v1/namespaces/{ns}/pods").start()
-    finished = apicount.Tally(kube.api_client, f"/apis/batch/v1/namespaces/{ns}/jobs",
-                              complete).start()
     before = request_totals(kube)
-    cpu = CpuClock(kube)
-    t0 = time.monotonic()
-    try:
-        create_all(make, n, args.threads)
-        created = time.monotonic() - t0
-        pods_at = wait_until("Job Pods", pods, n, t0, args.timeout)
-        cpu.lap("pods")
-        done_at = wait_until("Jobs Complete", finished, n, t0, args.timeout)
-        cpu.lap("done")
-    finally:
-        pods.stop()
-        finished.stop()
+    timed = burst(kube, ns, f"/apis/batch/v1/namespaces/{ns}/jobs", complete, make, n, args,
+                  "Job")
     writes = request_totals(kube) - before
     lags = _lags(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)),
                  _items(lambda **kw: batch.list_namespaced_job(ns, **kw)))
-    return {"create": created, "pods": pods_at, "done": done_at, "lags": lags,
-            "cpu": cpu.laps,
+    return {**timed, "lags": lags,
             "writes": _per_job(writes, n, ("jobs", "jobs/status", "pods", "events"),
                                exclude_created="jobs")}
 
@@ -313,24 +324,10 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         if n == 0:  # only the runner Pod, as the Job side's template
             return {"pod": core.read_namespaced_pod("warm-up-1", warm_up,
                                                     _preload_content=False).json()}
-        pods = apicount.Tally(kube.api_client, f"/api/v1/namespaces/{ns}/pods").start()
-        finished = apicount.Tally(
-            kube.api_client, f"/apis/{opf.GROUP}/{opf.VERSION}/namespaces/{ns}/{opf.PLURAL}",
-            succeeded).start()
         before = request_totals(kube)
         idle_rss = _rss_mb(op.proc.pid if op.proc else 0)
-        cpu = CpuClock(kube, op.proc.pid if op.proc else None)
-        t0 = time.monotonic()
-        try:
-            create_all(make, n, args.threads)
-            created = time.monotonic() - t0
-            pods_at = wait_until("TranscodeJob Pods", pods, n, t0, args.timeout)
-            cpu.lap("pods")
-            done_at = wait_until("TranscodeJobs Succeeded", finished, n, t0, args.timeout)
-            cpu.lap("done")
-        finally:
-            pods.stop()
-            finished.stop()
+        timed = burst(kube, ns, f"/apis/{opf.GROUP}/{opf.VERSION}/namespaces/{ns}/{opf.PLURAL}",
+                      succeeded, make, n, args, "TranscodeJob", op.proc.pid if op.proc else None)
         time.sleep(3)  # let queued Events go out before counting
         writes = request_totals(kube) - before
         lags = _lags(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)),
@@ -345,8 +342,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         op.stop()
     per_job = _per_job(writes, n, ("transcodejobs", "transcodejobs/status", "pods", "events"),
                        exclude_created="transcodejobs")
-    return {"create": created, "pods": pods_at, "done": done_at, "writes": per_job,
-            "lags": lags, "cpu": cpu.laps, "rss_mb": rss, "idle_rss_mb": idle_rss, "cpu_s": cpu_s, "log": str(op.log_path)}
+    return {**timed, "writes": per_job, "lags": lags, "rss_mb": rss, "idle_rss_mb": idle_rss, "cpu_s": cpu_s, "log": str(op.log_path)}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -477,6 +473,7 @@ def _print_cpu(jobs: dict[str, dict[str, float]], tjs: dict[str, dict[str, float
         row = "   ".join(f"{side['pods'].get(name, 0.0):6.1f} | {side['done'].get(name, 0.0):5.1f}"
                          for side in (jobs, tjs))
         print(f"  {name:22s}  {row}")
+
 
 if __name__ == "__main__":
     sys.exit(main())
