@@ -42,13 +42,10 @@ class Tally:
         self.first: dict[str, float] = {}
         self._stop = threading.Event()
         self._response: Any = None
-        self._thread: threading.Thread | None = None
 
     def start(self) -> Tally:
-        rv = self._list()
-        self._thread = threading.Thread(target=self._run, args=(rv,), daemon=True,
-                                        name=f"tally {self.path}")
-        self._thread.start()
+        threading.Thread(target=self._run, args=(self._list(),), daemon=True,
+                         name=f"tally {self.path}").start()
         return self
 
     def count(self) -> int:

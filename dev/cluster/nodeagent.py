@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 from kubernetes import client, config, watch
@@ -178,7 +179,8 @@ class NodeAgent:
             return meta["uid"] not in self.pods or bool(meta.get("deletionTimestamp"))
 
     def _model(self, raw: dict[str, Any]) -> Any:
-        return self.core.api_client.deserialize(_Raw(json.dumps(raw)), "V1Pod")
+        # `deserialize` reads an answer's `data`, as the client's own watch does
+        return self.core.api_client.deserialize(SimpleNamespace(data=json.dumps(raw)), "V1Pod")
 
     def on_pod(self, pod: Any) -> None:
         if pod.spec.node_name not in self.nodes:
@@ -211,13 +213,6 @@ class NodeAgent:
             worker = self.pods.pop(uid, None)
         if worker:
             worker.kill_now()
-
-
-class _Raw:
-    """What `ApiClient.deserialize` reads from an answer: its `data`."""
-
-    def __init__(self, data: str) -> None:
-        self.data = data
 
 
 def main() -> None:
