@@ -17,7 +17,9 @@ count). It prints both times, their ratio (targets: at most 1.2x the Job
 controller), each cluster process's CPU seconds in both windows, the API writes per job made by the operator (from the API
 server's apiserver_request_total, excluding progress, which simulate mode does
 not produce) broken down by resource (target at most 5), and the operator's
-peak RSS (target 120 MB). With --growth it then runs the operator alone at each
+peak RSS (target 120 MB), the CPU seconds its garbage collector took in the burst
+(the operator starts with `bench/gcstat` first on its PYTHONPATH) and, per side, the API
+requests of every client until all Pods exist, by verb and resource. With --growth it then runs the operator alone at each
 size, a fresh operator process and namespace per size (each row's namespace
 deleted, and waited for, before the next row), and prints the time per
 job and peak RSS per 1,000 jobs of each row and their ratio to the first row
@@ -59,6 +61,7 @@ from dev.services import procs  # noqa: E402
 from transcode_api import status as job_status  # noqa: E402
 
 WRITE_VERBS = ("POST", "PATCH", "PUT", "DELETE")
+ALL_VERBS = (*WRITE_VERBS, "GET", "LIST", "WATCH", "APPLY")
 SMALL = {"requests": {"cpu": "1m", "memory": "4Mi"}}
 METRIC = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
 
@@ -79,8 +82,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def request_totals(kube: Kube) -> Counter[tuple[str, str, str]]:
-    """apiserver_request_total of writes as (verb, resource[/subresource], group) -> count."""
+def request_totals(kube: Kube, verbs: tuple[str, ...] = WRITE_VERBS
+                   ) -> Counter[tuple[str, str, str]]:
+    """apiserver_request_total of `verbs` (writes) as (verb, resource[/subresource], group)
+    -> count."""
     text = kube.kubectl("get", "--raw", "/metrics").stdout
     totals: Counter[tuple[str, str, str]] = Counter()
     for line in text.splitlines():
@@ -88,7 +93,7 @@ def request_totals(kube: Kube) -> Counter[tuple[str, str, str]]:
         if not m:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group("labels")))
-        if labels.get("verb") not in WRITE_VERBS:
+        if labels.get("verb") not in verbs:
             continue
         resource = labels.get("resource", "")
         if labels.get("subresource"):
@@ -161,18 +166,21 @@ def burst(kube: Kube, ns: str, jobs_path: str, finished: Callable[[dict[str, Any
     pods = apicount.Tally(kube.api_client, f"/api/v1/namespaces/{ns}/pods").start()
     done = apicount.Tally(kube.api_client, jobs_path, finished).start()
     cpu = CpuClock(kube, operator_pid)
+    before = request_totals(kube, ALL_VERBS)
     t0 = time.monotonic()
     try:
         create_all(make, n, args.threads)
         timed: dict[str, Any] = {"create": time.monotonic() - t0}
         timed["pods"] = wait_until(f"{kind} Pods", pods, n, t0, args.timeout)
         cpu.lap("pods")
+        requests = {" ".join(k).strip(): v
+                    for k, v in (request_totals(kube, ALL_VERBS) - before).items()}
         timed["done"] = wait_until(f"{kind}s finished", done, n, t0, args.timeout)
         cpu.lap("done")
     finally:
         pods.stop()
         done.stop()
-    return {**timed, "cpu": cpu.laps}
+    return {**timed, "cpu": cpu.laps, "requests": requests}
 
 
 def job_template(pod: dict[str, Any]) -> dict[str, Any]:
@@ -274,6 +282,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     # A growth row's operator serves only its own namespaces (a glob), so the jobs of
     # earlier rows cost it nothing; the first row's serves all namespaces.
     scope = "" if label == "tj" else f"*{label}-*"
+    gc_file = tmp / f"operator-{label}-gc.json"  # bench/gcstat: its collector's CPU time
     op = opf.OperatorProcess(kube, scope, tmp / f"operator-{label}.log", {
         "runner__command": ["true"], "runner__resources": SMALL,
         # the Job's Pods reserve no local storage: the default 2Gi scratch request would
@@ -287,7 +296,9 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         "leader_election__lease_duration_seconds": "15",
         "leader_election__renew_deadline_seconds": "10",
         "leader_election__retry_period_seconds": "2",
-        **dict(a.split("=", 1) for a in args.operator_setting)})
+        **dict(a.split("=", 1) for a in args.operator_setting)},
+        extra_env={"PYTHONPATH": os.pathsep.join([str(ROOT / "bench/gcstat"), procs.PYTHONPATH]),
+                   "KT_GC_STATS": str(gc_file)})
     # the warm-up namespace exists before the operator starts: kopf (1.45) misses a
     # namespace matching its glob that is created while it starts (its namespace watch
     # lists again and ignores what that second list holds), and the warm-up waited forever
@@ -326,9 +337,11 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
                                                     _preload_content=False).json()}
         before = request_totals(kube)
         idle_rss = _rss_mb(op.proc.pid if op.proc else 0)
+        gc_before = _gc_seconds(gc_file)
         timed = burst(kube, ns, f"/apis/{opf.GROUP}/{opf.VERSION}/namespaces/{ns}/{opf.PLURAL}",
                       succeeded, make, n, args, "TranscodeJob", op.proc.pid if op.proc else None)
-        time.sleep(3)  # let queued Events go out before counting
+        time.sleep(3)  # let queued Events go out before counting (and bench/gcstat write)
+        gc_s = {gen: s - gc_before.get(gen, 0.0) for gen, s in _gc_seconds(gc_file).items()}
         writes = request_totals(kube) - before
         lags = _lags(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)),
                      _items(lambda **kw: custom.list_namespaced_custom_object(
@@ -342,7 +355,16 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         op.stop()
     per_job = _per_job(writes, n, ("transcodejobs", "transcodejobs/status", "pods", "events"),
                        exclude_created="transcodejobs")
-    return {**timed, "writes": per_job, "lags": lags, "rss_mb": rss, "idle_rss_mb": idle_rss, "cpu_s": cpu_s, "log": str(op.log_path)}
+    return {**timed, "writes": per_job, "lags": lags, "rss_mb": rss, "idle_rss_mb": idle_rss, "cpu_s": cpu_s, "gc_s": gc_s, "log": str(op.log_path)}
+
+
+def _gc_seconds(path: Path) -> dict[str, float]:
+    """CPU seconds of the operator's garbage collector so far, by generation
+    (bench/gcstat writes them every second); empty before the first write."""
+    try:
+        return {gen: float(s) for gen, s in json.loads(path.read_text())["seconds"].items()}
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -424,11 +446,12 @@ def _print_growth(rows: list[tuple[int, dict[str, Any]]]) -> None:
     print("\ngrowth rows (operator alone; RSS per 1,000 jobs = peak RSS above the idle "
           "operator's, per 1,000 jobs)")
     print("    jobs   all Pods   all finished   time/job   idle RSS   peak RSS   "
-          "RSS/1,000 jobs   writes/job")
+          "RSS/1,000 jobs   writes/job   GC")
     for size, r in rows:
         print(f"  {size:6d} {r['pods']:9.1f}s {r['done']:12.1f}s {r['done'] / size * 1000:8.1f}ms "
               f"{r['idle_rss_mb']:8.0f}MB {r['rss_mb']:8.0f}MB "
-              f"{_per_k(r, size):12.1f}MB {r['writes']['total']:12.2f}")
+              f"{_per_k(r, size):12.1f}MB {r['writes']['total']:12.2f}   "
+              f"{sum(r['gc_s'].values()):5.2f}s")
     (first_size, first), (last_size, last) = rows[0], rows[-1]
     print(f"  {last_size} vs {first_size} jobs: time per job "
           f"{(last['done'] / last_size) / (first['done'] / first_size):.2f}x, RSS per 1,000 "
@@ -458,10 +481,27 @@ def _print_comparison(jobs: dict[str, Any], tjs: dict[str, Any]) -> None:
     for row, value in tjs["writes"]["by_request"].items():
         print(f"    {row:40s} {value:.2f}")
     print(f"\noperator peak RSS: {tjs['rss_mb']:.0f} MB (target <= 120 MB); CPU used: "
-          f"{tjs['cpu_s']:.1f}s on {os.cpu_count()} CPUs shared with the whole cluster")
+          f"{tjs['cpu_s']:.1f}s on {os.cpu_count()} CPUs shared with the whole cluster; of it "
+          f"in the burst, garbage collection {_gc_text(tjs['gc_s'])}")
     _print_cpu(jobs["cpu"], tjs["cpu"])
+    _print_requests(jobs["requests"], tjs["requests"])
     print(f"Pods-created ratio: {tjs['pods'] / jobs['pods']:.2f}x (target <= 1.2x); "
           f"finish-time ratio: {tjs['done'] / jobs['done']:.2f}x (target <= 1.2x)")
+
+
+def _print_requests(jobs: dict[str, int], tjs: dict[str, int]) -> None:
+    """API requests the API server answered from the first create to the last Pod, by
+    verb and resource (every client: the controllers, the node agent, the bench)."""
+    print("\nAPI requests until all Pods exist   batch/v1 Job   TranscodeJob")
+    for key in sorted({*jobs, *tjs}, key=lambda k: -max(jobs.get(k, 0), tjs.get(k, 0))):
+        a, b = jobs.get(key, 0), tjs.get(key, 0)
+        if max(a, b) >= 10:
+            print(f"  {key:44s} {a:8d}   {b:10d}")
+
+
+def _gc_text(gc_s: dict[str, float]) -> str:
+    by_gen = ", ".join(f"gen{gen} {s:.2f}" for gen, s in sorted(gc_s.items()))
+    return f"{sum(gc_s.values()):.2f}s ({by_gen})"
 
 
 def _print_cpu(jobs: dict[str, dict[str, float]], tjs: dict[str, dict[str, float]]) -> None:

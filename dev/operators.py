@@ -111,6 +111,8 @@ class OperatorProcess:
     liveness_port: int = 0
     kubeconfig: str | None = None
     """Another identity's kubeconfig (the RBAC test); default: the cluster admin's."""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """Environment set last (a bench's PYTHONPATH with its measuring hook)."""
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSCODER_")}
@@ -134,7 +136,7 @@ class OperatorProcess:
         if self.kube.cluster.nodes:  # real kubelet nodes: the runner image, as a real cluster
             env.update({_env_name(k): _env_value(v) for k, v in KUBELET_RUNNER.items()})
         env.update({_env_name(k): _env_value(v) for k, v in self.settings.items()})
-        return env
+        return {**env, **self.extra_env}
 
     def start(self, timeout: float = 60) -> OperatorProcess:
         self.liveness_port = procs.free_port()
