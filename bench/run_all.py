@@ -56,6 +56,7 @@ def main() -> int:
         run("thumbnails.py", *(["--seconds=10"] if QUICK else ["--repeat=2"])),
         cache_bench(),
         run("operator_scale.py", *(["--jobs=100"] if QUICK else [])),
+        run("crd_cost.py", *(["--writes=200", "--rounds=1"] if QUICK else [])),
         run("kueue.py", *(["--jobs=40"] if QUICK else [])),
         run("chaos.py", *(["--jobs=12"] if QUICK else [])),
     ]
