@@ -83,3 +83,15 @@ def segments_of_mpd(text: str) -> dict[str, list[str]]:
         found[rep.get("id", "")] = [init] + [f"{head}{n:05d}{tail}"
                                              for n in range(number, number + count)]
     return found
+
+
+def timeline_seconds(text: str) -> dict[str, float]:
+    """Representation id -> the seconds its SegmentTimeline covers (what a player buffers)."""
+    found: dict[str, float] = {}
+    for rep in ET.fromstring(text).iterfind(".//m:Representation", NS):
+        template = rep.find("m:SegmentTemplate", NS)
+        assert template is not None
+        ticks = sum(int(s.get("d", "0")) * (1 + int(s.get("r", "0")))
+                    for s in template.iterfind(".//m:S", NS))
+        found[rep.get("id", "")] = ticks / int(template.get("timescale", "1"))
+    return found

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,20 @@ def test_every_segment_every_manifest_names_exists_with_its_checksum_and_headers
                       ("manifest.mpd", "application/dash+xml")):
         head = s3.head_object(Bucket=package.bucket, Key=package.prefix + key)
         assert (head["ContentType"], head["CacheControl"]) == (kind, "public, max-age=5")
+
+
+def test_the_audio_ends_with_the_picture_so_a_player_reaches_the_end(
+        package: packaged.Packaged) -> None:
+    mpd = _get(package, package.prefix + "manifest.mpd").decode()
+    seconds = packaged.timeline_seconds(mpd)
+    rungs = len(packaged.RUNGS)
+    video = [s for rep, s in seconds.items() if int(rep) < rungs]
+    audio = [s for rep, s in seconds.items() if int(rep) >= rungs]
+    assert video == [float(packaged.SECONDS)] * rungs
+    # AAC pads its last frame; past the picture's end a DASH player never says "ended"
+    assert audio and all(packaged.SECONDS - 1024 / 44100 < s <= packaged.SECONDS for s in audio)
+    declared = ET.fromstring(mpd).get("mediaPresentationDuration", "")
+    assert float(declared.removeprefix("PT").removesuffix("S")) == packaged.SECONDS
 
 
 def _ffprobe(*args: str) -> dict[str, object]:

@@ -44,6 +44,15 @@ def test_facts_of_a_normal_source(runner: fakes.FakeRunner, source: Path) -> Non
     assert runner.ran[0][-1] == "file:" + str(source)
 
 
+def test_the_video_end_counts_from_the_files_start() -> None:
+    late = {**VIDEO, "duration": "8.000000", "start_time": "1.500000"}
+    info = media.parse(Path("in.ts"), 1000, json.loads(probe_json(
+        late, AUDIO, fmt={"format_name": "mpegts", "duration": "9.6", "start_time": "1.400000"})))
+    assert info.video_end == pytest.approx(8.1)  # FFmpeg's output starts at the earliest stream
+    unsaid = media.parse(Path("in.mkv"), 1000, json.loads(probe_json(VIDEO, AUDIO)))
+    assert unsaid.video_end == 0.0  # Matroska streams do not say: nothing is cut
+
+
 def test_empty_file(runner: fakes.FakeRunner, tmp_path: Path) -> None:
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(errors.BadInput, match="empty") as caught:

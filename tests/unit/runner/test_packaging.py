@@ -7,6 +7,7 @@ NVENC options no machine here can run.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 
@@ -61,6 +62,19 @@ def test_every_rung_of_a_packaged_job_gets_the_same_keyframe_rule() -> None:
     plain = _job(None)
     assert "-force_key_frames" not in plan.build(plain, fakes.SOURCE, plan.choose(plain, None),
                                                  Path("/scratch")).passes[-1]
+
+
+def test_every_track_of_a_rung_stops_at_the_pictures_end() -> None:
+    job = _job({"format": "cmaf", "destination": "s3://media-out/s/", "segmentSeconds": 2})
+    source = dataclasses.replace(fakes.SOURCE, video_end=8.0)
+    argv = list(plan.build(job, source, plan.choose(job, None), Path("/scratch")).passes[-1])
+    ends = [argv[i + 1] for i, a in enumerate(argv) if a == "-t"]
+    assert ends == ["8.000000", "8.000000"]  # one per rung, before its file
+    assert argv.index("-t") < argv.index(next(a for a in argv if a.endswith("out-o0.mp4")))
+    plain = _job(None)
+    assert "-t" not in plan.build(plain, source, plan.choose(plain, None), Path("/scratch")).passes[-1]
+    assert "-t" not in plan.build(job, fakes.SOURCE, plan.choose(job, None),  # end unknown
+                                  Path("/scratch")).passes[-1]
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:

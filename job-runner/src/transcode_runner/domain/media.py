@@ -51,6 +51,9 @@ class MediaInfo:
     audio_codec: str | None
     bit_rate: int | None
     """Overall bits per second, from the container or size / duration."""
+    video_end: float = 0.0
+    """Seconds from the file's start to its video stream's end (0.0 when the stream does not
+    say how long it is): where FFmpeg's output timeline ends the picture."""
     rotation: int = 0
     """Clockwise degrees (0, 90, 180, 270) the coded picture is turned to be shown."""
     field_order: interlace.FieldOrder = interlace.FieldOrder.PROGRESSIVE
@@ -158,6 +161,9 @@ def parse(path: Path, size: int, data: dict[str, Any]) -> MediaInfo:
         raise errors.BadInput("source video stream has no frame size (damaged header?)",
                               reason="SourceUnreadable")
     duration = _float(fmt.get("duration")) or _float(video.get("duration")) or 0.0
+    video_seconds = _float(video.get("duration"))
+    offset = (_float(video.get("start_time")) or 0.0) - (_float(fmt.get("start_time")) or 0.0)
+    video_end = max(offset, 0.0) + video_seconds if video_seconds else 0.0
     bit_rate = _int(fmt.get("bit_rate"))
     if bit_rate is None and duration > 0:
         bit_rate = int(size * 8 / duration)
@@ -172,6 +178,7 @@ def parse(path: Path, size: int, data: dict[str, Any]) -> MediaInfo:
         size=size,
         format_name=str(fmt.get("format_name") or "unknown"),
         duration=duration,
+        video_end=video_end,
         width=width,
         height=height,
         sample_aspect=_ratio(video.get("sample_aspect_ratio")),

@@ -9,7 +9,7 @@ colour, HDR or tone mapping, rate), encodes each output with its encoder
 settings (NVENC per the seed, libx264/libx265/... with preset and bitrate or
 CRF), tags its colour, keeps the source's timing unless a rate is asked, and
 writes `-progress pipe:1`; a packaged job's rungs get keyframes at every
-segment boundary (`keyframes`); the thumbnails (`thumbplan`) are more branches
+segment boundary (`keyframes`) and every track ends with the picture; the thumbnails (`thumbplan`) are more branches
 and outputs of the last process. A job with two-pass outputs gets two processes: an
 analysis pass for those outputs, then the real pass for all. Argument lists
 only: nothing here is ever given to a shell.
@@ -256,6 +256,7 @@ def _process(
         argv += encoders.video_args(o.encoder, o_spec.video, choices[o.name].device, o, fps)
         if segment is not None:  # packaged: keyframes at every segment boundary, all rungs
             argv += keyframes.args(o.encoder, segment, fps)
+            argv += _end_with_picture(source)
         argv += colorimetry.tag_args(look.colour, stream=0)
         argv += ["-fps_mode:v:0", look.fps_mode.value]
         if analysis:
@@ -271,6 +272,13 @@ def _process(
     for product, label in zip(products, labels[len(outs):], strict=True):
         argv += ["-map", f"[{label}]", *product.args]  # same decode, its own picture
     return tuple(argv)
+
+
+def _end_with_picture(source: media.MediaInfo) -> list[str]:
+    """`-t` at the source picture's end: a rung's audio (AAC's last-frame padding, which
+    FFmpeg 5.1 decodes from an MP4 source, or a longer audio track) stops with its video,
+    so no track runs past the package's last segment."""
+    return ["-t", f"{source.video_end:.6f}"] if source.video_end > 0 else []
 
 
 def _look(out: OutputPlan) -> render.Look:
