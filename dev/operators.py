@@ -219,12 +219,18 @@ def get_job(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
 
 def wait_phase(kube: Kube, namespace: str, name: str, *phases: str,
                timeout: float = 180) -> dict[str, Any]:
-    """The job once `status.phase` is one of `phases`."""
+    """The job once `status.phase` is one of `phases` (a timeout names its last status)."""
+    last: dict[str, Any] = {}
+
     def check() -> dict[str, Any] | None:
         job = get_job(kube, namespace, name)
-        phase = ((job or {}).get("status") or {}).get("phase")
-        return job if phase in phases else None
-    return wait_for(check, timeout, f"{namespace}/{name} to reach {'/'.join(phases)}")  # type: ignore[no-any-return]
+        last["status"] = (job or {}).get("status") or {}
+        return job if last["status"].get("phase") in phases else None
+    try:
+        return wait_for(check, timeout, f"{namespace}/{name} to reach {'/'.join(phases)}")  # type: ignore[no-any-return]
+    except AssertionError as exc:
+        seen = {k: last.get("status", {}).get(k) for k in ("phase", "reason", "message", "attempts")}
+        raise AssertionError(f"{exc}; last status {seen}") from None
 
 
 def pods_of(kube: Kube, namespace: str, name: str) -> list[client.V1Pod]:

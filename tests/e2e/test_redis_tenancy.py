@@ -7,12 +7,15 @@ way, its Pod uid in the key. What a user notices: progress that a tenant forges
 with the runner password for another Pod uid never shows in the job's status
 (while the real Pod's progress does), and after Redis loses everything (FLUSHALL)
 a namespace capped at N running jobs with N running still holds the next job in
-Pending with reason RateLimited, then runs it when a slot frees.
+Pending with reason RateLimited, then runs it when a slot frees; a slot still counted for a job that finished (the
+operator died between the job's last status write and the slot's release) is freed
+for the next job, not held for the running set's week-long lifetime.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import uuid
 from typing import Any
@@ -23,6 +26,7 @@ from dev import operators as opf
 from dev.cluster.fixtures import Kube, wait_for
 from dev.services import procs, redisserver
 from transcode_api import contract
+from transcode_operator.adapters import limits
 
 
 def login(server: redisserver.RedisServer) -> dict[str, Any]:
@@ -108,3 +112,22 @@ def test_after_flushall_the_namespace_cap_still_holds_the_next_job(
         assert job["status"]["phase"] == "Succeeded", job["status"]
     first_end = min(opf.get_job(kube, ns, n)["status"]["completionTime"] for n in ("run-0", "run-1"))
     assert status(kube, ns, "third")["startTime"] >= first_end
+
+
+def test_a_slot_still_counted_for_a_finished_job_is_freed_for_the_next(
+        kube: Kube, operator: Any, redis_acl_server: redisserver.RedisServer) -> None:
+    ns = kube.namespace("tenancy")
+    op = operator(ns, runner__command=opf.fake_runner(),
+                  limits__namespaces={ns: {"maxRunning": 1}}, **login(redis_acl_server))
+    opf.apply_job(kube, ns, opf.job_manifest("first", acceleration={"mode": "cpu"}))
+    first = opf.wait_phase(kube, ns, "first", "Succeeded", "Failed", timeout=120)
+    assert first["status"]["phase"] == "Succeeded", first["status"]
+    _, running = limits.NamespaceLimiter.keys(ns)
+    wait_for(lambda: redis_acl_server.client().zcard(running) == 0, 30, "first's release")
+    # what Redis holds when the operator died after first's final write, before the release
+    redis_acl_server.client().zadd(running, {first["metadata"]["uid"]: int(time.time() * 1000)})
+    opf.apply_job(kube, ns, opf.job_manifest("next", acceleration={"mode": "cpu"}))
+    done = opf.wait_phase(kube, ns, "next", "Succeeded", "Failed", timeout=120)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert "freed 1 running slot(s) of job(s) that ended or are gone" in op.log_tail()
+    assert redis_acl_server.client().zrange(running, 0, -1) == []

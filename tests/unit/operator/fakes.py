@@ -138,9 +138,16 @@ class FakeLimiter:
     lost_running_set: int | None = None
     """A cap whose running set Redis lost: the live jobs are asked for and counted."""
     live: set[str] | None = None
+    cap: int | None = None
+    """A running cap over `counted` (the UIDs holding a slot)."""
+    counted: list[str] = field(default_factory=list)
 
     async def acquire(self, namespace: str, uid: str,
                       live_jobs: limits.LiveJobs | None = None) -> limits.Decision:
+        if self.cap is not None and uid not in self.counted:
+            if len(self.counted) >= self.cap:
+                return limits.Decision(False, 10.0, limits.REASON_CONCURRENCY)
+            self.counted.append(uid)
         if self.lost_running_set is not None:
             assert live_jobs is not None
             self.live = set(await live_jobs())
@@ -150,8 +157,12 @@ class FakeLimiter:
             return limits.Decision(True, 0.0, limits.REASON_OK)
         return limits.Decision(False, 12.0, limits.REASON_START_RATE)
 
-    async def release(self, namespace: str, uid: str) -> None:
-        self.released.append(uid)
+    async def release(self, namespace: str, *uids: str) -> None:
+        self.released.extend(uids)
+        self.counted = [u for u in self.counted if u not in uids]
+
+    async def running(self, namespace: str) -> list[str]:
+        return list(self.counted)
 
 
 @dataclass

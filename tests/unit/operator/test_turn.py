@@ -250,6 +250,24 @@ def test_a_lost_running_set_is_refilled_from_the_live_runner_pods_listed_from_th
     assert ("media", "trailer-1") not in api.pods
 
 
+def test_slots_still_counted_for_jobs_that_ended_or_are_gone_are_freed_at_the_cap() -> None:
+    api = fakes.FakeApi()
+    api.add_job(fakes.job_body())
+    done = fakes.job_body()
+    done["metadata"].update(name="done", uid="uid-done")
+    done["status"] = {"phase": "Succeeded"}
+    limiter = fakes.FakeLimiter(cap=3, counted=["uid-done", "uid-gone", "uid-leaving",
+                                                "uid-running"])
+    d = fakes.deps_for(api, limiter=limiter)
+    d.informer.saw_job(done)  # its release was lost; uid-gone's job was deleted meanwhile
+    api.set_pod("leaving-1", _other_pod("leaving", "Running"))  # gone, its Pod still runs
+    api.set_pod("running-1", _other_pod("running", "Running"))
+    _turn(d, api)
+    assert limiter.released == ["uid-done", "uid-gone"]
+    assert ("media", "trailer-1") in api.pods  # the freed slot is the job's now
+    assert limiter.counted == ["uid-leaving", "uid-running", h.JOB.uid]
+
+
 def test_finished_job_releases_its_slot_and_locks() -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body())

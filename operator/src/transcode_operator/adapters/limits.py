@@ -11,7 +11,8 @@ asks again, and the script counts those jobs as running before it decides, so a
 Redis that lost its data never lets the cap be exceeded.
 A denied job waits in phase Pending with reason `RateLimited` and asks again
 after `Decision.retry_after`. `control.act` calls
-`release(namespace, uid)`. Everything is keyed by the job's UID in sorted sets,
+`release(namespace, uid)`; `control.observe`, denied by the cap, reads `running`
+and releases the slots of jobs that ended or are gone without a release. Everything is keyed by the job's UID in sorted sets,
 so asking again for a job already counted (a restarted operator resuming its
 jobs, a retry) never counts it twice. Without Redis the decision follows
 `fail_open`.
@@ -162,14 +163,14 @@ class NamespaceLimiter:
             self.metrics.rate_limited_waits.labels(reason=decision.reason).inc()
         return decision
 
-    async def release(self, namespace: str, uid: str) -> None:
-        """The job ended or was deleted: free its running slot (idempotent)."""
+    async def release(self, namespace: str, *uids: str) -> None:
+        """The jobs ended or were deleted: free their running slots (idempotent)."""
         client = self.client
         assert self.health is not None
-        if client is None:
+        if client is None or not uids:
             return
         _, running = self.keys(namespace)
-        await self.health.call("limits.release", lambda: client.zrem(running, uid), 0)
+        await self.health.call("limits.release", lambda: client.zrem(running, *uids), 0)
 
     async def running(self, namespace: str) -> list[str]:
         """UIDs counted as running in `namespace` ([] without Redis)."""

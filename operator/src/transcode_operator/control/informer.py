@@ -9,8 +9,8 @@ the next queue turn after a write never repeats it. Jobs are kept slim
 (metadata without managedFields and annotations, labels only Kueue's queue name, spec, status, and under
 `pruned` the spec fields kubectl's last-applied configuration has and the
 stored spec lacks, `domain.unknown_fields.pruned`); Pods as
-`domain.podstate.PodView`s, grouped by their job. The parsed spec is cached
-per job generation. Nothing here survives a restart, nor needs to.
+`domain.podstate.PodView`s, grouped by their job; each job's key by its UID. The
+parsed spec is cached per job generation. Nothing here survives a restart, nor needs to.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ class Informer:
     pods: dict[Key, dict[str, podstate.PodView]] = field(default_factory=dict)
     gone: dict[Key, str] = field(default_factory=dict)
     """UIDs of jobs deleted since their key's last turn (metrics to drop)."""
+    keys: dict[str, Key] = field(default_factory=dict)
+    """Each job's key by its UID."""
 
     # --- jobs ---------------------------------------------------------------------------
     def saw_job(self, body: Mapping[str, Any]) -> Key | None:
@@ -88,7 +90,10 @@ class Informer:
         entry = self.jobs.get(key)
         rv = str(body["metadata"].get("resourceVersion", ""))
         if entry is None or entry.body["metadata"].get("uid") != body["metadata"].get("uid"):
+            if entry is not None:
+                self.keys.pop(str(entry.body["metadata"].get("uid", "")), None)
             self.jobs[key] = _Entry(body)
+            self.keys[str(body["metadata"].get("uid", ""))] = key
             return True
         if newer(rv, str(entry.body["metadata"].get("resourceVersion", ""))):
             entry.body = body
@@ -100,12 +105,18 @@ class Informer:
         key = key_of(body)
         entry = self.jobs.pop(key, None)
         if entry is not None:
-            self.gone[key] = str(entry.body["metadata"].get("uid", ""))
+            uid = str(entry.body["metadata"].get("uid", ""))
+            self.gone[key] = uid
+            self.keys.pop(uid, None)
         return key
 
     def job(self, key: Key) -> dict[str, Any] | None:
         entry = self.jobs.get(key)
         return entry.body if entry is not None else None
+
+    def job_by_uid(self, uid: str) -> dict[str, Any] | None:
+        key = self.keys.get(uid)
+        return self.job(key) if key is not None else None
 
     def spec_of(self, key: Key, parse: Callable[[Any], T]) -> T:
         """The job's parsed spec, parsed once per generation with `parse(spec)`."""

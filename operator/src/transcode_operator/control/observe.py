@@ -14,8 +14,9 @@ list); and asks the start gates
 (credentials Secret, namespace limiter, output locks) when
 `domain.starts.needs_gates` says a Pod may start now (or the previous turn's
 plan asked for them); the limiter may ask for `live_jobs` (one Pod list of the
-namespace) when Redis lost its running set. Nothing here writes to the API
-server; the limiter and lock answers are idempotent per job UID.
+namespace) when Redis lost its running set; denied by the running cap, it frees
+the slots of counted jobs that ended or are gone (`free_stale_slots`). Nothing here
+writes to the API server; the limiter and lock answers are idempotent per job UID.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from typing import Any
 
 from transcode_api import constants, contract
 from transcode_api import spec as job_spec
 from transcode_api import status as job_status
+from transcode_operator.adapters import limits
 from transcode_operator.adapters import locks as locks_module
 from transcode_operator.control import deps as deps_module
 from transcode_operator.domain import (
@@ -153,6 +156,33 @@ async def live_jobs(d: deps_module.Deps, namespace: str) -> set[str]:
     return {v.owner_uid for v in views if v.active and v.owner_uid and not v.cleanup}
 
 
+async def free_stale_slots(d: deps_module.Deps, namespace: str) -> int:
+    """Release the running slots of jobs that ended or are gone yet still count (the
+    operator died between a job's final status write and its release, or a recount
+    after Redis lost the set raced a job's end); the number freed. Candidates are
+    the counted UIDs whose job the informer shows finished or does not have; of those,
+    the ones without a live runner Pod (one Pod list, only when there are candidates)."""
+    assert d.limiter is not None
+    counted = await d.limiter.running(namespace)
+    candidates = [uid for uid in counted if _finished_or_gone(d.informer.job_by_uid(uid))]
+    if not candidates:
+        return 0
+    live = await live_jobs(d, namespace)
+    stale = sorted(uid for uid in candidates if uid not in live)
+    if stale:
+        await d.limiter.release(namespace, *stale)
+        logger.warning("Namespace %s: freed %d running slot(s) of job(s) that ended or are "
+                       "gone but were still counted: %s", namespace, len(stale), ", ".join(stale))
+    return len(stale)
+
+
+def _finished_or_gone(body: dict[str, Any] | None) -> bool:
+    if body is None:
+        return True
+    phase = observation.read_status(body.get("status")).phase
+    return phase is not None and phase in conditions.TERMINAL
+
+
 def owner(job: builders.JobRef) -> locks_module.LockOwner:
     return locks_module.LockOwner(token=job.uid, holder=f"{job.namespace}/{job.name}")
 
@@ -171,8 +201,10 @@ async def gates(d: deps_module.Deps, job: builders.JobRef,
         if problem is not None:
             return observation.Gate(False, problem[0], problem[1], fatal=True)
     if d.limiter is not None:
-        decision = await d.limiter.acquire(job.namespace, job.uid,
-                                           functools.partial(live_jobs, d, job.namespace))
+        live = functools.partial(live_jobs, d, job.namespace)
+        decision = await d.limiter.acquire(job.namespace, job.uid, live)
+        if decision.reason == limits.REASON_CONCURRENCY and await free_stale_slots(d, job.namespace):
+            decision = await d.limiter.acquire(job.namespace, job.uid, live)
         if not decision.allowed:
             return observation.Gate(False, "RateLimited",
                                     f"namespace {job.namespace}: {decision.reason}; asking "
