@@ -114,7 +114,6 @@ def test_limits_follow_fail_open(fail_open, client_kind, down_redis, clock):
     async def scenario():
         decision = await limiter.acquire("media", "uid-1")
         await limiter.release("media", "uid-1")
-        await limiter.reconcile("media", ["uid-1"])
         assert await limiter.running("media") == []
         return decision
 

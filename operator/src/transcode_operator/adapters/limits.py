@@ -185,26 +185,6 @@ class NamespaceLimiter:
         )
         return list(members)
 
-    async def reconcile(self, namespace: str, running_uids: Iterable[str]) -> None:
-        """Make the running set exactly `running_uids` (call after listing the jobs)."""
-        client = self.client
-        assert self.health is not None
-        if client is None:
-            return
-        _, running = self.keys(namespace)
-        now_ms = int(self.clock.time() * 1000)
-        members = {uid: now_ms for uid in running_uids}
-
-        async def replace() -> None:
-            async with client.pipeline(transaction=True) as pipe:
-                pipe.delete(running)
-                if members:
-                    pipe.zadd(running, members)
-                    pipe.pexpire(running, int(self.running_ttl * 1000))
-                await pipe.execute()
-
-        await self.health.call("limits.reconcile", replace, None)
-
     async def _ask(self, namespace: str, uid: str, policy: LimitPolicy,
                    seed: list[str] | None) -> Decision:
         """One run of the script; `seed` (None: only check) refills a missing running set."""
