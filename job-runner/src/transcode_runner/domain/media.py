@@ -70,15 +70,6 @@ class MediaInfo:
     subtitle_tracks: tuple[tracks.SubtitleTrack, ...] = ()
 
     @property
-    def display_width(self) -> float:
-        """Width as shown, in square pixels (pixel aspect and rotation applied)."""
-        return self.display_size[0]
-
-    @property
-    def display_height(self) -> float:
-        return self.display_size[1]
-
-    @property
     def display_size(self) -> tuple[float, float]:
         """Width and height as shown, in square pixels."""
         width, height = self.width * float(self.sample_aspect), float(self.height)

@@ -233,8 +233,3 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
-
-    @property
-    def in_cluster_job(self) -> bool:
-        """True when the runner knows which TranscodeJob to report to."""
-        return bool(self.job_name and self.job_namespace)

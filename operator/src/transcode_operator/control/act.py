@@ -187,7 +187,7 @@ def _metrics(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan)
     if plan.create is not None and plan.create.attempt > 1:
         why = next((e.reason for e in plan.events if e.reason != "Created"), "Retrying")
         if why != "Resumed":  # a resume is no failure
-            d.metrics.job_retries.labels(reason=why).inc()
+            d.metrics.observe_retry(why)
     if plan.finished is not None:
         meta = status.metadata
         started, ended = status.start_time, status.completion_time

@@ -183,10 +183,6 @@ class WorkQueue(Generic[K]):
         """Wait until no key is being processed."""
         await self._idle.wait()
 
-    @property
-    def shutting_down(self) -> bool:
-        return self._shutting_down
-
     def __len__(self) -> int:
         """Keys queued now, in both lanes (not those waiting for a timer or processed)."""
         return len(self._queue) + len(self._later - self._processing)

@@ -3,7 +3,7 @@
 `reconcile` asks these pure rules (settings `failurePolicy`) how a Pod end or a
 stuck Pod ends the job, like batch/v1 Job's podFailurePolicy: evictions,
 preemptions and node losses are retried without counting against
-backoffLimit up to `maxDisruptions` (`too_many_disruptions`); an eviction because
+backoffLimit up to `maxDisruptions` (`disruptions` counts them); an eviction because
 the scratch volume or the container's ephemeral storage overflowed is the
 source's size, not bad luck, and fails `SourceTooLarge` at once
 (`scratch_overflow`); an OOMKilled runner is retried `oomRetries` times with its
@@ -46,11 +46,6 @@ def _counted(pods: Iterable[podstate.PodView]) -> list[podstate.PodView]:
 def disruptions(pods: Iterable[podstate.PodView]) -> int:
     """Ended Pods that were disrupted (evicted, preempted, node lost)."""
     return sum(1 for p in _counted(pods) if p.disruption is not None)
-
-
-def too_many_disruptions(pods: Iterable[podstate.PodView],
-                         cfg: settings_module.FailurePolicySettings) -> bool:
-    return disruptions(pods) > cfg.max_disruptions
 
 
 def oom_killed(pod: podstate.PodView) -> bool:
