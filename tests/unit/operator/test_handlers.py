@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from types import SimpleNamespace
-
 import kopf
 from kopf._cogs.structs import references
 
 from tests.unit.operator import fakes
 from tests.unit.operator import helpers as h
 from transcode_operator.app import handlers
-from transcode_operator.control import informer, workqueue
+from transcode_operator.control import informer
 
 
 def test_kopf_settings_use_our_names_and_bounded_timeouts() -> None:
@@ -65,26 +62,3 @@ def test_pod_events_enqueue_only_on_decision_relevant_changes() -> None:
     assert inf.pods_of(("media", "trailer"), "another-incarnation") == ()
     assert inf.pod_gone(h.pod(rv="101")) == ("media", "trailer")
     assert inf.pods_of(("media", "trailer"), h.JOB.uid) == ()
-
-
-def test_a_pods_change_waits_behind_queued_job_events_but_not_past_its_bound() -> None:
-    clock = fakes.Clock()
-    queue: workqueue.WorkQueue[tuple[str, str]] = workqueue.WorkQueue(clock=clock)
-    ctx = SimpleNamespace(events_context=None, start_workers=lambda: None,
-                          controller=SimpleNamespace(queue=queue, enqueue=queue.add),
-                          deps=SimpleNamespace(informer=informer.Informer(), cfg=h.CFG))
-    memo = {"ctx": ctx}
-    asyncio.run(handlers.pod_event(type="MODIFIED", body=h.pod(phase="Running"), memo=memo))
-    new = fakes.job_body()
-    new["metadata"].update(name="new", uid="uid-new")
-    asyncio.run(handlers.job_event(type="ADDED", body=new, memo=memo))
-    assert [queue.pop_ready(), queue.pop_ready()] == [("media", "new"), ("media", "trailer")]
-    queue.done(("media", "new"))
-    queue.done(("media", "trailer"))
-    asyncio.run(handlers.pod_event(type="MODIFIED", body=h.pod(phase="Succeeded", rv="200"),
-                                   memo=memo))
-    queue.add(("media", "other"))
-    clock.value += h.CFG.status.pod_event_backlog_seconds  # waited its longest: in line now
-    assert queue.pop_ready() == ("media", "other")
-    queue.add(("media", "after"))
-    assert [queue.pop_ready(), queue.pop_ready()] == [("media", "trailer"), ("media", "after")]

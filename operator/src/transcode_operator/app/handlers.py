@@ -4,8 +4,7 @@
 nothing more: `job_event` and `pod_event` put each TranscodeJob and runner Pod
 event into the informer (`control.informer`) and enqueue `(namespace, name)`
 (`batch_job_event` only enqueues the job of a Kueue-queued attempt's batch Job)
-on the one work queue (`control.workqueue`; a Pod's change in its later lane, up
-to `status.podEventBacklogSeconds`, so a burst's starts go first), which a fixed pool of workers
+on the one work queue (`control.workqueue`), which a fixed pool of workers
 serves (`control.controller`); `login` finds the credentials (`adapters.kubeauth`);
 `startup` and
 `cleanup` start and stop the process's collaborators (`app.context`); the
@@ -139,7 +138,7 @@ async def pod_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -
         informer = ctx.deps.informer
         key = informer.pod_gone(body) if type == "DELETED" else informer.saw_pod(body)
         if key is not None:
-            _enqueue(ctx, key, later=ctx.deps.cfg.status.pod_event_backlog_seconds)
+            _enqueue(ctx, key)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=POD_LABELS, registry=REGISTRY)
@@ -151,14 +150,11 @@ async def batch_job_event(*, body: kopf.Body, memo: Any, **_: Any) -> None:
         _enqueue(ctx, (str(body.get("metadata", {}).get("namespace", "")), owner[0]))
 
 
-def _enqueue(ctx: context.Context, key: tuple[str, str], later: float = 0.0) -> None:
+def _enqueue(ctx: context.Context, key: tuple[str, str]) -> None:
     # The workers run in a copy of kopf's event-handling context (taken here, at the
     # first event): kopf.event needs the Event queue kopf sets up after the startup
     # activities. They start here, or later when this replica becomes the leader.
     if ctx.events_context is None:
         ctx.events_context = contextvars.copy_context()
     ctx.start_workers()
-    if later > 0:  # behind the queued keys, `later` seconds at most
-        ctx.controller.queue.add_later(key, later)
-    else:
-        ctx.controller.enqueue(key)
+    ctx.controller.enqueue(key)

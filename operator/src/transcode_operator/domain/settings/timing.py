@@ -42,11 +42,6 @@ class StatusSettings(Group):
     seconds after the Pod's creation: the burst's Pods are created first, and a Pod
     that runs by then is recorded by one write. On an idle queue the write follows the
     Pod's creation at once. 0: never wait for the queue. Default: 10."""
-    pod_event_backlog_seconds: float = pydantic.Field(default=10.0, ge=0)
-    """A runner Pod's change (scheduled, running, ended) is looked at behind the jobs
-    waiting in the work queue, up to this many seconds after it was seen: in a burst,
-    new jobs' Pods are created before earlier jobs' progress is written. On an idle
-    queue it is looked at at once. 0: in arrival order. Default: 10."""
     config_error_grace_seconds: float = pydantic.Field(default=15.0, ge=0)
     """How long a runner Pod may wait in CreateContainerConfigError (missing Secret or
     key) before the job is Failed (`CredentialsNotAllowed` for its Secret). Default: 15."""
