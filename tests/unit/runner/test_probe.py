@@ -88,6 +88,19 @@ def test_encoder_missing_from_ffmpeg(runner: fakes.FakeRunner) -> None:
     assert not any(_is_test_encode(argv) for argv in runner.ran)
 
 
+@pytest.mark.parametrize("listing", [seams.Completed(0, "", "", timed_out=True),
+                                     seams.Completed(1, "", "Killed")])
+@pytest.mark.parametrize("nvml_error", [None, "NVML Shared Library Not Found"])
+def test_an_encoder_list_ffmpeg_could_not_give_claims_nothing_missing(
+        runner: fakes.FakeRunner, listing: seams.Completed, nvml_error: str | None) -> None:
+    failed = seams.Completed(1, "", "[h264_nvenc @ 0x55c0a7aa8840] Cannot load libcuda.so.1\n")
+    runner.on_run(_is_listing, listing)
+    decision = make(runner, init_error=nvml_error, test=failed).decide("h264")
+    assert not decision.usable and decision.tested  # the test encode had the last word
+    assert "lacks" not in decision.message and "built without" not in decision.message
+    assert "Cannot load libcuda.so.1" in decision.message
+
+
 @pytest.mark.parametrize(
     "device",
     [

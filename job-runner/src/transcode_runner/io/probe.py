@@ -4,7 +4,8 @@
 encoder is judged usable only when every check passes, in this order: NVML sees
 a device; a device has an encoder for the codec; it has at least
 `min_free_mib` free memory; its encoder has capacity left; `ffmpeg -encoders`
-lists the encoder; a one-frame test encode (lavfi testsrc to `-f null`) on the
+lists the encoder (a list FFmpeg could not give in time claims nothing missing);
+a one-frame test encode (lavfi testsrc to `-f null`) on the
 chosen device succeeds within the timeout. The first failing check names the
 `constants.FallbackReason`. NVML, FFmpeg and the environment are injected, so
 unit tests drive every reason with a fake NVML and a fake process runner.
@@ -95,16 +96,24 @@ class Prober:
         self._tests = dict(other._tests)
 
     def ffmpeg_encoders(self) -> frozenset[str]:
-        """Encoder names `ffmpeg -hide_banner -encoders` lists (cached)."""
+        """Encoder names `ffmpeg -hide_banner -encoders` lists (cached); empty when it
+        listed none (it timed out or failed, as on a machine too busy to answer in time)."""
         if self._encoders is None:
             done = self.runner.run([self.ffmpeg, "-hide_banner", "-encoders"], self.timeout)
             names = set()
-            for line in done.stdout.splitlines():
-                parts = line.split()
-                if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
-                    names.add(parts[1])
+            if not done.timed_out and done.returncode == 0:
+                for line in done.stdout.splitlines():
+                    parts = line.split()
+                    if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
+                        names.add(parts[1])
             self._encoders = frozenset(names)
         return self._encoders
+
+    def lacks(self, encoder: str) -> bool:
+        """FFmpeg's list was read and `encoder` is not on it. Without a list nothing is
+        claimed missing: the test encode decides."""
+        names = self.ffmpeg_encoders()
+        return bool(names) and encoder not in names
 
     def decide(self, codec: str) -> Decision:
         """Judge the GPU encoder for `codec` (see the module docstring for the order)."""
@@ -144,7 +153,7 @@ class Prober:
             sessions = max(d.encoder_sessions for d in roomy)
             return Decision(codec, encoder, False, reason=Reason.SESSION_LIMIT_REACHED,
                             message=f"encoder capacity exhausted ({sessions} active sessions)")
-        if encoder not in self.ffmpeg_encoders():
+        if self.lacks(encoder):
             return Decision(codec, encoder, False, reason=Reason.ENCODER_NOT_IN_FFMPEG,
                             message=f"{self.ffmpeg} was built without {encoder}")
         best = gpu.best_device(open_)
@@ -179,7 +188,7 @@ class Prober:
     def _without_nvml(self, codec: str, encoder: str, nvml_error: str) -> Decision:
         # NVML can be missing while NVENC works (a container without the
         # `utility` capability); FFmpeg gets the last word.
-        if encoder not in self.ffmpeg_encoders():
+        if self.lacks(encoder):
             return Decision(codec, encoder, False, reason=Reason.NVML_UNAVAILABLE,
                             message=f"{nvml_error}; {self.ffmpeg} lacks {encoder} too")
         failure = self.test_encode(encoder, None)
