@@ -9,8 +9,8 @@ colour, HDR or tone mapping, rate), encodes each output with its encoder
 settings (NVENC per the seed, libx264/libx265/... with preset and bitrate or
 CRF), tags its colour, keeps the source's timing unless a rate is asked, and
 writes `-progress pipe:1`; a packaged job's rungs get keyframes at every
-segment boundary (`keyframes`) and every track ends with the picture; the thumbnails (`thumbplan`) are more branches
-and outputs of the last process. A job with two-pass outputs gets two processes: an
+segment boundary (`keyframes`) and every track ends with the picture; the
+thumbnails (`thumbplan`) are more branches and outputs of the last process. A job with two-pass outputs gets two processes: an
 analysis pass for those outputs, then the real pass for all. Argument lists
 only: nothing here is ever given to a shell.
 """

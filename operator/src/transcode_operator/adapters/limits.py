@@ -12,10 +12,10 @@ Redis that lost its data never lets the cap be exceeded.
 A denied job waits in phase Pending with reason `RateLimited` and asks again
 after `Decision.retry_after`. `control.act` calls
 `release(namespace, uid)`; `control.observe`, denied by the cap, reads `running`
-and releases the slots of jobs that ended or are gone without a release. Everything is keyed by the job's UID in sorted sets,
-so asking again for a job already counted (a restarted operator resuming its
-jobs, a retry) never counts it twice. Without Redis the decision follows
-`fail_open`.
+and releases the slots of jobs that ended or are gone without a release.
+Everything is keyed by the job's UID in sorted sets, so asking again for a job
+already counted (a restarted operator resuming its jobs, a retry) never counts it
+twice. Without Redis the decision follows `fail_open`.
 """
 
 from __future__ import annotations

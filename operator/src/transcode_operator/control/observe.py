@@ -203,7 +203,8 @@ async def gates(d: deps_module.Deps, job: builders.JobRef,
     if d.limiter is not None:
         live = functools.partial(live_jobs, d, job.namespace)
         decision = await d.limiter.acquire(job.namespace, job.uid, live)
-        if decision.reason == limits.REASON_CONCURRENCY and await free_stale_slots(d, job.namespace):
+        if decision.reason == limits.REASON_CONCURRENCY \
+                and await free_stale_slots(d, job.namespace):
             decision = await d.limiter.acquire(job.namespace, job.uid, live)
         if not decision.allowed:
             return observation.Gate(False, "RateLimited",
