@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,31 @@ def test_operator_works_with_only_the_generated_cluster_role(
     wait_for(lambda: opf.get_job(kube, ns, "rbacjob") is None, 60, "the finalizer to finish")
     log = op.log_tail(200_000)
     # An HTTP 403 as a word (a port such as 40355 is none), or the API's "Forbidden".
+    assert not re.search(r"\b403\b", log) and "Forbidden" not in log, log[-3000:]
+
+
+def test_a_glob_scoped_operator_serves_only_matching_namespaces_without_listing_them(
+        kube: Kube, operator: Any, tmp_path: Path) -> None:
+    """`-n 'team-*'` on the generated role, which grants no namespace list: a matching
+    namespace made after the operator started is served, another one's job is left alone.
+    kopf used to list and watch namespaces for a glob (and missed one created between its
+    two lists); the operator now watches every namespace and keeps to its scope."""
+    kubeconfig = _operator_kubeconfig(kube, tmp_path / "operator.kubeconfig")
+    prefix = f"scope{uuid.uuid4().hex[:6]}"
+    op = operator(f"{prefix}-*", kubeconfig=kubeconfig, runner__command=opf.fake_runner(),
+                  runner__extra_env={"KT_FAKE_SLEEP": "1"},
+                  leader_election__namespace="kube-transcoder",
+                  leader_election__lease_name=prefix)
+    served, other = kube.namespace(prefix), kube.namespace("other")
+    for ns in (served, other):
+        opf.apply_job(kube, ns, opf.job_manifest("scoped"))
+    job = opf.wait_phase(kube, served, "scoped", "Succeeded", "Failed")
+    assert job["status"]["phase"] == "Succeeded", job["status"]
+    left = opf.get_job(kube, other, "scoped")
+    assert left is not None and not left.get("status"), left.get("status")
+    assert not opf.core(kube).list_namespaced_pod(other).items
+    assert not opf.core(kube).list_namespaced_event(other).items  # no Created, no Succeeded
+    log = op.log_tail(200_000)
     assert not re.search(r"\b403\b", log) and "Forbidden" not in log, log[-3000:]
 
 

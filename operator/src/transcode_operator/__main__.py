@@ -5,7 +5,8 @@ the settings (`TRANSCODER_CONFIG` YAML, then `TRANSCODER_*` variables),
 configures logging, keeps the garbage collector off what start-up built (`quiet_gc`) and
 runs kopf with `app.handlers.REGISTRY`: standalone (no
 kopf peering objects; replicas elect a leader on a Lease, see `adapters.leader`),
-all namespaces unless some are named, with kopf's liveness endpoint. The Kubernetes connection comes from the in-cluster
+watching all namespaces, of which the handlers serve the named ones (`-n`, else
+`kopf.namespaces`; globs allowed, `domain.scope`) or all, with kopf's liveness endpoint. The Kubernetes connection comes from the in-cluster
 service account, else $KUBECONFIG (`adapters.kubeauth`). Before kopf is imported,
 `keep_kubernetes_out()` marks the official `kubernetes` package as absent: kopf imports
 its model classes whenever it is installed (to recognise its objects, which this
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="transcode-operator", description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--namespace", action="append", default=[],
-                        help="serve only this namespace (repeatable); default: all namespaces")
+                        help="serve only this namespace (repeatable; kopf's globs allowed); default: all")
     parser.add_argument("--liveness", default=None,
                         help="kopf liveness endpoint URL (default: settings kopf.livenessEndpoint)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -66,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     kopf.run(
         registry=handlers.REGISTRY,
         standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
+        clusterwide=True,  # the handlers keep to the served namespaces (domain.scope)
         liveness_endpoint=args.liveness or cfg.kopf.liveness_endpoint or None,
         memo=kopf.Memo(cfg=cfg, namespaces=namespaces),
     )

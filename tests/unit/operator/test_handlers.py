@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
 import kopf
 from kopf._cogs.structs import references
 
@@ -9,6 +13,7 @@ from tests.unit.operator import fakes
 from tests.unit.operator import helpers as h
 from transcode_operator.app import handlers
 from transcode_operator.control import informer
+from transcode_operator.domain import scope
 
 
 def test_kopf_settings_use_our_names_and_bounded_timeouts() -> None:
@@ -62,3 +67,49 @@ def test_pod_events_enqueue_only_on_decision_relevant_changes() -> None:
     assert inf.pods_of(("media", "trailer"), "another-incarnation") == ()
     assert inf.pod_gone(h.pod(rv="101")) == ("media", "trailer")
     assert inf.pods_of(("media", "trailer"), h.JOB.uid) == ()
+
+
+def _memo(patterns: list[str], keys: list[tuple[str, str]]) -> kopf.Memo:
+    ctx = SimpleNamespace(scope=scope.Scope.of(patterns),
+                          deps=SimpleNamespace(informer=informer.Informer()),
+                          controller=SimpleNamespace(enqueue=keys.append),
+                          events_context=None, start_workers=lambda: None)
+    return kopf.Memo(ctx=ctx)
+
+
+def _in(namespace: str, body: dict[str, Any]) -> kopf.Body:
+    return kopf.Body({**body, "metadata": {**body["metadata"], "namespace": namespace}})
+
+
+def test_events_of_namespaces_not_served_are_dropped() -> None:
+    """kopf watches every namespace; only the served ones reach the informer and queue."""
+    keys: list[tuple[str, str]] = []
+    memo = _memo(["team-*, !team-tmp"], keys)
+
+    async def events(memo: kopf.Memo, *namespaces: str) -> None:
+        for ns in namespaces:
+            await handlers.job_event(type="ADDED", body=_in(ns, fakes.job_body()), memo=memo)
+            await handlers.pod_event(type="ADDED", body=_in(ns, h.pod(phase="Running")),
+                                     memo=memo)
+    asyncio.run(events(memo, "team-a", "other", "team-tmp"))
+    assert keys == [("team-a", "trailer"), ("team-a", "trailer")]
+    assert memo.ctx.deps.informer.job(("other", "trailer")) is None
+    everything: list[tuple[str, str]] = []
+    asyncio.run(events(_memo([], everything), "other"))
+    assert everything == [("other", "trailer")] * 2  # no pattern: every namespace
+
+
+CASES = ["team-*", "!kube-*", "myapp-*, !*-pr-*, *pr-123", "!*-pr-*, *pr-123", "exact",
+         "a?c", " spaced , !spaced-x ", "*,!b*,bb"]
+NAMES = ["team-a", "team", "kube-system", "default", "myapp-test", "myapp-pr-123", "myapp-pr-456",
+         "otherapp-pr-123", "exact", "exactly", "abc", "ac", "spaced", "spaced-x", "b1", "bb", "x"]
+
+
+def test_the_scope_matches_namespaces_as_kopf_did() -> None:
+    """Configured patterns keep the meaning they had when kopf matched them itself."""
+    for pattern in CASES:
+        for name in NAMES:
+            assert scope.matches(name, pattern) == references.match_namespace(
+                references.NamespaceName(name), pattern), (pattern, name)
+    both = scope.Scope.of(["team-*", "exact"])
+    assert both.serves("team-a") and both.serves("exact") and not both.serves("default")

@@ -50,7 +50,7 @@ from transcode_operator.adapters import (
 from transcode_operator.control import controller as controller_module
 from transcode_operator.control import deps as deps_module
 from transcode_operator.control import reconciler, workqueue
-from transcode_operator.domain import buckets, redisauth
+from transcode_operator.domain import buckets, redisauth, scope
 from transcode_operator.domain import settings as settings_module
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ class Context:
 
     deps: deps_module.Deps
     controller: controller_module.Controller[tuple[str, str]]
+    scope: scope.Scope = field(default_factory=scope.Scope)
+    """The namespaces served: the handlers drop every other namespace's objects."""
     health: redisconn.RedisHealth | None = None
     redis: Any = None
     gpu: gpustatus.GpuStatus | None = None
@@ -156,7 +158,7 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
         backoff_cap=cfg.retry.error_backoff_cap_seconds)
     ctl = controller_module.Controller(queue, functools.partial(reconciler.turn, d), cfg.workers)
     d.enqueue, d.enqueue_later, d.backlog = ctl.enqueue, queue.add_later, queue.ready
-    ctx = Context(deps=d, controller=ctl)
+    ctx = Context(deps=d, controller=ctl, scope=scope.Scope.of(namespaces))
     username, password = redisauth.operator_login(cfg.redis)
     client, health = await redisconn.connect(
         cfg.redis.url, registry, socket_timeout=cfg.redis.socket_timeout_seconds,

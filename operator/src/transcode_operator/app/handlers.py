@@ -1,13 +1,13 @@
 """The kopf handlers: they only record watch events and enqueue the job's key.
 
-`__main__` runs kopf with `REGISTRY`. kopf is this operator's watch client and
-nothing more: `job_event` and `pod_event` put each TranscodeJob and runner Pod
-event into the informer (`control.informer`) and enqueue `(namespace, name)`
-(`batch_job_event` only enqueues the job of a Kueue-queued attempt's batch Job)
-on the one work queue (`control.workqueue`), which a fixed pool of workers
-serves (`control.controller`); `login` finds the credentials (`adapters.kubeauth`);
-`startup` and
-`cleanup` start and stop the process's collaborators (`app.context`); the
+`__main__` runs kopf with `REGISTRY`, watching every namespace. kopf is this operator's
+watch client and nothing more: `job_event` and `pod_event` put each TranscodeJob and runner
+Pod event of a served namespace (`domain.scope`; the others are dropped) into the informer
+(`control.informer`) and enqueue `(namespace, name)` (`batch_job_event` only enqueues the
+job of a Kueue-queued attempt's batch Job) on the one work queue (`control.workqueue`),
+which a fixed pool of workers serves (`control.controller`); `login` finds the credentials
+(`adapters.kubeauth`); `startup` and `cleanup` start and stop the process's collaborators
+(`app.context`); the
 workers start only on the replica that leads (`adapters.leader`). There
 are no change-detecting handlers and no daemons, so kopf keeps no per-job
 task and writes nothing to the jobs, and `NoEssence` (kopf's documented diff-base
@@ -123,7 +123,7 @@ async def probe_queue(*, memo: Any, **_: Any) -> int:
 
 @kopf.on.event(*JOBS, registry=REGISTRY)
 async def job_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
-    ctx = memo.get("ctx")
+    ctx = _served(memo, body)
     if ctx is not None:
         informer = ctx.deps.informer
         key = informer.job_gone(body) if type == "DELETED" else informer.saw_job(body)
@@ -133,7 +133,7 @@ async def job_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -
 
 @kopf.on.event("pods", labels=POD_LABELS, registry=REGISTRY)
 async def pod_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
-    ctx = memo.get("ctx")
+    ctx = _served(memo, body)
     if ctx is not None:
         informer = ctx.deps.informer
         key = informer.pod_gone(body) if type == "DELETED" else informer.saw_pod(body)
@@ -144,10 +144,17 @@ async def pod_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -
 @kopf.on.event("batch", "v1", "jobs", labels=POD_LABELS, registry=REGISTRY)
 async def batch_job_event(*, body: kopf.Body, memo: Any, **_: Any) -> None:
     """A queued attempt's batch/v1 Job changed (Kueue admitted, evicted it): wake its job."""
-    ctx = memo.get("ctx")
+    ctx = _served(memo, body)
     owner = podstate.controller_of(body.get("metadata") or {})
     if ctx is not None and owner is not None:
         _enqueue(ctx, (str(body.get("metadata", {}).get("namespace", "")), owner[0]))
+
+
+def _served(memo: Any, body: kopf.Body) -> context.Context | None:
+    """The process's context when it serves the object's namespace (kopf watches them all)."""
+    ctx: context.Context | None = memo.get("ctx")
+    namespace = str((body.get("metadata") or {}).get("namespace") or "")
+    return ctx if ctx is not None and ctx.scope.serves(namespace) else None
 
 
 def _enqueue(ctx: context.Context, key: tuple[str, str]) -> None:

@@ -46,8 +46,6 @@ KOPF_NEEDS: dict[Need, str] = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"):
         "kopf discovers the TranscodeJob CRD (also when installed after the operator)",
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"): "as list",
-    ("", "namespaces", "list"): "kopf resolves namespace globs when kopf.namespaces is set",
-    ("", "namespaces", "watch"): "as list",
 }
 # Pods carry a blockOwnerDeletion ownerReference to their job; clusters with the
 # OwnerReferencesPermissionEnforcement admission plugin require this.

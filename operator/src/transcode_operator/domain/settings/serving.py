@@ -47,7 +47,9 @@ class KopfSettings(Group):
     posting_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Lowest level of kopf.event() calls posted as Kubernetes Events. Default: INFO."""
     namespaces: list[str] = pydantic.Field(default_factory=list)
-    """Namespaces to serve (globs allowed); empty: all namespaces. Default: all."""
+    """Namespaces to serve, as kopf's patterns (globs such as `team-*`, `!` excludes); empty:
+    all. The operator watches every namespace either way and ignores the others' objects.
+    Default: all."""
     api_workers: int = pydantic.Field(default=32, ge=1, le=256)
     """Pooled connections of the operator's own API client: as many as `workers`, so
     that no turn waits for a connection. Default: 32."""
