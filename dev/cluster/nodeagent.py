@@ -23,7 +23,8 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from kubernetes import client, config, watch
+from kubernetes import client, config
+from kubernetes.watch.watch import iter_resp_lines
 
 from dev.cluster import podruntime
 
@@ -73,7 +74,8 @@ class NodeAgent:
         self.coord = client.CoordinationV1Api(api)
         self.nodes = {n["metadata"]["name"]: n for n in nodes}
         self.stop = threading.Event()
-        self.pods: dict[str, podruntime.PodWorker] = {}
+        self.pods: dict[str, podruntime.PodWorker | None] = {}
+        """Pod uid -> its worker while it runs, None once it ended (until the Pod is gone)."""
         self.lock = threading.Lock()
         self.ctx = podruntime.Context(core=self.core, simulate=simulate)
 
@@ -143,32 +145,50 @@ class NodeAgent:
 
     # --- pods --------------------------------------------------------------
     def watch_pods(self) -> None:
+        rv: str | None = None
         while not self.stop.is_set():
             try:
-                listing = self.core.list_pod_for_all_namespaces()
-                for pod in listing.items:
-                    self.on_pod(pod)
-                rv = listing.metadata.resource_version
-                w = watch.Watch()
-                # raw events: most are a tracked Pod's own status patches, which need no
-                # model (building one per event was half of this process's CPU at scale)
-                for ev in w.stream(self.core.list_pod_for_all_namespaces, resource_version=rv,
-                                   timeout_seconds=300, allow_watch_bookmarks=True,
-                                   deserialize=False):
-                    if self.stop.is_set():
-                        return
-                    raw = ev["object"]
-                    if ev["type"] in ("ADDED", "MODIFIED") and self._news(raw):
-                        self.on_pod(self._model(raw))
-                    elif ev["type"] == "DELETED":
-                        self.on_deleted(raw["metadata"]["uid"])
-            except client.ApiException as exc:
-                if exc.status != 410:
-                    log.warning("pod watch failed: %s", exc)
-                    time.sleep(1)
+                if rv is None:  # first, or the watch's place expired (410): list again
+                    listing = self.core.list_pod_for_all_namespaces()
+                    for pod in listing.items:
+                        self.on_pod(pod)
+                    rv = listing.metadata.resource_version
+                rv = self._watch_from(rv)
             except Exception:
-                log.exception("pod watch crashed; re-listing")
+                log.exception("pod watch failed; listing again")
+                rv = None
                 time.sleep(1)
+
+    def _watch_from(self, rv: str) -> str | None:
+        """Apply raw Pod watch events after `rv` until the server ends the watch (300 s); the
+        last resourceVersion seen, where the next watch resumes, or None after a 410. Raw
+        lines, not the client's `Watch`: most events are a tracked Pod's own status
+        patches and need no model (building one per event was half of this process's CPU
+        at scale), and its raw mode fails on an ERROR event (it reads `raw_object`)."""
+        resp = self.core.list_pod_for_all_namespaces(
+            watch=True, resource_version=rv, timeout_seconds=300, allow_watch_bookmarks=True,
+            _preload_content=False)
+        try:
+            for line in iter_resp_lines(resp):
+                if self.stop.is_set():
+                    return rv
+                if not line.strip():
+                    continue
+                ev = json.loads(line)
+                raw = ev["object"]
+                if ev["type"] == "ERROR":
+                    if raw.get("code") == 410:
+                        return None
+                    raise client.ApiException(status=raw.get("code"), reason=raw.get("message"))
+                rv = raw["metadata"].get("resourceVersion") or rv
+                if ev["type"] in ("ADDED", "MODIFIED") and self._news(raw):
+                    self.on_pod(self._model(raw))
+                elif ev["type"] == "DELETED":
+                    self.on_deleted(raw["metadata"]["uid"])
+        finally:
+            resp.close()
+            resp.release_conn()
+        return rv
 
     def _news(self, raw: dict[str, Any]) -> bool:
         """Whether a raw Pod event matters: a Pod on our nodes not yet run, or being deleted."""
@@ -187,10 +207,11 @@ class NodeAgent:
             return
         key = pod.metadata.uid
         with self.lock:
+            tracked = key in self.pods
             worker = self.pods.get(key)
-            if worker is None:
-                if pod.metadata.deletion_timestamp is not None or pod.status.phase in (
-                        "Succeeded", "Failed"):
+            if worker is None:  # new, or run to its end (its uid kept, its worker let go)
+                if tracked or pod.metadata.deletion_timestamp is not None or \
+                        pod.status.phase in ("Succeeded", "Failed"):
                     if pod.metadata.deletion_timestamp is not None:
                         podruntime.finalize_delete(self.core, pod)
                     return
@@ -207,6 +228,8 @@ class NodeAgent:
             with self.lock:
                 if worker.deleted:
                     self.pods.pop(key, None)
+                elif key in self.pods:  # ended: keep the uid, not the Pod it holds
+                    self.pods[key] = None
 
     def on_deleted(self, uid: str) -> None:
         with self.lock:
