@@ -4,5 +4,5 @@
 # ulimits) unless the caller already chose one.
 _kt_containers_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$_kt_containers_dir/containers.conf}"
-export KT_CACHE_DIR="${KT_CACHE_DIR:-$HOME/.cache/kube-transcoder}"
+export KT_CACHE_DIR="${KT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-transcoder}"  # as dev/cachedir.py
 unset _kt_containers_dir
