@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.functional.redis import lockview
 from transcode_operator.adapters import locks, metrics, redisconn
 
 A = locks.LockOwner(token="uid-a", holder="media/job-a")
@@ -22,7 +23,7 @@ def test_all_or_nothing_and_who_holds_it(redis_url):
             output = locks.OutputLocks(client, metrics=m)
             assert (await output.acquire([OUT_720], A)).acquired
             denied = await output.acquire([OUT_480, OUT_720], B)
-            holders = await output.holders([OUT_480, OUT_720])
+            holders = await lockview.holders(client, [OUT_480, OUT_720])
             again = await output.acquire([OUT_720, OUT_720], A)  # same owner: fine
             ttl = await client.pttl(output.key(OUT_720))
             assert await output.release([OUT_720], A) == 1
@@ -49,7 +50,7 @@ def test_one_winner_among_twenty_racing_jobs(redis_url):
             results = await asyncio.gather(*(
                 locks.OutputLocks(clients[n % 4]).acquire([OUT_720, OUT_480], owner)
                 for n, owner in enumerate(owners)))
-            holders = await locks.OutputLocks(clients[0]).holders([OUT_720, OUT_480])
+            holders = await lockview.holders(clients[0], [OUT_720, OUT_480])
         finally:
             for c in clients:
                 await c.aclose()
@@ -75,7 +76,7 @@ def test_expiry_and_compare_and_delete_release(redis_url, poll):
             await poll(b_gets_it, timeout=5)  # A's operator died: its lock expired
             released = await output.release([OUT_720], A)  # A comes back late
             lost = await output.renew([OUT_720], A)
-            holders = await output.holders([OUT_720])
+            holders = await lockview.holders(client, [OUT_720])
         finally:
             await client.aclose()
         return released, lost, holders

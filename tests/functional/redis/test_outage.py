@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 
+from tests.functional.redis import lockview
 from transcode_api import contract
 from transcode_operator.adapters import (
     cache,
@@ -80,7 +81,7 @@ def test_helpers_degrade_while_redis_is_down_and_recover_after(
                 "gauge": up(),
                 "limits": await closed_limits.acquire("media", "uid-c"),
                 "renew": await output.renew_all(),  # re-takes the lock the restart lost
-                "holders": await output.holders([DEST]),
+                "holders": await lockview.holders(client, [DEST]),
                 "job": await jobs.get("media", "job-a", load),
             }
             # The relay subscribed again: a runner write after the restart arrives.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.unit import rbac_rules
 from transcode_operator.adapters import kubeclient
 from transcode_operator.app import handlers, rbac
 
@@ -32,30 +33,30 @@ def test_operator_roles_grant_every_need_and_nothing_more() -> None:
 def test_leader_leases_are_granted_only_in_the_operator_namespace() -> None:
     # A cluster-wide `update leases` could take over kube-system's leader elections.
     lease = ("coordination.k8s.io", "leases", "update")
-    assert not rbac.allows(rbac.operator_cluster_role()["rules"], lease)
+    assert not rbac_rules.allows(rbac.operator_cluster_role()["rules"], lease)
     role = rbac.operator_role("kube-transcoder")
     assert role["kind"] == "Role" and role["metadata"]["namespace"] == "kube-transcoder"
-    assert rbac.allows(role["rules"], lease)
+    assert rbac_rules.allows(role["rules"], lease)
     assert _granted(role["rules"]) == {("coordination.k8s.io", "leases", v)
                                        for v in ("get", "create", "update")}
 
 
 def test_operator_role_covers_what_the_handlers_need() -> None:
     role = rbac.operator_cluster_role()["rules"]
-    assert rbac.allows(role, ("kubetranscoder.io", "transcodejobs/status", "patch"))
-    assert rbac.allows(role, ("", "pods", "watch"))  # the Pod index
-    assert rbac.allows(role, ("", "events", "create"))
-    assert not rbac.allows(role, ("", "secrets", "list"))  # only get, by name
-    assert not rbac.allows(role, ("", "pods", "update"))
+    assert rbac_rules.allows(role, ("kubetranscoder.io", "transcodejobs/status", "patch"))
+    assert rbac_rules.allows(role, ("", "pods", "watch"))  # the Pod index
+    assert rbac_rules.allows(role, ("", "events", "create"))
+    assert not rbac_rules.allows(role, ("", "secrets", "list"))  # only get, by name
+    assert not rbac_rules.allows(role, ("", "pods", "update"))
     assert handlers.REGISTRY is not None
 
 
 def test_runner_role_is_status_patch_and_get() -> None:
     role = rbac.runner_cluster_role()["rules"]
-    assert rbac.allows(role, ("kubetranscoder.io", "transcodejobs/status", "patch"))
-    assert rbac.allows(role, ("kubetranscoder.io", "transcodejobs", "get"))
-    assert not rbac.allows(role, ("kubetranscoder.io", "transcodejobs", "patch"))
-    assert not rbac.allows(role, ("", "pods", "create"))
+    assert rbac_rules.allows(role, ("kubetranscoder.io", "transcodejobs/status", "patch"))
+    assert rbac_rules.allows(role, ("kubetranscoder.io", "transcodejobs", "get"))
+    assert not rbac_rules.allows(role, ("kubetranscoder.io", "transcodejobs", "patch"))
+    assert not rbac_rules.allows(role, ("", "pods", "create"))
 
 
 def test_deploy_rbac_files_are_current() -> None:

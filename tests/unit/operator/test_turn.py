@@ -283,10 +283,12 @@ def test_finished_job_releases_its_slot_and_locks() -> None:
 
 
 def test_unknown_spec_fields_are_ignored_and_bad_specs_named() -> None:
-    spec, err = observation.read_spec({**fakes.job_body()["spec"], "futureField": 1,
-                                       "acceleration": {"mode": "cpu", "newKnob": True}})
+    spec, err, ignored = observation.read_spec_fields(
+        {**fakes.job_body()["spec"], "futureField": 1,
+         "acceleration": {"mode": "cpu", "newKnob": True}})
     assert spec is not None and err is None and spec.acceleration.mode == "cpu"
-    spec, err = observation.read_spec({"source": "ftp://x", "outputs": []})
+    assert set(ignored) == {"spec.futureField", "spec.acceleration.newKnob"}
+    spec, err, _ = observation.read_spec_fields({"source": "ftp://x", "outputs": []})
     assert spec is None and err is not None and "spec.outputs" in err
 
 

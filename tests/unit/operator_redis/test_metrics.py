@@ -1,5 +1,5 @@
 """The operator's metrics as Prometheus would scrape them: queue depth and time in
-phase, results with encoder and fallback reason, DCGM-named GPU gauges."""
+phase, results with encoder and fallback reason, DCGM-named GPU gauges, the work queue."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import asyncio
 
 from prometheus_client import generate_latest
 
+from tests.unit.operator import fakes
 from tests.unit.operator_redis import promnames
 from transcode_operator.adapters import metrics
+from transcode_operator.control import workqueue
 
 
 def test_jobs_by_phase_and_the_age_of_the_oldest(metric_set, clock, sample):
@@ -73,3 +75,18 @@ def test_each_metrics_object_has_its_own_registry():
     assert second.registry.get_sample_value("transcoder_lock_waits_total") == 0
     assert "transcoder_cache_hits_total" in promnames.exported_names(first.registry)
     assert "transcoder_job_duration_seconds_bucket" in promnames.exported_names(first.registry)
+
+
+def test_work_queue_sizes_are_read_at_each_scrape(metric_set, sample):
+    clock = fakes.Clock()
+    q: workqueue.WorkQueue[str] = workqueue.WorkQueue(clock=clock)
+    metric_set.watch_queue(q.__len__, q.delayed)
+    q.add("a")
+    q.add_after("b", 30)
+    q.add_after("c", 60)
+    assert sample(metric_set, "transcoder_workqueue_keys", state="queued") == 1
+    assert sample(metric_set, "transcoder_workqueue_keys", state="delayed") == 2
+    clock.value += 30  # b's timer falls due
+    assert q.pop_ready() == "a" and q.pop_ready() == "b"
+    assert sample(metric_set, "transcoder_workqueue_keys", state="queued") == 0
+    assert sample(metric_set, "transcoder_workqueue_keys", state="delayed") == 1

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.unit import rbac_rules
 from tests.unit.ship import helmchart
 from tests.unit.ship.helmchart import CHART_DIR, NAMESPACE, ROOT, Chart, find, one
 from transcode_api import admission
@@ -439,5 +440,5 @@ def test_operator_clusterrole_is_the_operators_own_table(
     lease_rules = one(rendered["defaults"], "Role", "-operator")["rules"]
     assert lease_rules == rbac.rules(rbac.namespaced_needs())
     missing = [call for call in kubeclient.CALLS.values()
-               if not rbac.allows(role_rules + lease_rules, call)]
+               if not rbac_rules.allows(role_rules + lease_rules, call)]
     assert not missing, f"the operator calls these but the chart does not grant them: {missing}"

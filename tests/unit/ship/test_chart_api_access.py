@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.unit import rbac_rules
 from tests.unit.ship.helmchart import Chart, find, one
 from transcode_operator.app import rbac
 
@@ -46,8 +47,8 @@ def test_reader_cluster_roles_grant_exactly_the_api_routes(chart: Chart) -> None
 
 def test_operator_may_create_token_and_access_reviews(chart: Chart) -> None:
     role = one(chart.render({}), "ClusterRole", "-operator")["rules"]
-    assert rbac.allows(role, ("authentication.k8s.io", "tokenreviews", "create"))
-    assert rbac.allows(role, ("authorization.k8s.io", "subjectaccessreviews", "create"))
+    assert rbac_rules.allows(role, ("authentication.k8s.io", "tokenreviews", "create"))
+    assert rbac_rules.allows(role, ("authorization.k8s.io", "subjectaccessreviews", "create"))
 
 
 def test_service_monitor_sends_prometheus_its_service_account_token(chart: Chart) -> None:

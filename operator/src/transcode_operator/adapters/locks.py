@@ -7,8 +7,8 @@ holds one, says which job (`LockResult.held_by`), so the job can wait in
 Pending with reason `OutputLocked`. A lock is a Redis key holding the owner
 (job UID as token, `namespace/name` as holder) with an expiry; `keep_alive`
 (started once at operator startup) renews every lock this process took, and the
-the end of a job and its finalizer (`control.act`) call `release`, a compare-and-delete, so a job
-never frees a lock that expired and went to another job. Acquiring again with
+end of a job and its finalizer (`control.act`) call `release`, a compare-and-delete, so a
+job never frees a lock that expired and went to another job. Acquiring again with
 the same owner succeeds, so a restarted operator resumes its jobs. Without
 Redis the answer follows `fail_open`. Locks are on `objects(spec)`, the
 canonical endpoint + bucket + key of each output and of the packaging and
@@ -201,19 +201,6 @@ class OutputLocks:
             0,
         )
         return int(released)
-
-    async def holders(self, destinations: Iterable[str]) -> dict[str, LockOwner]:
-        """destination -> owner for each destination locked now."""
-        dests = _unique(destinations)
-        client = self.client
-        assert self.health is not None
-        if client is None or not dests:
-            return {}
-        empty: list[str | None] = []
-        values = await self.health.call(
-            "locks.holders", lambda: client.mget([self.key(d) for d in dests]), empty
-        )
-        return {d: LockOwner.decode(v) for d, v in zip(dests, values, strict=False) if v}
 
     async def renew_all(self) -> dict[str, list[str]]:
         """Renew every lock taken through this object; returns token -> lost destinations."""

@@ -4,7 +4,8 @@
 the Redis helpers (relay, caches, limits, locks, health) and the HTTP API, which
 serves `registry` on /metrics. `control.act` reports job life through
 `job_phase`/`job_removed` (queue depth and time in phase, computed at scrape
-time) and `observe_result`; the GPU status reader feeds `set_gpu_devices` from
+time) and `observe_result`; `app.context` hands it the work queue's sizes
+(`watch_queue`); the GPU status reader feeds `set_gpu_devices` from
 the node probes. GPU gauges reuse the DCGM exporter's names where they mean the
 same, so dashboards built for DCGM work on them. The alert rules and the Grafana
 dashboard under deploy/monitoring use only names defined here (a unit test
@@ -14,7 +15,7 @@ checks it).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,6 +213,17 @@ class Metrics:
             "transcoder_redis_configured", "1 when the operator was given a Redis URL.",
             registry=reg,
         )
+        self.workqueue = Gauge(
+            "transcoder_workqueue_keys",
+            "Job keys in the work queue: queued (waiting for a worker) or delayed (waiting for "
+            "a timer: a retry, a deadline, a GPU pending timeout, a TTL).",
+            ["state"], registry=reg,
+        )
+
+    def watch_queue(self, queued: Callable[[], int], delayed: Callable[[], int]) -> None:
+        """Read the work queue's sizes at each scrape."""
+        self.workqueue.labels(state="queued").set_function(queued)
+        self.workqueue.labels(state="delayed").set_function(delayed)
 
     # --- what control.act calls -------------------------------------------------------
     def job_phase(self, uid: str, phase: str, since: float | None = None) -> None:

@@ -98,15 +98,6 @@ def rules(needs: set[Need]) -> list[dict[str, Any]]:
             for (group, vs), resources in sorted(by_verbs.items())]
 
 
-def allows(role_rules: list[dict[str, Any]], need: Need) -> bool:
-    """Whether `role_rules` grant `need` (exact names or `*`)."""
-    group, resource, verb = need
-    return any(group in r.get("apiGroups", []) and
-               (resource in r.get("resources", []) or "*" in r.get("resources", [])) and
-               (verb in r.get("verbs", []) or "*" in r.get("verbs", []))
-               for r in role_rules)
-
-
 def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "labels": dict(LABELS)}
     if namespace:

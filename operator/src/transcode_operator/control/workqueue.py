@@ -12,9 +12,9 @@ it never starves. `add_after`
 keeps the earliest of a key's pending delays in one heap (timers are delayed
 re-adds, never tasks); `add_rate_limited` backs off per key (base·2ⁿ, capped)
 until `forget(key)`. `shut_down()` refuses new keys and drops timers; `get()`
-still hands out what is queued and then answers None, and `drain()` waits
-until no key is processed. `control.controller` serves it with a fixed pool of
-workers; the clock is injected so the unit tests step time by hand.
+still hands out what is queued and then answers None, so the workers drain it and
+end. `control.controller` serves it with a fixed pool of workers; its sizes (`len`,
+`delayed`) are a metric; the clock is injected so the unit tests step time by hand.
 """
 
 from __future__ import annotations
@@ -54,8 +54,6 @@ class WorkQueue(Generic[K]):
         self._seq = itertools.count()
         self._shutting_down = False
         self._wakeup = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     # --- adding -------------------------------------------------------------------------
     def add(self, key: K) -> None:
@@ -126,7 +124,6 @@ class WorkQueue(Generic[K]):
         self._later.discard(key)
         self._later_due.pop(key, None)
         self._processing.add(key)
-        self._idle.clear()
         return key
 
     async def get(self) -> K | None:
@@ -156,8 +153,6 @@ class WorkQueue(Generic[K]):
         if key in self._dirty and not self._shutting_down:
             (self._low if key in self._later else self._queue).append(key)
             self._wakeup.set()
-        if not self._processing:
-            self._idle.set()
 
     def _promote(self) -> None:
         """Queue the keys whose timers fell due, earliest first."""
@@ -178,10 +173,6 @@ class WorkQueue(Generic[K]):
         self._due.clear()
         self._later_due.clear()
         self._wakeup.set()
-
-    async def drain(self) -> None:
-        """Wait until no key is being processed."""
-        await self._idle.wait()
 
     def __len__(self) -> int:
         """Keys queued now, in both lanes (not those waiting for a timer or processed)."""

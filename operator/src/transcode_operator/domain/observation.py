@@ -5,7 +5,7 @@ start gates (credentials Secret, namespace limiter, output locks: `Gate`), the
 relayed progress and what this process did on earlier turns (a refused Pod,
 the time of its last status write; with Kueue, the job's queue and the batch
 Job of the attempt Kueue holds); `domain.reconcile.plan` decides from it
-alone. `read_spec` and `read_status` turn the stored job into typed values,
+alone. `read_spec_fields` and `read_status` turn the stored job into typed values,
 tolerating fields a newer CRD may add (`read_spec_fields` also names them, with
 the keys of `spec.affinity` a core/v1 Affinity does not have).
 """
@@ -31,10 +31,9 @@ from transcode_operator.domain import events as ev
 
 logger = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^\x21-\x7e]")
-SpecRead = tuple[job_spec.TranscodeJobSpec | None, str | None]
-"""(spec, None) or (None, the message naming what is wrong)."""
 SpecFields = tuple[job_spec.TranscodeJobSpec | None, str | None, tuple[str, ...]]
-"""A `SpecRead` and the paths of the fields the model ignored (`spec.outputs[0].foo`)."""
+"""(spec, None, the paths of the fields the model ignored: `spec.outputs[0].foo`), or
+(None, the message naming what is wrong, ())."""
 
 
 @dataclass(frozen=True)
@@ -104,14 +103,9 @@ def job_ref(body: Mapping[str, Any]) -> builders.JobRef:
                            str(meta.get("uid", "")))
 
 
-def read_spec(data: Mapping[str, Any] | None) -> SpecRead:
-    """The typed spec, ignoring fields this operator does not know; or (None, message)."""
-    spec, error, _ = read_spec_fields(data)
-    return spec, error
-
-
 def read_spec_fields(data: Mapping[str, Any] | None) -> SpecFields:
-    """`read_spec`, and the paths of the fields it ignored (unknown affinity keys too)."""
+    """The typed spec, ignoring fields this operator does not know, or (None, message); and
+    the paths of the fields it ignored (unknown affinity keys too)."""
     raw: Any = copy.deepcopy(dict(data or {}))
     ignored: list[str] = []
     for _ in range(8):
