@@ -3,10 +3,10 @@
 The console script and `python -m transcode_operator` call `main()`. It loads
 the settings (`TRANSCODER_CONFIG` YAML, then `TRANSCODER_*` variables),
 configures logging, keeps the garbage collector off what start-up built (`quiet_gc`) and
-runs kopf with `app.handlers.REGISTRY`: standalone (no
-kopf peering objects; replicas elect a leader on a Lease, see `adapters.leader`),
-watching all namespaces, of which the handlers serve the named ones (`-n`, else
-`kopf.namespaces`; globs allowed, `domain.scope`) or all, with kopf's liveness endpoint. The Kubernetes connection comes from the in-cluster
+runs kopf with `app.handlers.REGISTRY`: standalone (no kopf peering objects; replicas
+elect a leader on a Lease, see `adapters.leader`), watching all namespaces, of which the
+handlers serve the named ones (`-n`, else `kopf.namespaces`; globs allowed, `domain.scope`)
+or all, with kopf's liveness endpoint. The Kubernetes connection comes from the in-cluster
 service account, else $KUBECONFIG (`adapters.kubeauth`). Before kopf is imported,
 `keep_kubernetes_out()` marks the official `kubernetes` package as absent: kopf imports
 its model classes whenever it is installed (to recognise its objects, which this

@@ -7,13 +7,12 @@ Pod event of a served namespace (`domain.scope`; the others are dropped) into th
 job of a Kueue-queued attempt's batch Job) on the one work queue (`control.workqueue`),
 which a fixed pool of workers serves (`control.controller`); `login` finds the credentials
 (`adapters.kubeauth`); `startup` and `cleanup` start and stop the process's collaborators
-(`app.context`); the
-workers start only on the replica that leads (`adapters.leader`). There
-are no change-detecting handlers and no daemons, so kopf keeps no per-job
-task and writes nothing to the jobs, and `NoEssence` (kopf's documented diff-base
-storage setting) spares it copying every watched body to compare essences nobody reads; the finalizer
-(`kubetranscoder.io/finalizer`) is added and removed by the control layer
-itself (`domain.finalizing.finalize`).
+(`app.context`); the workers start only on the replica that leads (`adapters.leader`).
+There are no change-detecting handlers and no daemons, so kopf keeps no per-job task and
+writes nothing to the jobs, and `NoEssence` (kopf's documented diff-base storage setting)
+spares it copying every watched body to compare essences nobody reads; the finalizer
+(`kubetranscoder.io/finalizer`) is added and removed by the control layer itself
+(`domain.finalizing.finalize`).
 """
 
 from __future__ import annotations
