@@ -80,6 +80,7 @@ def test_a_glob_scoped_operator_serves_only_matching_namespaces_without_listing_
     assert not opf.core(kube).list_namespaced_pod(other).items
     assert not opf.core(kube).list_namespaced_event(other).items  # no Created, no Succeeded
     log = op.log_tail(200_000)
+    assert f"serving namespaces {prefix}-*" in log  # what the troubleshooting entry points to
     assert not re.search(r"\b403\b", log) and "Forbidden" not in log, log[-3000:]
 
 

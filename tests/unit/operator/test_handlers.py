@@ -113,3 +113,5 @@ def test_the_scope_matches_namespaces_as_kopf_did() -> None:
                 references.NamespaceName(name), pattern), (pattern, name)
     both = scope.Scope.of(["team-*", "exact"])
     assert both.serves("team-a") and both.serves("exact") and not both.serves("default")
+    assert both.describe() == "namespaces team-*; exact"  # the start-up log line's words
+    assert scope.Scope.of(None).describe() == "all namespaces"

@@ -104,8 +104,8 @@ async def startup(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> No
     configure(settings, cfg, identity)
     memo.ctx = await context.start(cfg, identity=identity,
                                    namespaces=list(memo.get("namespaces") or []))
-    logger.info("kube-transcoder operator started (runner image %s, %d workers)",
-                cfg.runner.image, cfg.workers)
+    logger.info("kube-transcoder operator started (runner image %s, %d workers, serving %s)",
+                cfg.runner.image, cfg.workers, memo.ctx.scope.describe())
 
 
 @kopf.on.cleanup(registry=REGISTRY)

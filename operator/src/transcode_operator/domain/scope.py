@@ -42,5 +42,9 @@ class Scope:
     def of(cls, patterns: Sequence[str] | None) -> Scope:
         return cls(tuple(patterns or ()))
 
+    def describe(self) -> str:
+        """The scope in words, for the start-up log line."""
+        return "namespaces " + "; ".join(self.patterns) if self.patterns else "all namespaces"
+
     def serves(self, namespace: str) -> bool:
         return not self.patterns or any(matches(namespace, p) for p in self.patterns)
