@@ -100,8 +100,9 @@ class NodeAgent:
             except client.ApiException as exc:
                 if exc.status != 409:
                     raise
-                self.node_core.patch_node(name, {"metadata": {"labels": body["metadata"]["labels"]},
-                                            "spec": body["spec"]})
+                self.node_core.patch_node(
+                    name, {"metadata": {"labels": body["metadata"]["labels"]},
+                           "spec": body["spec"]})
             self._node_status(name)
             self._lease(name)
 
