@@ -30,6 +30,10 @@ from dev.services import procs
 free_port = procs.free_port
 
 HERE = Path(__file__).resolve().parent
+CLIENT_RATE = ("--kube-api-qps=200", "--kube-api-burst=400")
+"""Both controllers' client-side rate limit: kube-controller-manager's and kube-scheduler's
+alike (the scheduler's default, 50 requests a second, made its Pod binds the queue a
+1,000-Pod burst's starts waited in)."""
 
 
 def build_binaries() -> Path:
@@ -126,7 +130,8 @@ class ControlPlane:
         self._spawn("kube-scheduler", [
             f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}",
             f"--authorization-kubeconfig={kc}", "--leader-elect=false",
-            "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--v=1",
+            "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
+            *CLIENT_RATE, "--v=1",
         ])
         self._spawn("kube-controller-manager", [
             f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}",
@@ -136,8 +141,7 @@ class ControlPlane:
             f"--root-ca-file={paths['ca.crt']}", "--use-service-account-credentials=true",
             f"--cluster-signing-cert-file={paths['ca.crt']}",
             f"--cluster-signing-key-file={paths['ca.key']}",
-            "--kube-api-qps=200", "--kube-api-burst=400",
-            "--concurrent-job-syncs=50", "--v=1",
+            *CLIENT_RATE, "--concurrent-job-syncs=50", "--v=1",
         ])
         return self
 
