@@ -3,8 +3,10 @@
 Every segment every playlist (and the MPD) names exists with the checksum S3
 stores for it and the headers a CDN needs; every segment of every rung starts
 with a keyframe at the same boundary; the master playlist's numbers match the
-files; FFmpeg's own HLS and DASH demuxers read the manifests over HTTP and
-decode every rendition to the last frame; a failed upload leaves nothing.
+files; the audio's encoder priming is cut by an edit list, so the sound starts
+with the picture and stops with it; FFmpeg's own HLS and DASH demuxers read the
+manifests over HTTP and decode every rendition to the last frame; a failed
+upload leaves nothing.
 """
 
 from __future__ import annotations
@@ -102,6 +104,24 @@ def test_the_audio_ends_with_the_picture_so_a_player_reaches_the_end(
     assert audio and all(packaged.SECONDS - 1024 / 44100 < s <= packaged.SECONDS for s in audio)
     declared = ET.fromstring(mpd).get("mediaPresentationDuration", "")
     assert float(declared.removeprefix("PT").removesuffix("S")) == packaged.SECONDS
+
+
+def test_the_audio_plays_in_time_with_the_picture_and_stops_with_it(
+        package: packaged.Packaged, tmp_path: Path) -> None:
+    """The audio rendition as a player appends it (init segment, then every segment): the
+    AAC encoder's priming frame is cut by the init segment's edit list, so the first
+    sample heard is the source's first, at 0 with the first picture (played, it put the
+    sound one frame, 23 ms, late and ran the track past the picture's end)."""
+    mpd = _get(package, package.prefix + "manifest.mpd").decode()
+    names = packaged.segments_of_mpd(mpd)[str(len(packaged.RUNGS))]
+    track = tmp_path / "audio.mp4"
+    track.write_bytes(b"".join(_get(package, package.prefix + name) for name in names))
+    stream = _ffprobe("-show_entries", "stream=codec_type,start_time,duration",
+                      str(track))["streams"][0]  # type: ignore[index]
+    assert stream["codec_type"] == "audio"
+    start, seconds = float(stream["start_time"]), float(stream["duration"])
+    assert start == pytest.approx(-1024 / 44100, abs=1e-4)  # the priming, before 0: not heard
+    assert start + seconds <= packaged.SECONDS + 1e-3
 
 
 def _ffprobe(*args: str) -> dict[str, object]:

@@ -4,8 +4,10 @@ The page (player.html) comes from the test's own HTTP origin on 127.0.0.1 in
 front of the S3 server; Chromium runs with no proxy and a resolver that fails
 every name, so nothing outside loopback is reachable. The player starts on the
 lowest rung, is told to switch to the highest, and must show its picture
-size, play to the end and report no error. Screenshots of the playing page
-are kept under pytest's tmp dir (the path is printed).
+size, play to the end (the element's `ended`, or dash.js's PLAYBACK_ENDED when
+its own end check paused the element first) with no track past the picture,
+and report no error. Screenshots of the playing page are kept under pytest's
+tmp dir (the path is printed).
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ def test_player_plays_to_the_end_switching_rendition_when_told(
                        packaged.SECONDS + 30)
         browser.screenshot(shots / f"{kind}-3-ended.png")
         assert state["time"] >= packaged.SECONDS - 0.5
+        # no track runs past the picture (AAC's priming played, or its last frame's
+        # padding, made the duration 8.01-8.02 s and left the player short of its end)
+        ends = {kind: max(end for _, end in spans) for kind, spans in state["buffers"]}
+        assert set(ends) == {"video", "audio"}, state
+        assert ends["audio"] <= ends["video"] + 0.001, state
+        assert abs(state["duration"] - packaged.SECONDS) <= 0.001, state
         assert lowest in state["heights"] and highest in state["heights"]
         names = {"manifest" if n.endswith((".m3u8", ".mpd")) else "segment"
                  for n, status in package.origin.log if n.startswith("/s3/")}

@@ -3,7 +3,9 @@
 `app.package` calls `argv` for the one FFmpeg process that copies (never
 re-encodes) every rung's video stream and the chosen audio tracks into fMP4
 segments with the CMAF brand (FFmpeg's dash muxer, `-hls_playlist 1` so the
-same segments get HLS media playlists too), cut at the keyframes `keyframes`
+same segments get HLS media playlists too; `use_editlist=1` keeps each rung's
+edit list in the init segments, so a player cuts AAC's priming frame instead of
+playing it 23 ms late and past the picture's end), cut at the keyframes `keyframes`
 put at every segment boundary. Representation ids are the output stream
 order: the video rungs first, then one audio rendition per track, each in its
 own AdaptationSet (FFmpeg refuses rungs whose aspect ratios differ by
@@ -58,7 +60,8 @@ def argv(ffmpeg: str, rungs: Sequence[Path], audio: tuple[int, Sequence[int]] | 
             args += ["-map", f"{source}:a:{position}"]
             sets.append(f"id={len(rungs) + number},streams={len(rungs) + number}")
     args += ["-c", "copy", "-f", "dash", "-dash_segment_type", "mp4",
-             "-format_options", "movflags=+cmaf", "-seg_duration", str(segment_seconds),
+             "-format_options", "movflags=+cmaf:use_editlist=1",
+             "-seg_duration", str(segment_seconds),
              "-use_template", "1", "-use_timeline", "1", "-hls_playlist", "1",
              "-adaptation_sets", " ".join(sets), "-init_seg_name", INIT_NAME,
              "-media_seg_name", MEDIA_NAME, "file:" + os.fspath((out_dir / MPD).resolve())]
