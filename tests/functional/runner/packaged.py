@@ -1,7 +1,9 @@
 """A three-rung CMAF job run once per test module, and readers for what it left in S3.
 
 `run_packaged` generates an 8 s 1280x720 25 fps source with an English AAC
-track, runs the real runner CLI with three H.264 rungs (720p, 480p, 360p) and
+track, runs the real runner CLI with three H.264 rungs (720p, 480p, 360p; preset
+ultrafast, or one with B-frames such as veryfast, whose pictures are shown in
+another order than they are decoded) and
 `packaging: cmaf` at 2 s segments against the real S3 server, and returns the
 `Packaged` facts: the run, the bucket and prefix, and an `Origin` serving the
 bucket over HTTP. `segments_of_mpd` expands the MPD's SegmentTemplate /
@@ -36,14 +38,15 @@ class Packaged:
         return dict(self.run.result["packaging"])
 
 
-def job_spec(source: Path, bucket: str, prefix: str, fmt: str = "cmaf") -> dict[str, object]:
+def job_spec(source: Path, bucket: str, prefix: str, fmt: str = "cmaf",
+             preset: str = "ultrafast") -> dict[str, object]:
     return {
         "source": str(source),
         "acceleration": {"mode": "cpu"},
         "packaging": {"format": fmt, "destination": f"s3://{bucket}/{prefix}",
                       "segmentSeconds": SEGMENT},
         "outputs": [{"name": name, "destination": f"s3://{bucket}/files/{name}.mp4",
-                     "video": {"codec": "h264", "preset": "ultrafast",
+                     "video": {"codec": "h264", "preset": preset,
                                "resolution": name, "bitrate": rate},
                      "audio": {"codec": "aac", "bitrate": 96000}}
                     for name, _, rate in RUNGS],
@@ -59,10 +62,10 @@ def make_source(folder: Path) -> Path:
     return source
 
 
-def run_packaged(server: s3server.S3Server, work: Path) -> Packaged:
+def run_packaged(server: s3server.S3Server, work: Path, preset: str = "ultrafast") -> Packaged:
     bucket, prefix = server.make_bucket(), "streams/trailer/"
     spec = {"storage": conftest.storage(server),
-            **job_spec(make_source(work), bucket, prefix)}
+            **job_spec(make_source(work), bucket, prefix, preset=preset)}
     env = conftest.runner_env(server, work)
     run = conftest.finish(conftest.start_job(spec, work, env), work, None)
     origin = streaming.Origin(server.client(), bucket, players.player_scripts())
