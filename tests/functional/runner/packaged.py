@@ -6,13 +6,14 @@ ultrafast, or one with B-frames such as veryfast, whose pictures are shown in
 another order than they are decoded) and
 `packaging: cmaf` at 2 s segments against the real S3 server, and returns the
 `Packaged` facts: the run, the bucket and prefix, and an `Origin` serving the
-bucket over HTTP. `segments_of_mpd` expands the MPD's SegmentTemplate /
+bucket over HTTP (`served`: the same as a module fixture's body). `segments_of_mpd` expands the MPD's SegmentTemplate /
 SegmentTimeline into the segment names a DASH player requests.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,15 @@ def run_packaged(server: s3server.S3Server, work: Path, preset: str = "ultrafast
     run = conftest.finish(conftest.start_job(spec, work, env), work, None)
     origin = streaming.Origin(server.client(), bucket, players.player_scripts())
     return Packaged(run, bucket, prefix, origin, work)
+
+
+def served(server: s3server.S3Server, work: Path, preset: str = "ultrafast"
+           ) -> Iterator[Packaged]:
+    """A module fixture's body: the packaged job (it must succeed), its origin closed after."""
+    done = run_packaged(server, work, preset)
+    assert done.run.code == 0, done.run.stderr[-3000:]
+    yield done
+    done.origin.close()
 
 
 def segments_of_mpd(text: str) -> dict[str, list[str]]:

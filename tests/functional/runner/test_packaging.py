@@ -29,10 +29,7 @@ from transcode_runner.domain import manifests
 @pytest.fixture(scope="module")
 def package(s3_server: s3server.S3Server, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[packaged.Packaged]:
-    done = packaged.run_packaged(s3_server, tmp_path_factory.mktemp("cmaf"))
-    assert done.run.code == 0, done.run.stderr[-3000:]
-    yield done
-    done.origin.close()
+    yield from packaged.served(s3_server, tmp_path_factory.mktemp("cmaf"))
 
 
 def _get(package: packaged.Packaged, key: str) -> bytes:
@@ -111,10 +108,7 @@ def bframes(s3_server: s3server.S3Server, tmp_path_factory: pytest.TempPathFacto
             ) -> Iterator[packaged.Packaged]:
     """The same job with preset veryfast: B-frames, so every rung's first picture is
     decoded 80 ms before it is shown (the rung's edit list says so)."""
-    done = packaged.run_packaged(s3_server, tmp_path_factory.mktemp("bframes"), "veryfast")
-    assert done.run.code == 0, done.run.stderr[-3000:]
-    yield done
-    done.origin.close()
+    yield from packaged.served(s3_server, tmp_path_factory.mktemp("bframes"), "veryfast")
 
 
 @pytest.mark.parametrize("fixture", ["package", "bframes"])

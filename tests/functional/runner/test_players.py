@@ -3,11 +3,11 @@
 The page (player.html) comes from the test's own HTTP origin on 127.0.0.1 in
 front of the S3 server; Chromium runs with no proxy and a resolver that fails
 every name, so nothing outside loopback is reachable. The player starts on the
-lowest rung, is told to switch to the highest, and must show its picture
-size, play to the end (the element's `ended`, or dash.js's PLAYBACK_ENDED when
-its own end check paused the element first) with no track past the picture,
-and report no error. Screenshots of the playing page are kept under pytest's
-tmp dir (the path is printed).
+lowest rung (of ultrafast rungs, and of B-frame rungs), is told to switch to
+the highest, and must show its picture size, play to the end (the element's
+`ended`, or dash.js's PLAYBACK_ENDED when its own end check paused the element
+first) with no track past the picture, and report no error. Screenshots of the
+playing page are kept under pytest's tmp dir (the path is printed).
 """
 
 from __future__ import annotations
@@ -28,10 +28,14 @@ from tests.functional.runner import packaged, streaming
 @pytest.fixture(scope="module")
 def package(s3_server: s3server.S3Server, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[packaged.Packaged]:
-    done = packaged.run_packaged(s3_server, tmp_path_factory.mktemp("players"))
-    assert done.run.code == 0, done.run.stderr[-3000:]
-    yield done
-    done.origin.close()
+    yield from packaged.served(s3_server, tmp_path_factory.mktemp("players"))
+
+
+@pytest.fixture(scope="module")
+def bframes(s3_server: s3server.S3Server, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[packaged.Packaged]:
+    """The same job with B-frame rungs (preset veryfast), as most presets make them."""
+    yield from packaged.served(s3_server, tmp_path_factory.mktemp("bframes"), "veryfast")
 
 
 def _until(browser: streaming.Browser, what: str, check: Callable[[dict[str, Any]], bool],
@@ -47,9 +51,12 @@ def _until(browser: streaming.Browser, what: str, check: Callable[[dict[str, Any
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("fixture", ["package", "bframes"])
 @pytest.mark.parametrize(("kind", "manifest"), [("hls", "master.m3u8"), ("dash", "manifest.mpd")])
 def test_player_plays_to_the_end_switching_rendition_when_told(
-        package: packaged.Packaged, tmp_path: Path, kind: str, manifest: str) -> None:
+        request: pytest.FixtureRequest, fixture: str, tmp_path: Path, kind: str, manifest: str
+        ) -> None:
+    package: packaged.Packaged = request.getfixturevalue(fixture)
     browser = streaming.Browser(players.chromium_binary(), tmp_path / "profile")
     shots = tmp_path / "screenshots"
     shots.mkdir()
