@@ -75,45 +75,56 @@ def test_a_new_jobs_first_write_waits_for_its_pod_to_run() -> None:
 
 def test_on_an_idle_queue_the_pod_is_recorded_and_announced_in_its_creation_turn() -> None:
     p = _plan(h.observed(backlog=0))
-    assert p.create is not None and p.later is None and p.requeue is None
+    assert p.create is not None and p.requeue is None
     assert p.status is not None and p.status.phase == "Scheduling"
     assert _reasons(p) == ["Created"]
 
 
-def test_under_a_backlog_the_first_write_goes_behind_the_other_jobs_turns() -> None:
-    within = h.CFG.status.first_write_backlog_seconds
-    # a burst: the creation turn creates the Pod and nothing else, then queues behind
+def test_under_a_backlog_the_first_write_waits_for_the_pod_to_run_up_to_the_cap() -> None:
+    cap = h.CFG.status.first_write_backlog_seconds
+    # a burst: the creation turn creates the Pod and nothing else; it looks again at the cap
     p = _plan(h.observed(backlog=300))
     assert p.create is not None and p.status is None and _reasons(p) == []
-    assert p.later == within
-    # still starting 4 s later, the queue still busy: it waits again, for the rest
+    assert p.requeue == cap
+    # still starting 4 s later: it waits for the rest, whether the queue is busy or has
+    # drained (the cap is a time, not the queue's length)
     young = h.view(phase="Pending", created=h.ago(4), waiting=("ContainerCreating", ""))
-    p = _plan(h.observed(young, backlog=120))
-    assert p.status is None and p.announce is None and p.later == pytest.approx(within - 4)
-    # the queue drained: written at once, Created with it
-    p = _plan(h.observed(young, backlog=0))
-    assert p.status is not None and p.status.phase == "Scheduling" and p.later is None
+    for backlog in (120, 0):
+        p = _plan(h.observed(young, backlog=backlog))
+        assert p.status is None and p.announce is None
+        assert p.requeue == pytest.approx(cap - 4)
+    # it runs before the cap: one write, Running, with the Created Event
+    p = _plan(h.observed(h.view(phase="Running", created=h.ago(6)), backlog=50))
+    assert p.status is not None and p.status.phase == "Running" and p.status.attempts == 1
     assert p.announce is not None and p.announce.reason == "Created"
-    # past the cap a busy queue no longer holds it
-    late = h.view(phase="Pending", created=h.ago(within), waiting=("ContainerCreating", ""))
+    # at the cap a Pod still starting is recorded as Scheduling, busy queue or not
+    late = h.view(phase="Pending", created=h.ago(cap), waiting=("ContainerCreating", ""))
     p = _plan(h.observed(late, backlog=500))
-    assert p.status is not None and p.later is None
+    assert p.status is not None and p.status.phase == "Scheduling" and p.requeue is None
+    assert p.announce is not None and p.announce.reason == "Created"
 
 
 def test_a_pod_that_waits_for_a_reason_is_recorded_even_under_a_backlog() -> None:
     stuck = h.view(phase="Pending", created=h.ago(1), waiting=("ErrImagePull", "not found"))
     p = _plan(h.observed(stuck, backlog=500))
-    assert p.status is not None and p.later is None
+    assert p.status is not None and p.status.phase == "Scheduling"
+    assert p.announce is not None and p.announce.reason == "Created"
 
 
 def test_while_the_first_write_is_held_the_created_event_is_not_posted_again() -> None:
     # the Pod exists and the status does not count it yet, on purpose: no repost per turn
     young = h.view(phase="Pending", created=h.ago(2), waiting=("ContainerCreating", ""))
     assert _plan(h.observed(young), h.HOLD).announce is None
-    # without the hold the same observation means the operator died before its status
-    # write: the attempt's Created Event is posted (once, by name)
+    # without the delay the same young Pod may be one whose write waits under a burst
+    # (or whose operator died before its write): it is held to the backlog cap ...
     p = _plan(h.observed(young))
-    assert p.announce is not None and p.announce.reason == "Created"
+    cap = h.CFG.status.first_write_backlog_seconds
+    assert p.announce is None and p.status is None and p.requeue == pytest.approx(cap - 2)
+    # ... and past it the status is written and the attempt's Created Event posted (once,
+    # by name)
+    old = h.view(phase="Pending", created=h.ago(cap), waiting=("ContainerCreating", ""))
+    p = _plan(h.observed(old))
+    assert p.status is not None and p.announce is not None and p.announce.reason == "Created"
     # the turn that ends the hold writes the status and repairs the Event once
     late = h.view(phase="Pending", created=h.ago(30), waiting=("ContainerCreating", ""))
     p = _plan(h.observed(late), h.HOLD)

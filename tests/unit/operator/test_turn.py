@@ -74,21 +74,20 @@ def test_a_job_whose_pod_runs_soon_costs_one_status_write_until_it_ends() -> Non
     assert _events(d) == ["Created", "Succeeded"]
 
 
-def test_in_a_burst_a_new_job_gets_its_pod_first_and_its_status_behind_the_queue() -> None:
+def test_in_a_burst_a_new_job_gets_its_pod_first_and_its_status_when_the_pod_runs() -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body())
     d = fakes.deps_for(api)
-    later: list[tuple[tuple[str, str], float]] = []
-    d.enqueue_later = lambda key, within: later.append((key, within))
     d.backlog = lambda: 250  # other jobs' turns are waiting
-    assert _turn(d, api) is None
+    assert _turn(d, api) == h.CFG.status.first_write_backlog_seconds  # looks again then
     assert api.writes == [("create_pod", "trailer-1")] and _events(d) == []
-    assert later == [(KEY, h.CFG.status.first_write_backlog_seconds)]
-    d.backlog = lambda: 0  # the deferred turn, once the queue is empty
+    d.backlog = lambda: 0  # the queue drains: the Pod is still starting, nothing written
+    assert _turn(d, api) is not None
+    assert api.writes == [("create_pod", "trailer-1")] and _events(d) == []
+    api.set_pod("trailer-1", h.pod(attempt=1, phase="Running", created=h.NOW, rv="500"))
     _turn(d, api)
     assert api.writes == [("create_pod", "trailer-1"), ("patch_job_status", "trailer")]
-    assert _status(api)["phase"] == "Scheduling" and _events(d) == ["Created"]
-    assert len(later) == 1
+    assert _status(api)["phase"] == "Running" and _events(d) == ["Created"]
 
 
 def test_existing_pod_of_ours_is_adopted_not_duplicated() -> None:

@@ -50,59 +50,6 @@ def test_delayed_adds_fall_due_by_the_injected_clock_earliest_wins() -> None:
     assert q.pop_ready() is None  # the ignored later timer left nothing behind
 
 
-def test_the_later_lane_is_served_only_when_the_first_is_empty() -> None:
-    q = _queue()
-    q.add_later("late", 10)
-    q.add("a")
-    q.add("b")
-    assert (len(q), q.ready()) == (3, 2)
-    assert q.pop_ready() == "a"
-    q.add("c")  # new work still goes before the deferred key
-    assert [q.pop_ready(), q.pop_ready(), q.pop_ready(), q.pop_ready()] == ["b", "c", "late",
-                                                                          None]
-
-
-def test_a_later_key_added_again_moves_to_the_first_lane_once() -> None:
-    q = _queue()
-    q.add("a")
-    q.add_later("late", 10)
-    q.add("late")  # an event wants it now: behind "a", not behind the lane
-    q.add_later("late", 10)  # queued already: stays where it is
-    q.add("b")
-    assert [q.pop_ready(), q.pop_ready(), q.pop_ready(), q.pop_ready()] == ["a", "late", "b",
-                                                                          None]
-
-
-def test_a_later_key_is_promoted_when_its_time_is_up_and_never_starves() -> None:
-    clock = fakes.Clock()
-    q = _queue(clock)
-    q.add_later("late", 10)
-    q.add("a")
-    assert q.pop_ready() == "a"
-    clock.value += 10
-    q.add("b")  # the first lane is busy again, but the deferred key's time is up: it
-    q.add_after("c", 1)  # joins that lane, ahead of what comes after
-    clock.value += 1
-    assert [q.pop_ready(), q.pop_ready(), q.pop_ready(), q.pop_ready()] == ["b", "late", "c",
-                                                                          None]
-    for key in ("b", "late", "c"):
-        q.done(key)
-    clock.value += 30
-    assert q.pop_ready() is None  # its promotion timer left nothing behind
-
-
-def test_a_later_key_added_while_processed_waits_in_the_later_lane_after_done() -> None:
-    q = _queue()
-    q.add("x")
-    assert q.pop_ready() == "x"
-    q.add_later("x", 10)  # the worker defers its own next turn
-    q.add("y")
-    assert q.pop_ready() == "y"  # x is still processed: never two workers
-    q.done("x")
-    q.add("z")
-    assert [q.pop_ready(), q.pop_ready(), q.pop_ready()] == ["z", "x", None]
-
-
 def test_failures_back_off_per_key_exponentially_capped_until_forgotten() -> None:
     q = _queue()
     assert [q.add_rate_limited("a") for _ in range(5)] == [1.0, 2.0, 4.0, 8.0, 8.0]

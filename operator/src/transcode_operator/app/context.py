@@ -157,7 +157,7 @@ async def start(cfg: settings_module.Settings, api: kubeclient.Api | None = None
         backoff_base=cfg.retry.error_backoff_base_seconds,
         backoff_cap=cfg.retry.error_backoff_cap_seconds)
     ctl = controller_module.Controller(queue, functools.partial(reconciler.turn, d), cfg.workers)
-    d.enqueue, d.enqueue_later, d.backlog = ctl.enqueue, queue.add_later, queue.ready
+    d.enqueue, d.backlog = ctl.enqueue, queue.__len__
     registry.watch_queue(queue.__len__, queue.delayed)
     ctx = Context(deps=d, controller=ctl, scope=scope.Scope.of(namespaces))
     username, password = redisauth.operator_login(cfg.redis)

@@ -105,8 +105,6 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
         d.metrics.job_removed(job.uid)
         d.memory.forget(key)
         await d.invalidate(job.namespace, job.name)
-    if plan.later is not None:
-        d.enqueue_later(key, plan.later)
     return plan.requeue
 
 

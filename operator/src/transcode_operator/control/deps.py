@@ -86,10 +86,8 @@ class Deps:
     notifier: notifier.Notifier | None = None
     """Sends the plans' CloudEvents (None: notifications are never sent)."""
     enqueue: Callable[[Key], None] = lambda key: None
-    enqueue_later: Callable[[Key, float], None] = lambda key, within: None
-    """Queue a key behind the others, within so many seconds (`WorkQueue.add_later`)."""
     backlog: Callable[[], int] = lambda: 0
-    """Keys waiting in the work queue's first lane now (`WorkQueue.ready`)."""
+    """Keys waiting in the work queue now (`len(WorkQueue)`)."""
     now: Callable[[], datetime.datetime] = utcnow
     monotonic: Callable[[], float] = time.monotonic
 

@@ -4,11 +4,7 @@ The semantics of client-go's `workqueue` (what controller-runtime builds on),
 in asyncio: `add(key)` queues a key once however often it is added (the
 *dirty* set); `get()` hands it to one worker and marks it *processing*; a key
 added again while it is processed is queued only when that worker calls
-`done(key)`, so no key is ever worked on by two workers at once. `add_later(key,
-within)` queues a key in a second, later lane that `get()` serves only when the
-first is empty (a deferrable turn: new jobs' Pod creations go before their first
-status writes), promoted to the first lane by `add` or after `within` seconds, so
-it never starves. `add_after`
+`done(key)`, so no key is ever worked on by two workers at once. `add_after`
 keeps the earliest of a key's pending delays in one heap (timers are delayed
 re-adds, never tasks); `add_rate_limited` backs off per key (base·2ⁿ, capped)
 until `forget(key)`. `shut_down()` refuses new keys and drops timers; `get()`
@@ -40,15 +36,10 @@ class WorkQueue(Generic[K]):
         self._base = backoff_base
         self._cap = backoff_cap
         self._queue: collections.deque[K] = collections.deque()
-        self._low: collections.deque[K] = collections.deque()
-        self._later: set[K] = set()
-        """Queued keys (a subset of dirty) that wait in the later lane."""
-        self._later_due: dict[K, float] = {}
-        """When each later-lane key moves to the first lane (its entry in the one heap)."""
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
-        self._heap: list[tuple[float, int, K, bool]] = []
-        """(due, seq, key, promotion): a delayed add, or a later-lane key's promotion."""
+        self._heap: list[tuple[float, int, K]] = []
+        """(due, seq, key): the delayed adds; `_due` holds each key's earliest."""
         self._due: dict[K, float] = {}
         self._failures: dict[K, int] = {}
         self._seq = itertools.count()
@@ -57,32 +48,13 @@ class WorkQueue(Generic[K]):
 
     # --- adding -------------------------------------------------------------------------
     def add(self, key: K) -> None:
-        """Queue `key` unless it is queued already (or is processed: then after `done`);
-        a key waiting in the later lane moves to this one."""
-        if self._shutting_down:
+        """Queue `key` unless it is queued already (or is processed: then after `done`)."""
+        if self._shutting_down or key in self._dirty:
             return
-        if key in self._dirty:
-            if key not in self._later:
-                return
-            self._later.discard(key)  # its entry in the later lane is skipped when reached
         self._dirty.add(key)
         if key not in self._processing:
             self._queue.append(key)
             self._wakeup.set()
-
-    def add_later(self, key: K, within: float) -> None:
-        """Queue `key` behind every key of the first lane, and in `within` seconds at the
-        latest in the first lane itself; a key queued already stays where it is."""
-        if self._shutting_down or key in self._dirty:
-            return
-        self._dirty.add(key)
-        self._later.add(key)
-        if key not in self._processing:
-            self._low.append(key)
-            self._wakeup.set()
-        due = self._clock() + within
-        self._later_due[key] = due
-        heapq.heappush(self._heap, (due, next(self._seq), key, True))
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue `key` in `delay` seconds; an earlier pending delay of the key wins."""
@@ -95,7 +67,7 @@ class WorkQueue(Generic[K]):
         if self._due.get(key, float("inf")) <= due:
             return
         self._due[key] = due
-        heapq.heappush(self._heap, (due, next(self._seq), key, False))
+        heapq.heappush(self._heap, (due, next(self._seq), key))
         self._wakeup.set()
 
     def add_rate_limited(self, key: K) -> float:
@@ -117,12 +89,10 @@ class WorkQueue(Generic[K]):
     def pop_ready(self) -> K | None:
         """The next key to work on now (moved to processing), or None."""
         self._promote()
-        key = self._queue.popleft() if self._queue else self._pop_later()
-        if key is None:
+        if not self._queue:
             return None
+        key = self._queue.popleft()
         self._dirty.discard(key)
-        self._later.discard(key)
-        self._later_due.pop(key, None)
         self._processing.add(key)
         return key
 
@@ -140,30 +110,21 @@ class WorkQueue(Generic[K]):
                 async with asyncio.timeout(max(timeout, 0.0) if timeout is not None else None):
                     await self._wakeup.wait()
 
-    def _pop_later(self) -> K | None:
-        while self._low:
-            key = self._low.popleft()
-            if key in self._later and key not in self._processing:
-                return key  # (else moved to the first lane meanwhile: a stale entry)
-        return None
-
     def done(self, key: K) -> None:
-        """The worker finished `key`; queue it again (in its lane) if it was added meanwhile."""
+        """The worker finished `key`; queue it again if it was added meanwhile."""
         self._processing.discard(key)
         if key in self._dirty and not self._shutting_down:
-            (self._low if key in self._later else self._queue).append(key)
+            self._queue.append(key)
             self._wakeup.set()
 
     def _promote(self) -> None:
         """Queue the keys whose timers fell due, earliest first."""
         now = self._clock()
         while self._heap and self._heap[0][0] <= now:
-            due, _, key, promotion = heapq.heappop(self._heap)
-            pending = self._later_due if promotion else self._due
-            if pending.get(key) == due:
-                del pending[key]
-                if not promotion or key in self._later:  # (a promotion: still waiting)
-                    self.add(key)
+            due, _, key = heapq.heappop(self._heap)
+            if self._due.get(key) == due:
+                del self._due[key]
+                self.add(key)
 
     # --- stopping -----------------------------------------------------------------------
     def shut_down(self) -> None:
@@ -171,15 +132,10 @@ class WorkQueue(Generic[K]):
         self._shutting_down = True
         self._heap.clear()
         self._due.clear()
-        self._later_due.clear()
         self._wakeup.set()
 
     def __len__(self) -> int:
-        """Keys queued now, in both lanes (not those waiting for a timer or processed)."""
-        return len(self._queue) + len(self._later - self._processing)
-
-    def ready(self) -> int:
-        """Keys queued now in the first lane: the turns a deferrable one waits behind."""
+        """Keys queued now (not those waiting for a timer or being processed)."""
         return len(self._queue)
 
     def delayed(self) -> int:

@@ -56,9 +56,6 @@ class Plan:
     notify: list[cloudevents.Delivery] = field(default_factory=list)
     """CloudEvents to POST this turn, in order (`domain.notifications`)."""
     requeue: float | None = None
-    later: float | None = None
-    """Look again behind every other queued key, within this many seconds at the latest
-    (a status write deferred under a backlog: `domain.starts.hold_first_write`)."""
     finished: decisions.End | None = None
     """The end that finished the job (for metrics), or None."""
 

@@ -93,8 +93,8 @@ class Observed:
     queued: queueing.JobView | None = None
     """The batch/v1 Job of the current attempt while it has no Pod (with a queue)."""
     backlog: int = 0
-    """Keys waiting in the work queue's first lane when this turn began (other jobs'
-    turns that a deferrable status write lets go first)."""
+    """Keys waiting in the work queue when this turn began (other jobs' turns: a burst,
+    under which a new job's first status write waits for its Pod to run)."""
 
 
 def job_ref(body: Mapping[str, Any]) -> builders.JobRef:

@@ -92,30 +92,33 @@ def hold_first_write(obs: observation.Observed, result: actions.Plan,
     A job whose status was never written (no phase) and whose plan only records a
     Pod being scheduled (its creation, or a Pod not yet Running that waits for no
     reason: not Unschedulable, no image pull or configuration error) writes nothing
-    until `status.firstWriteDelaySeconds` after the Pod's creation (the turn looks
-    again then), nor while other keys wait in the work queue (`obs.backlog`), up to
-    `status.firstWriteBacklogSeconds` after it (the turn is queued behind them: a
-    burst's Pods are created first). The attempt's `Created` Event waits with the
-    write (`plan.announce` posts it then). A Pod that runs sooner is recorded by the
-    Running write alone (its attempt, name, start time and GPU condition come from
-    the Pod: `reconcile._recorded`). A job with unknown spec fields writes at once
-    (its UnknownFields condition cannot wait)."""
+    until `status.firstWriteDelaySeconds` after the Pod's creation, nor, when its
+    creation turn found other keys waiting in the work queue (`obs.backlog`: a
+    burst), until `status.firstWriteBacklogSeconds` after it. Both are timers (the
+    turn looks again then); the Pod's own changes wake the job sooner. A Pod that
+    exists while the status was never written was held so (or its write failed, or
+    the operator restarted in between), so later turns hold it to the same cap. The
+    attempt's `Created` Event waits with the write (`plan.announce` posts it then).
+    A Pod that runs sooner is recorded by the Running write alone (its attempt, name,
+    start time and GPU condition come from the Pod: `reconcile._recorded`). A job
+    with unknown spec fields writes at once (its UnknownFields condition cannot wait)."""
     status, timing = result.status, cfg.status
     if status is None or status.phase != P.SCHEDULING or obs.status.phase is not None \
             or obs.unknown_fields:
         return False
-    age = 0.0
-    if current is not None:
-        if current.created is None or current.unschedulable_message \
-                or current.waiting_reason not in STARTING:
-            return False
-        age = max((obs.now - current.created).total_seconds(), 0.0)
-    if age < timing.first_write_delay_seconds:
-        result.wake_in(timing.first_write_delay_seconds - age)
-    elif obs.backlog and age < timing.first_write_backlog_seconds:
-        result.later = timing.first_write_backlog_seconds - age
-    else:
+    if current is None:  # the creation turn
+        cap = timing.first_write_backlog_seconds if obs.backlog else 0.0
+        age = 0.0
+    elif current.created is None or current.unschedulable_message \
+            or current.waiting_reason not in STARTING:
         return False
+    else:
+        cap = timing.first_write_backlog_seconds
+        age = max((obs.now - current.created).total_seconds(), 0.0)
+    wait = max(timing.first_write_delay_seconds, cap) - age
+    if wait <= 0:
+        return False
+    result.wake_in(wait)
     result.status = None
     result.events = [e for e in result.events if e.reason != R.CREATED]
     return True
