@@ -325,8 +325,15 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     def make(i: int) -> None:
         create(ns, f"tj-{i}")
 
+    scheduling: set[int] = set()
+    """The jobs (by index) the finish watch saw in phase Scheduling: each is a status
+    write more than a job whose first write records its Pod Running."""
+
     def succeeded(job: dict[str, Any]) -> bool:
-        return (job.get("status") or {}).get("phase") == "Succeeded"
+        phase = (job.get("status") or {}).get("phase")
+        if phase == "Scheduling":
+            scheduling.add(int(job["metadata"]["name"].rsplit("-", 1)[1]))
+        return phase == "Succeeded"
 
     try:
         # warm-up: the operator's watches are established and one job went through
@@ -355,6 +362,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         op.stop()
     per_job = _per_job(writes, n, ("transcodejobs", "transcodejobs/status", "pods", "events"),
                        exclude_created="transcodejobs")
+    per_job["scheduling"] = (len(scheduling), sum(1 for i in scheduling if i < n // 10))
     return {**timed, "writes": per_job, "lags": lags, "rss_mb": rss, "idle_rss_mb": idle_rss, "cpu_s": cpu_s, "gc_s": gc_s, "log": str(op.log_path)}
 
 
@@ -480,6 +488,9 @@ def _print_comparison(jobs: dict[str, Any], tjs: dict[str, Any]) -> None:
     print(f"  operator:       {tjs['writes']['total']:.2f}  (target <= 5)")
     for row, value in tjs["writes"]["by_request"].items():
         print(f"    {row:40s} {value:.2f}")
+    seen, early = tjs["writes"]["scheduling"]
+    print(f"  jobs seen in phase Scheduling (a write before Running): {seen}, of them "
+          f"{early} among the first tenth created")
     print(f"\noperator peak RSS: {tjs['rss_mb']:.0f} MB (target <= 120 MB); CPU used: "
           f"{tjs['cpu_s']:.1f}s on {os.cpu_count()} CPUs shared with the whole cluster; of it "
           f"in the burst, garbage collection {_gc_text(tjs['gc_s'])}")

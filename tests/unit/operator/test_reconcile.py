@@ -464,3 +464,13 @@ def test_gates_are_asked_only_when_a_pod_may_start() -> None:
     due = h.view(phase="Failed", exit_code=75, message=h.result(75), finished=h.ago(600))
     p = reconcile.plan(h.observed(due, status=h.running_status(), gate=None), h.CFG)
     assert p.ask_gates and p.create is None and p.status is None
+
+
+def test_only_a_pod_being_created_or_simply_starting_counts_as_a_burst() -> None:
+    assert _plan(h.observed()).starting  # the creation turn
+    creating = h.view(phase="Pending", created=h.ago(2), waiting=("ContainerCreating", ""))
+    assert _plan(h.observed(creating)).starting
+    for view in (h.view(phase="Pending", created=h.ago(2), unschedulable="0/2 nodes: GPU"),
+                 h.view(phase="Pending", created=h.ago(2), waiting=("ErrImagePull", "x")),
+                 h.view(phase="Running", created=h.ago(2))):
+        assert not _plan(h.observed(view)).starting, view

@@ -90,6 +90,36 @@ def test_in_a_burst_a_new_job_gets_its_pod_first_and_its_status_when_the_pod_run
     assert _status(api)["phase"] == "Running" and _events(d) == ["Created"]
 
 
+def test_a_new_job_created_while_another_jobs_pod_starts_waits_for_its_own() -> None:
+    api = fakes.FakeApi()
+    api.add_job(fakes.job_body())
+    first = fakes.job_body()
+    first["metadata"] = {**first["metadata"], "name": "teaser", "uid": "uid-teaser"}
+    api.add_job(first)
+    clock = fakes.Clock()
+    d = fakes.deps_for(api, clock=clock)
+    teaser = (h.JOB.namespace, "teaser")
+    fakes.watch(d, api)
+    # the burst's first job: an idle queue and no other Pod starting: recorded at once
+    assert asyncio.run(reconciler.turn(d, teaser)) is None
+    assert api.jobs[teaser]["status"]["phase"] == "Scheduling"
+    # the next job's creation turn, the queue still idle: the teaser's Pod starts, so
+    # its first write waits for its own Pod (or the cap)
+    assert _turn(d, api) == h.CFG.status.first_write_backlog_seconds
+    assert api.writes[-1] == ("create_pod", "trailer-1") and "status" not in api.jobs[KEY]
+    assert d.memory.starting == {teaser, KEY}
+    # the teaser's Pod runs: it no longer counts as a burst for the jobs after it
+    running = api.pods[(h.JOB.namespace, "teaser-1")]
+    running["status"] = {"phase": "Running", "conditions": [
+        {"type": "PodScheduled", "status": "True"}], "containerStatuses": [
+        {"name": "runner", "state": {"running": {"startedAt": h.stamp(h.NOW)}}}]}
+    api.set_pod("teaser-1", running)
+    clock.value += h.CFG.status.progress_interval_seconds  # (a phase-only write's throttle)
+    fakes.watch(d, api)
+    asyncio.run(reconciler.turn(d, teaser))
+    assert api.jobs[teaser]["status"]["phase"] == "Running" and d.memory.starting == {KEY}
+
+
 def test_existing_pod_of_ours_is_adopted_not_duplicated() -> None:
     api = fakes.FakeApi()
     api.add_job(fakes.job_body())

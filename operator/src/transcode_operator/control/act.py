@@ -12,8 +12,9 @@ plan's `announce`: one that a crash before the status write may have lost);
 delete Pods (grace 0 for those stuck on a lost Node); one status merge patch; POST
 the due CloudEvents and patch their delivery state (`control.notify`); post the
 Events; metrics; release or hold
-the gates; delete the job (TTL) or remove the finalizer; queue a deferred turn
-behind the others (`later`). Every answer of a
+the gates; delete the job (TTL) or remove the finalizer. A job whose Pod is
+created or simply starting is remembered (`Memory.starting`: the other jobs'
+observations count it as a burst). Every answer of a
 write goes into the informer, so the next turn sees it even before the watch.
 """
 
@@ -53,6 +54,7 @@ async def act(d: deps_module.Deps, obs: observation.Observed, plan: actions.Plan
         await _set_finalizer(d, key, add=True)
     if plan.ask_gates:
         d.memory.wants_gates.add(key)
+    (d.memory.starting.add if plan.starting else d.memory.starting.discard)(key)
     if plan.cancel_queued is not None:
         await queue_act.cancel(d, job.namespace, plan.cancel_queued)
     if plan.create is not None and obs.spec is not None:

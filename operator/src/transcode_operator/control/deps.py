@@ -52,6 +52,8 @@ class Memory:
     """UIDs of jobs whose output locks this process holds (and renews)."""
     cleanup_refused: dict[Key, str] = field(default_factory=dict)
     """The API server's words when it refused a deleted job's cleanup Pod (4xx)."""
+    starting: set[Key] = field(default_factory=set)
+    """Jobs whose last turn created their Pod or found it simply starting (`Plan.starting`)."""
 
     def refused(self, key: Key, exc: errors.ApiError, what: str, now: float) -> None:
         """Remember the API server's 4xx refusal of a create for the next turns: a
@@ -69,6 +71,7 @@ class Memory:
         self.quota.pop(key, None)
         self.last_write.pop(key, None)
         self.progress.pop(key, None)
+        self.starting.discard(key)
 
 
 @dataclass

@@ -88,7 +88,7 @@ async def observe(d: deps_module.Deps, key: Key) -> observation.Observed | None:
         refused=tenancy.problem(job.namespace, spec, d.cfg) if (live or deleting) and spec
         else None, cleanup=cleanup, cleanup_refused=d.memory.cleanup_refused.get(key),
         unknown_fields=tuple(sorted({*ignored, *body.get("pruned", ())})),
-        queue=queue, backlog=d.backlog())
+        queue=queue, backlog=d.backlog() + len(d.memory.starting) - (key in d.memory.starting))
     if deleting:
         obs = await _stuck_nodes(d, obs)
     if obs.queue is not None and live:

@@ -56,6 +56,9 @@ class Plan:
     notify: list[cloudevents.Delivery] = field(default_factory=list)
     """CloudEvents to POST this turn, in order (`domain.notifications`)."""
     requeue: float | None = None
+    starting: bool = False
+    """The job's Pod is created this turn or is simply starting (`domain.starts
+    .simply_starting`): while so, the other jobs' turns count it as a burst."""
     finished: decisions.End | None = None
     """The end that finished the job (for metrics), or None."""
 

@@ -93,8 +93,9 @@ class Observed:
     queued: queueing.JobView | None = None
     """The batch/v1 Job of the current attempt while it has no Pod (with a queue)."""
     backlog: int = 0
-    """Keys waiting in the work queue when this turn began (other jobs' turns: a burst,
-    under which a new job's first status write waits for its Pod to run)."""
+    """Other jobs' turns waiting in the work queue when this turn began, and other jobs
+    whose Pod is simply starting: a burst, under which a new job's first status write
+    waits for its Pod to run (`domain.starts.hold_first_write`)."""
 
 
 def job_ref(body: Mapping[str, Any]) -> builders.JobRef:

@@ -119,6 +119,8 @@ def _decide(obs: observation.Observed, cfg: settings_module.Settings) -> actions
         if result.status == st:
             result.status = None
     held = starts.hold_first_write(obs, result, current, cfg)
+    result.starting = result.create is not None or (
+        current is not None and starts.simply_starting(current))
     queued = obs.queued if obs.queued is not None and obs.queued.attempt == attempt else None
     made = current or queued
     if attempt and made is not None and (st.attempts or 0) < attempt and not held:

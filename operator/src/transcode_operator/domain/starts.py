@@ -85,6 +85,13 @@ STARTING = frozenset({None, "ContainerCreating", "PodInitializing"})
 """Waiting reasons of a Pod that is simply starting (anything else is worth a write)."""
 
 
+def simply_starting(pod: podstate.PodView) -> bool:
+    """A Pod not yet Running that waits for no reason (being scheduled or bound, creating
+    its container): not Unschedulable, no image pull or configuration error."""
+    return pod.phase == "Pending" and not pod.deleting and not pod.unschedulable_message \
+        and pod.waiting_reason in STARTING
+
+
 def hold_first_write(obs: observation.Observed, result: actions.Plan,
                      current: podstate.PodView | None, cfg: settings_module.Settings) -> bool:
     """Hold back a new job's first status write while its Pod is simply starting (True: held).
@@ -93,8 +100,9 @@ def hold_first_write(obs: observation.Observed, result: actions.Plan,
     Pod being scheduled (its creation, or a Pod not yet Running that waits for no
     reason: not Unschedulable, no image pull or configuration error) writes nothing
     until `status.firstWriteDelaySeconds` after the Pod's creation, nor, when its
-    creation turn found other keys waiting in the work queue (`obs.backlog`: a
-    burst), until `status.firstWriteBacklogSeconds` after it. Both are timers (the
+    creation turn found a burst (`obs.backlog`: other keys waiting in the work queue,
+    or other jobs' Pods simply starting), until `status.firstWriteBacklogSeconds`
+    after it. Both are timers (the
     turn looks again then); the Pod's own changes wake the job sooner. A Pod that
     exists while the status was never written was held so (or its write failed, or
     the operator restarted in between), so later turns hold it to the same cap. The
@@ -109,8 +117,7 @@ def hold_first_write(obs: observation.Observed, result: actions.Plan,
     if current is None:  # the creation turn
         cap = timing.first_write_backlog_seconds if obs.backlog else 0.0
         age = 0.0
-    elif current.created is None or current.unschedulable_message \
-            or current.waiting_reason not in STARTING:
+    elif current.created is None or not simply_starting(current):
         return False
     else:
         cap = timing.first_write_backlog_seconds

@@ -37,11 +37,12 @@ class StatusSettings(Group):
     is why it is off unless asked for (the Job controller also reports a new Pod at
     once). 0: write at once. Default: 0."""
     first_write_backlog_seconds: float = pydantic.Field(default=10.0, ge=0)
-    """While other keys wait in the work queue (a burst of new jobs), the same first
-    write, and the attempt's `Created` Event with it, wait behind them, up to this many
-    seconds after the Pod's creation: the burst's Pods are created first, and a Pod
-    that runs by then is recorded by one write. On an idle queue the write follows the
-    Pod's creation at once. 0: never wait for the queue. Default: 10."""
+    """When a new job's creation turn finds a burst (other keys waiting in the work
+    queue, or other new jobs' first writes held so), the same first write, and the attempt's `Created` Event with
+    it, wait while the Pod is simply starting, up to this many seconds after the Pod's
+    creation (a timer): a Pod that runs by then is recorded by one write, which the
+    API server, busiest in a burst, is spared. On an idle queue the write follows the
+    Pod's creation at once. 0: never wait. Default: 10."""
     config_error_grace_seconds: float = pydantic.Field(default=15.0, ge=0)
     """How long a runner Pod may wait in CreateContainerConfigError (missing Secret or
     key) before the job is Failed (`CredentialsNotAllowed` for its Secret). Default: 15."""
