@@ -36,13 +36,15 @@ class StatusSettings(Group):
     recorded at once. Until then `kubectl get` shows the job without a phase, which
     is why it is off unless asked for (the Job controller also reports a new Pod at
     once). 0: write at once. Default: 0."""
-    first_write_backlog_seconds: float = pydantic.Field(default=10.0, ge=0)
+    first_write_backlog_seconds: float = pydantic.Field(default=30.0, ge=0)
     """When a new job's creation turn finds a burst (other keys waiting in the work
-    queue, or other new jobs' first writes held so), the same first write, and the attempt's `Created` Event with
-    it, wait while the Pod is simply starting, up to this many seconds after the Pod's
-    creation (a timer): a Pod that runs by then is recorded by one write, which the
-    API server, busiest in a burst, is spared. On an idle queue the write follows the
-    Pod's creation at once. 0: never wait. Default: 10."""
+    queue, or other jobs' Pods simply starting), the same first write, and the
+    attempt's `Created` Event with it, wait while the Pod is simply starting, up to
+    this many seconds after the Pod's creation (a timer): a Pod that runs by then is
+    recorded by one write, which the API server, busiest in a burst, is spared.
+    Without a burst (a lone job) the write follows the Pod's creation at once. 0: never wait. Default: 30 (a burst's Pods took a median
+    9–20 s to start in `bench/operator_scale.py` on 2 cores; at 10, most of them still
+    cost the extra write)."""
     config_error_grace_seconds: float = pydantic.Field(default=15.0, ge=0)
     """How long a runner Pod may wait in CreateContainerConfigError (missing Secret or
     key) before the job is Failed (`CredentialsNotAllowed` for its Secret). Default: 15."""
