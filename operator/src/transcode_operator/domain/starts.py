@@ -97,13 +97,12 @@ def hold_first_write(obs: observation.Observed, result: actions.Plan,
     """Hold back a new job's first status write while its Pod is simply starting (True: held).
 
     A job whose status was never written (no phase) and whose plan only records a
-    Pod being scheduled (its creation, or a Pod not yet Running that waits for no
-    reason: not Unschedulable, no image pull or configuration error) writes nothing
+    Pod being scheduled (its creation, or a Pod `simply_starting`) writes nothing
     until `status.firstWriteDelaySeconds` after the Pod's creation, nor, when its
     creation turn found a burst (`obs.backlog`: other keys waiting in the work queue,
     or other jobs' Pods simply starting), until `status.firstWriteBacklogSeconds`
-    after it. Both are timers (the
-    turn looks again then); the Pod's own changes wake the job sooner. A Pod that
+    after it. Both are timers (the turn looks again then); the Pod's own changes
+    wake the job sooner. A Pod that
     exists while the status was never written was held so (or its write failed, or
     the operator restarted in between), so later turns hold it to the same cap. The
     attempt's `Created` Event waits with the write (`plan.announce` posts it then).
