@@ -12,11 +12,20 @@ import asyncio
 import copy
 from typing import Any
 
+import pytest
+
 from tests.unit.operator import fakes
 from tests.unit.operator import helpers as h
 from transcode_api import contract
 from transcode_operator.control import reconciler
-from transcode_operator.domain import actions, builders, cleanuppod, podstate, reconcile
+from transcode_operator.domain import (
+    actions,
+    builders,
+    cleanuppod,
+    errors,
+    podstate,
+    reconcile,
+)
 from transcode_operator.domain import settings as settings_module
 
 KEY = (h.JOB.namespace, h.JOB.name)
@@ -204,3 +213,23 @@ def test_a_create_that_meets_a_foreign_pod_of_that_name_releases_with_a_warning(
     assert isinstance(poster, fakes.RecordingPoster)
     (event,) = [e for _, e in poster.posted]
     assert event.reason == "UploadsNotAborted" and "belongs to another object" in event.message
+
+
+def test_a_release_retried_after_a_conflict_posts_uploads_aborted_once() -> None:
+    api = _deleted_job_api()
+    d = fakes.deps_for(api)
+    fakes.watch(d, api)
+    asyncio.run(reconciler.turn(d, KEY))  # the cleanup Pod is created
+    cleanup = api.pods[(h.JOB.namespace, "trailer-cleanup")]
+    cleanup["status"] = {"phase": "Succeeded"}
+    api.set_pod("trailer-cleanup", cleanup)
+    fakes.watch(d, api)
+    api.jobs[KEY]["metadata"]["resourceVersion"] = "changed"  # a write the watch missed
+    with pytest.raises(errors.Wait):  # the finalizer PATCH meets a 409: tried again
+        asyncio.run(reconciler.turn(d, KEY))
+    fakes.watch(d, api)
+    asyncio.run(reconciler.turn(d, KEY))
+    assert api.jobs[KEY]["metadata"].get("finalizers") is None
+    poster = d.poster
+    assert isinstance(poster, fakes.RecordingPoster)
+    assert [e.reason for _, e in poster.posted] == ["UploadsAborted"]

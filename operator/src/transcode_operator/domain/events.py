@@ -77,8 +77,8 @@ class Event:
         return cls(NORMAL, reason.value, message, key)
 
     @classmethod
-    def warning(cls, reason: Reason | str, message: str) -> Event:
-        return cls(WARNING, str(reason), message)
+    def warning(cls, reason: Reason | str, message: str, key: str = "") -> Event:
+        return cls(WARNING, str(reason), message, key)
 
 
 def once_name(job_name: str, job_uid: str, key: str) -> str:

@@ -19,7 +19,7 @@ Pod (`domain.cleanuppod`, `transcode-runner abort-uploads` with the job's own
 credentials: the operator holds none), and the finalizer waits for it: Succeeded → a
 Normal `UploadsAborted` Event, Failed or not ended `failurePolicy.abortUploadsTimeoutSeconds`
 after its creation → a Warning `UploadsNotAborted` naming the count and the Pod's reason;
-either way the job is released. Decided from the Pods' timestamps, phases and the
+either way the job is released (that one Event is posted by name, once). Decided from the Pods' timestamps, phases and the
 cleanup Pod's existence alone, so a restarted operator decides the same (and its create,
 by name, answers 409 when the Pod exists).
 """
@@ -35,6 +35,9 @@ from transcode_operator.domain import settings as settings_module
 
 R = ev.Reason
 WAIT_STOPPING = 2.0  # the finalizer re-checks stopping Pods this often
+RELEASED = "released"
+"""The key of the one Event that says why a deleted job is released (posted by name, so
+a turn repeated after a 409 on the finalizer's removal posts it once)."""
 
 
 def past_grace(pod: podstate.PodView, obs: observation.Observed) -> float:
@@ -104,7 +107,7 @@ def finalize(obs: observation.Observed, cfg: settings_module.Settings) -> action
                 f"forceDeleteAfterSeconds={policy.force_delete_after_seconds:g}, "
                 f"releaseFinalizerAfterSeconds={policy.release_finalizer_after_seconds:g}); "
                 "removing the finalizer anyway: a runner may still run on its node, and its "
-                "unfinished multipart uploads may be left open"))])
+                "unfinished multipart uploads may be left open"), key=RELEASED)])
     return result
 
 
@@ -128,14 +131,14 @@ def after_pods(obs: observation.Observed, cfg: settings_module.Settings) -> acti
             done.events.append(ev.Event.warning(R.UPLOADS_NOT_ABORTED, (
                 f"{obs.cleanup_refused}: {left} multipart upload(s) a killed runner left open "
                 "may stay open (a bucket lifecycle rule that aborts incomplete multipart "
-                "uploads removes them); releasing the job anyway")))
+                "uploads removes them); releasing the job anyway"), key=RELEASED))
             return done
         return actions.Plan(cleanup=left, requeue=WAIT_STOPPING)
     count = pod.open_uploads or open_uploads(obs)
     if pod.phase == "Succeeded":
         done.events.append(ev.Event.normal(R.UPLOADS_ABORTED, (
             f"cleanup Pod {pod.name} aborted the {count} multipart upload(s) a killed "
-            "runner left open")))
+            "runner left open"), key=RELEASED))
         return done
     age = (obs.now - pod.created).total_seconds() if pod.created is not None else 0.0
     if pod.phase != "Failed" and age < timeout:
@@ -146,7 +149,7 @@ def after_pods(obs: observation.Observed, cfg: settings_module.Settings) -> acti
     done.events.append(ev.Event.warning(R.UPLOADS_NOT_ABORTED, (
         f"cleanup Pod {pod.name} {why}: {count} multipart upload(s) a killed runner left "
         "open may stay open (a bucket lifecycle rule that aborts incomplete multipart "
-        "uploads removes them); releasing the job anyway")))
+        "uploads removes them); releasing the job anyway"), key=RELEASED))
     if not pod.ended and not pod.deleting:
         done.delete.append(pod)
     return done
