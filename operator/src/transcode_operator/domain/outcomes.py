@@ -65,8 +65,11 @@ def ended(obs: observation.Observed, spec: job_spec.TranscodeJobSpec, cfg: setti
     delay = decisions.backoff_delay(failures, cfg)
     finished = pod.terminated.finished_at if pod.terminated else None
     wait = delay - decisions.seconds(obs.now - (finished or obs.now))
+    # by name, before the status write that records it: a crash right after that write
+    # cannot lose it, and one before it posts it again under the same name (once)
     notice = ev.Event.warning(R.RETRYING, f"{end.message}; retry {failures} of "
-                                          f"{spec.backoff_limit} after {delay:g}s backoff")
+                                          f"{spec.backoff_limit} after {delay:g}s backoff",
+                              key=f"retrying-{failures}")
     announced = obs.status.reason == "Retrying"
     if wait > 0:
         state = starts.job_state(obs, P.PENDING, "Retrying", notice.message)
