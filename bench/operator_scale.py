@@ -24,8 +24,9 @@ size, a fresh operator process and namespace per size (each row's namespace
 deleted, and waited for, before the next row), and prints the time per
 job and peak RSS per 1,000 jobs of each row and their ratio to the first row
 (target: the largest within 1.3x of the first). It also prints, for each side, the
-median time from a Pod's creation to its start and from its end to its job's
-completionTime (where the time between "all Pods" and "all finished" goes). Nothing is asserted; timing
+median time from a Pod's creation to its start, from its end to the API server's
+last write of its status, and from its end to the bench's watch seeing its job done
+(where the time between "all Pods" and "all finished" goes). Nothing is asserted; timing
 claims live here, never in tests.
 """
 
@@ -63,7 +64,13 @@ from transcode_api import status as job_status  # noqa: E402
 WRITE_VERBS = ("POST", "PATCH", "PUT", "DELETE")
 ALL_VERBS = (*WRITE_VERBS, "GET", "LIST", "WATCH", "APPLY")
 SMALL = {"requests": {"cpu": "1m", "memory": "4Mi"}}
-METRIC = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+METRIC = re.compile(r'^(?P<name>apiserver_request_(total|duration_seconds_sum|duration_seconds_count))'
+                    r'\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+LATENCY = (("PATCH", "pods/status", ""), ("POST", "pods", ""),
+           ("PATCH", "transcodejobs/status", "kubetranscoder.io"),
+           ("PUT", "jobs/status", "batch"))
+"""The requests whose mean API server latency the bench prints (the node agent's Pod
+status, the controllers' Pod creates and job status writes)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=32, help="client threads creating jobs")
     parser.add_argument("--growth", default="",
                         help="comma-separated job counts for operator-only growth rows")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate the two sides this many times and print each "
+                             "round's ratios and their medians (1)")
     parser.add_argument("--only", choices=("jobs", "operator", "none"),
                         help="run one side only (for quick iterations; no ratio)")
     parser.add_argument("--operator-setting", action="append", default=[], metavar="KEY=VALUE",
@@ -82,15 +92,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def request_totals(kube: Kube, verbs: tuple[str, ...] = WRITE_VERBS
-                   ) -> Counter[tuple[str, str, str]]:
-    """apiserver_request_total of `verbs` (writes) as (verb, resource[/subresource], group)
-    -> count."""
-    text = kube.kubectl("get", "--raw", "/metrics").stdout
+def request_totals(kube: Kube, verbs: tuple[str, ...] = WRITE_VERBS,
+                   metric: str = "apiserver_request_total") -> Counter[tuple[str, str, str]]:
+    """`metric` (apiserver_request_total: the requests answered; or the _sum/_count of
+    apiserver_request_duration_seconds) of `verbs` (writes) as (verb,
+    resource[/subresource], group) -> value."""
+    return _totals(_metrics(kube), verbs, metric)
+
+
+def _metrics(kube: Kube) -> str:
+    return str(kube.kubectl("get", "--raw", "/metrics").stdout)
+
+
+def _latency(before: str, after: str) -> dict[str, float]:
+    """Mean API server seconds per request of each `LATENCY` kind between two scrapes."""
+    sums = [_totals(t, ALL_VERBS, "apiserver_request_duration_seconds_sum") for t in (before, after)]
+    counts = [_totals(t, ALL_VERBS, "apiserver_request_duration_seconds_count")
+              for t in (before, after)]
+    return {" ".join(k).strip(): (sums[1][k] - sums[0][k]) / (counts[1][k] - counts[0][k])
+            for k in LATENCY if counts[1][k] > counts[0][k]}
+
+
+def _totals(text: str, verbs: tuple[str, ...], metric: str) -> Counter[tuple[str, str, str]]:
     totals: Counter[tuple[str, str, str]] = Counter()
     for line in text.splitlines():
         m = METRIC.match(line)
-        if not m:
+        if not m or m.group("name") != metric:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group("labels")))
         if labels.get("verb") not in verbs:
@@ -98,7 +125,9 @@ def request_totals(kube: Kube, verbs: tuple[str, ...] = WRITE_VERBS
         resource = labels.get("resource", "")
         if labels.get("subresource"):
             resource += "/" + labels["subresource"]
-        totals[(labels["verb"], resource, labels.get("group", ""))] += int(float(m.group("value")))
+        value = float(m.group("value"))
+        totals[(labels["verb"], resource, labels.get("group", ""))] += \
+            int(value) if metric == "apiserver_request_total" else value
     return totals
 
 
@@ -166,21 +195,27 @@ def burst(kube: Kube, ns: str, jobs_path: str, finished: Callable[[dict[str, Any
     pods = apicount.Tally(kube.api_client, f"/api/v1/namespaces/{ns}/pods").start()
     done = apicount.Tally(kube.api_client, jobs_path, finished).start()
     cpu = CpuClock(kube, operator_pid)
-    before = request_totals(kube, ALL_VERBS)
+    scrapes = [_metrics(kube)]
     t0 = time.monotonic()
     try:
         create_all(make, n, args.threads)
         timed: dict[str, Any] = {"create": time.monotonic() - t0}
         timed["pods"] = wait_until(f"{kind} Pods", pods, n, t0, args.timeout)
         cpu.lap("pods")
-        requests = {" ".join(k).strip(): v
-                    for k, v in (request_totals(kube, ALL_VERBS) - before).items()}
+        scrapes.append(_metrics(kube))
+        requests = {" ".join(k).strip(): v for k, v in (
+            _totals(scrapes[1], ALL_VERBS, "apiserver_request_total")
+            - _totals(scrapes[0], ALL_VERBS, "apiserver_request_total")).items()}
         timed["done"] = wait_until(f"{kind}s finished", done, n, t0, args.timeout)
         cpu.lap("done")
+        scrapes.append(_metrics(kube))
+        timed["latency"] = (_latency(scrapes[0], scrapes[1]), _latency(scrapes[1], scrapes[2]))
     finally:
         pods.stop()
         done.stop()
-    return {**timed, "cpu": cpu.laps, "requests": requests}
+    wall = time.time() - time.monotonic()  # the watch's monotonic times, as wall clock
+    done_at = {name: at + wall for name, at in done.first.items()}
+    return {**timed, "cpu": cpu.laps, "requests": requests, "done_at": done_at}
 
 
 def job_template(pod: dict[str, Any]) -> dict[str, Any]:
@@ -227,8 +262,7 @@ def batch_jobs_phase(kube: Kube, n: int, args: argparse.Namespace,
     timed = burst(kube, ns, f"/apis/batch/v1/namespaces/{ns}/jobs", complete, make, n, args,
                   "Job")
     writes = request_totals(kube) - before
-    lags = _lags(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)),
-                 _items(lambda **kw: batch.list_namespaced_job(ns, **kw)))
+    lags = _lags(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)), timed.pop("done_at"))
     return {**timed, "lags": lags,
             "writes": _per_job(writes, n, ("jobs", "jobs/status", "pods", "events"),
                                exclude_created="jobs")}
@@ -239,25 +273,33 @@ def _stamp(text: str | None) -> float | None:
         if text else None
 
 
-def _lags(pods: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> dict[str, float]:
-    """Median seconds from a Pod's creation to its start, and from its end to its job's
-    completionTime (all API timestamps, to the second)."""
-    done = {j["metadata"]["uid"]: _stamp((j.get("status") or {}).get("completionTime"))
-            for j in jobs}
-    start, end = [], []
+def _lags(pods: list[dict[str, Any]], done_at: dict[str, float]) -> dict[str, float]:
+    """Median seconds from a Pod's creation to its start (the node agent's stamps), from
+    its end (`finishedAt`) to the API server's last write of its status (managedFields,
+    to the second), and from its end to the bench's watch seeing its job done. Both
+    sides are timed by the same watch: a TranscodeJob's completionTime is its Pod's
+    finishedAt, so it cannot time the operator."""
+    start, written, done = [], [], []
     for pod in pods:
         term = (((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
                 .get("state") or {}).get("terminated") or {}
         owner = next(iter(pod["metadata"].get("ownerReferences") or []), {})
         created, began = _stamp(pod["metadata"].get("creationTimestamp")), \
             _stamp(term.get("startedAt"))
-        ended, completed = _stamp(term.get("finishedAt")), done.get(owner.get("uid"))
+        ended, seen = _stamp(term.get("finishedAt")), done_at.get(owner.get("name", ""))
+        status_times = [_stamp(m.get("time")) for m in pod["metadata"].get("managedFields") or []
+                        if m.get("subresource") == "status"]
+        last = max((t for t in status_times if t is not None), default=None)
         if created is not None and began is not None:
             start.append(began - created)
-        if ended is not None and completed is not None:
-            end.append(completed - ended)
-    return {"pod_start": statistics.median(start) if start else float("nan"),
-            "end_to_done": statistics.median(end) if end else float("nan")}
+        if ended is not None:
+            if last is not None:
+                written.append(last - ended)
+            if seen is not None:
+                done.append(seen - ended)
+    return {key: statistics.median(values) if values else float("nan")
+            for key, values in (("pod_start", start), ("end_written", written),
+                                ("end_to_done", done))}
 
 
 def _per_job(writes: Counter[tuple[str, str, str]], n: int, resources: tuple[str, ...],
@@ -272,7 +314,8 @@ def _per_job(writes: Counter[tuple[str, str, str]], n: int, resources: tuple[str
 def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
                    tmp: Path, label: str = "tj", clear: bool = False) -> dict[str, Any]:
     """One operator process and N TranscodeJobs in a fresh namespace; with `clear` the
-    namespace is deleted, and waited for, before that operator stops (its finalizer)."""
+    namespace is deleted, and waited for, before that operator stops (its finalizer).
+    A comparison round's label starts with "tj", a growth row's with "g"."""
     ns = kube.namespace(f"bench-{label}")
     opf.install_crd(kube)
     result = job_status.RunnerResult.model_validate({
@@ -281,7 +324,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         "metadata": {"gpuEnabled": False, "encoderUsed": "libx264", "processingSpeed": 2.0}})
     # A growth row's operator serves only its own namespaces (a glob), so the jobs of
     # earlier rows cost it nothing; the first row's serves all namespaces.
-    scope = "" if label == "tj" else f"*{label}-*"
+    scope = f"*{label}-*" if label.startswith("g") else ""
     gc_file = tmp / f"operator-{label}-gc.json"  # bench/gcstat: its collector's CPU time
     op = opf.OperatorProcess(kube, scope, tmp / f"operator-{label}.log", {
         "runner__command": ["true"], "runner__resources": SMALL,
@@ -351,8 +394,7 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
         gc_s = {gen: s - gc_before.get(gen, 0.0) for gen, s in _gc_seconds(gc_file).items()}
         writes = request_totals(kube) - before
         lags = _lags(_items(lambda **kw: core.list_namespaced_pod(ns, **kw)),
-                     _items(lambda **kw: custom.list_namespaced_custom_object(
-                         opf.GROUP, opf.VERSION, ns, opf.PLURAL, **kw)))
+                     timed.pop("done_at"))
         rss = _peak_rss_mb(op.proc.pid if op.proc else 0)
         cpu_s = _cpu_seconds(op.proc.pid if op.proc else 0)
         if clear:
@@ -411,16 +453,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cluster up ({c.workdir}); {args.jobs} jobs of each kind, Pods run "
               f"{args.simulate:g}s (simulated)\n-- batch/v1 Jobs (kube-controller-manager)")
         template = job_template(operator_phase(kube, 0, args, tmp, label="template")["pod"])
-        jobs = batch_jobs_phase(kube, args.jobs, args, template) \
-            if args.only in (None, "jobs") else None
-        if jobs is not None and args.only is None:
-            # the TranscodeJobs start from the cluster the Jobs started from: without their
-            # 1,000 finished Pods (which the node agent still tracks) and Jobs
-            gone = _delete_namespace(kube, "bench-jobs", wait=args.timeout)
-            print(f"-- the Jobs' namespace deleted ({gone:.1f}s)")
-        print("-- TranscodeJobs (kube-transcoder operator)")
-        tjs = operator_phase(kube, args.jobs, args, tmp) if args.only in (None, "operator") \
-            else None
+        rounds: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
+        for r in range(max(args.rounds, 1)):
+            last = r == max(args.rounds, 1) - 1
+            if r:
+                print(f"-- round {r + 1}: batch/v1 Jobs")
+            jobs = batch_jobs_phase(kube, args.jobs, args, template) \
+                if args.only in (None, "jobs") else None
+            if jobs is not None and args.only is None:
+                # the TranscodeJobs start from the cluster the Jobs started from: without
+                # their 1,000 finished Pods (which the node agent still tracks) and Jobs
+                gone = _delete_namespace(kube, "bench-jobs", wait=args.timeout)
+                print(f"-- the Jobs' namespace deleted ({gone:.1f}s)")
+            print("-- TranscodeJobs (kube-transcoder operator)")
+            # every round but the last leaves an empty cluster for the next
+            tjs = operator_phase(kube, args.jobs, args, tmp, label=f"tj{r or ''}",
+                                 clear=not last) \
+                if args.only in (None, "operator") else None
+            rounds.append((jobs, tjs))
         growth = []
         sizes = [int(s) for s in args.growth.split(",") if s]
         for i, size in enumerate(sizes):
@@ -430,10 +480,15 @@ def main(argv: list[str] | None = None) -> int:
                                                 clear=i < len(sizes) - 1)))
     finally:
         c.stop()
-    if jobs is not None and tjs is not None:
-        _print_comparison(jobs, tjs)
-    elif jobs or tjs:
-        print(json.dumps(jobs or tjs, indent=2, default=str))
+    for r, (jobs, tjs) in enumerate(rounds):
+        if len(rounds) > 1:
+            print(f"\n== round {r + 1} of {len(rounds)}")
+        if jobs is not None and tjs is not None:
+            _print_comparison(jobs, tjs)
+        elif jobs or tjs:
+            print(json.dumps(jobs or tjs, indent=2, default=str))
+    if len(rounds) > 1 and all(j is not None and t is not None for j, t in rounds):
+        _print_rounds(rounds)  # type: ignore[arg-type]
     if growth:
         _print_growth(growth)
     return 0
@@ -447,7 +502,22 @@ def _delete_namespace(kube: Kube, prefix: str, wait: float = 0.0) -> float:
     for ns in [n for n in kube.namespaces if n.startswith(prefix + "-")]:
         kube.kubectl("delete", "namespace", ns, f"--wait={'true' if wait else 'false'}",
                      f"--timeout={int(wait)}s", check=False, timeout=wait + 60)
+        kube.namespaces.remove(ns)  # a later round's deletion skips it
     return time.monotonic() - started
+
+
+def _print_rounds(rounds: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """Each round's ratios and their medians: one round's ratio swings with the Job
+    side's time from run to run (12.8-29.6 s for all Pods over the README's runs)."""
+    rows = [(t["pods"] / j["pods"], t["done"] / j["done"], t["writes"]["total"], t["rss_mb"])
+            for j, t in rounds]
+    print(f"\nrounds ({len(rounds)}, the sides alternating)   Pods created   finished   "
+          "writes/job   peak RSS")
+    for i, (pods, done, writes, rss) in enumerate(rows):
+        print(f"  round {i + 1:<24d} {pods:10.2f}x {done:9.2f}x {writes:11.2f} {rss:8.0f} MB")
+    med = [statistics.median(col) for col in zip(*rows, strict=True)]
+    print(f"  {'median':30s} {med[0]:10.2f}x {med[1]:9.2f}x {med[2]:11.2f} {med[3]:8.0f} MB"
+          "   (targets <= 1.2x, <= 1.2x, <= 5, <= 120 MB)")
 
 
 def _print_growth(rows: list[tuple[int, dict[str, Any]]]) -> None:
@@ -478,6 +548,7 @@ def _print_comparison(jobs: dict[str, Any], tjs: dict[str, Any]) -> None:
         print(f"  {label:24s} {jobs[key]:10.1f}s   {tjs[key]:10.1f}s   "
               f"{tjs[key] / jobs[key]:5.2f}x")
     for key, label in (("pod_start", "Pod created to started"),
+                       ("end_written", "Pod ended to its status"),
                        ("end_to_done", "Pod ended to job done")):
         print(f"  {label + ' (median)':24s} {jobs['lags'][key]:10.1f}s   "
               f"{tjs['lags'][key]:10.1f}s")
@@ -495,9 +566,22 @@ def _print_comparison(jobs: dict[str, Any], tjs: dict[str, Any]) -> None:
           f"{tjs['cpu_s']:.1f}s on {os.cpu_count()} CPUs shared with the whole cluster; of it "
           f"in the burst, garbage collection {_gc_text(tjs['gc_s'])}")
     _print_cpu(jobs["cpu"], tjs["cpu"])
+    _print_latency(jobs["latency"], tjs["latency"])
     _print_requests(jobs["requests"], tjs["requests"])
     print(f"Pods-created ratio: {tjs['pods'] / jobs['pods']:.2f}x (target <= 1.2x); "
           f"finish-time ratio: {tjs['done'] / jobs['done']:.2f}x (target <= 1.2x)")
+
+
+def _print_latency(jobs: tuple[dict[str, float], dict[str, float]],
+                   tjs: tuple[dict[str, float], dict[str, float]]) -> None:
+    """Mean API server latency of the `LATENCY` requests, per window (the node agent's
+    Pod status patches wait in the same server as the controllers' writes)."""
+    print("\nAPI server mean latency, ms   (until all Pods exist | then until all finished)")
+    print("                                     batch/v1 Job          TranscodeJob")
+    for key in sorted({*jobs[0], *jobs[1], *tjs[0], *tjs[1]}):
+        cells = [f"{side[w][key] * 1000:7.0f}" if key in side[w] else "      -"
+                 for side in (jobs, tjs) for w in (0, 1)]
+        print(f"  {key:34s} {cells[0]} | {cells[1]}    {cells[2]} | {cells[3]}")
 
 
 def _print_requests(jobs: dict[str, int], tjs: dict[str, int]) -> None:
