@@ -73,12 +73,17 @@ class Settings(BaseSettings):
     )
     """The seed's `maxConcurrent`: running jobs allowed per namespace (Redis cap);
     0 = unlimited. Default: 0."""
-    workers: int = pydantic.Field(default=32, ge=1, le=256)
+    workers: int = pydantic.Field(default=20, ge=1, le=256)
     """Workers serving the one work queue of job keys: at most this many jobs are
     reconciled at once, and a job is never worked on by two at a time. Idle jobs cost
     no worker, task or coroutine. A turn waits on the API server most of the time, so
-    this many turns overlap (bench/operator_scale.py: 8 workers created Pods half as fast
-    as 32). Default: 32."""
+    this many turns overlap; each is an API request in flight, and the kubelets' Pod
+    status writes share that API server. In bench/operator_scale.py (1,000 jobs, 2
+    cores) 32 workers created the Pods soonest but slowed every other client's
+    requests (the node agent's Pod status patches 734 ms vs 250 ms on the Job side:
+    Pods started a median 11-14 s after creation and their end reached the API server
+    7-10 s late); 12 started them in 2 s but created them 1.3-1.9x slower than the Job
+    controller; 20 met both (README). Default: 20."""
     shutdown_timeout_seconds: float = pydantic.Field(default=10.0, gt=0)
     """On SIGTERM the workers finish the keys already queued for at most this long;
     what is left is picked up by the next operator (nothing is lost). Default: 10."""
