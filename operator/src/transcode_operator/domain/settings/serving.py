@@ -50,6 +50,6 @@ class KopfSettings(Group):
     """Namespaces to serve, as kopf's patterns (globs such as `team-*`, `!` excludes); empty:
     all. The operator watches every namespace either way and ignores the others' objects.
     Default: all."""
-    api_workers: int = pydantic.Field(default=20, ge=1, le=256)
+    api_workers: int = pydantic.Field(default=24, ge=1, le=256)
     """Pooled connections of the operator's own API client: as many as `workers`, so
-    that no turn waits for a connection. Default: 20."""
+    that no turn waits for a connection. Default: 24."""
