@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     status writes share that API server. In bench/operator_scale.py (1,000 jobs, 2
     cores) 32 workers created the Pods soonest but slowed every other client's
     requests (the node agent's Pod status patches 734 ms vs 250 ms on the Job side:
-    Pods started a median 11-14 s after creation and their end reached the API server
-    7-10 s late); 12 started them in 2 s but created them 1.3-1.9x slower than the Job
+    Pods started a median 9-14 s after creation and their end reached the API server
+    5-10 s late); 12 started them in 2 s but created them 1.3-1.9x slower than the Job
     controller; 20 and 24 finished a median 1.05x, and 24 also created them in 0.92x
     (README). Default: 24."""
     shutdown_timeout_seconds: float = pydantic.Field(default=10.0, gt=0)
