@@ -92,12 +92,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def request_totals(kube: Kube, verbs: tuple[str, ...] = WRITE_VERBS,
-                   metric: str = "apiserver_request_total") -> Counter[tuple[str, str, str]]:
-    """`metric` (apiserver_request_total: the requests answered; or the _sum/_count of
-    apiserver_request_duration_seconds) of `verbs` (writes) as (verb,
-    resource[/subresource], group) -> value."""
-    return _totals(_metrics(kube), verbs, metric)
+def request_totals(kube: Kube, verbs: tuple[str, ...] = WRITE_VERBS
+                   ) -> Counter[tuple[str, str, str]]:
+    """apiserver_request_total of `verbs` (writes) as (verb, resource[/subresource], group)
+    -> count."""
+    return _totals(_metrics(kube), verbs, "apiserver_request_total")
 
 
 def _metrics(kube: Kube) -> str:
@@ -114,6 +113,8 @@ def _latency(before: str, after: str) -> dict[str, float]:
 
 
 def _totals(text: str, verbs: tuple[str, ...], metric: str) -> Counter[tuple[str, str, str]]:
+    """`metric` (apiserver_request_total, or the _sum/_count of
+    apiserver_request_duration_seconds) of `verbs` in one scrape, by request kind."""
     totals: Counter[tuple[str, str, str]] = Counter()
     for line in text.splitlines():
         m = METRIC.match(line)
@@ -454,8 +455,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.simulate:g}s (simulated)\n-- batch/v1 Jobs (kube-controller-manager)")
         template = job_template(operator_phase(kube, 0, args, tmp, label="template")["pod"])
         rounds: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
-        for r in range(max(args.rounds, 1)):
-            last = r == max(args.rounds, 1) - 1
+        n_rounds = max(args.rounds, 1)
+        for r in range(n_rounds):
+            last = r == n_rounds - 1
             if r:
                 print(f"-- round {r + 1}: batch/v1 Jobs")
             jobs = batch_jobs_phase(kube, args.jobs, args, template) \
@@ -487,8 +489,9 @@ def main(argv: list[str] | None = None) -> int:
             _print_comparison(jobs, tjs)
         elif jobs or tjs:
             print(json.dumps(jobs or tjs, indent=2, default=str))
-    if len(rounds) > 1 and all(j is not None and t is not None for j, t in rounds):
-        _print_rounds(rounds)  # type: ignore[arg-type]
+    compared = [(j, t) for j, t in rounds if j is not None and t is not None]
+    if len(compared) > 1:
+        _print_rounds(compared)
     if growth:
         _print_growth(growth)
     return 0
