@@ -83,8 +83,8 @@ class Settings(BaseSettings):
     requests (the node agent's Pod status patches 734 ms vs 250 ms on the Job side:
     Pods started a median 9-14 s after creation and their end reached the API server
     5-10 s late); 12 started them in 2 s but created them 1.3-1.9x slower than the Job
-    controller; 20 and 24 finished a median 1.05x, and 24 also created them in 0.92x
-    (README). Default: 24."""
+    controller; 20 finished a median 1.05x but created them 1.24x; 24 created them a
+    median 1.07x and finished them 1.10x over six rounds (README). Default: 24."""
     shutdown_timeout_seconds: float = pydantic.Field(default=10.0, gt=0)
     """On SIGTERM the workers finish the keys already queued for at most this long;
     what is left is picked up by the next operator (nothing is lost). Default: 10."""
