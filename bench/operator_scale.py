@@ -20,9 +20,10 @@ not produce) broken down by resource (target at most 5), and the operator's
 peak RSS (target 120 MB), the CPU seconds its garbage collector took in the burst
 (the operator starts with `bench/gcstat` first on its PYTHONPATH) and, per side, the API
 requests of every client until all Pods exist, by verb and resource. With --growth it then runs the operator alone at each
-size, a fresh operator process and namespace per size (each row's namespace
-deleted, and waited for, before the next row), and prints the time per
-job and peak RSS per 1,000 jobs of each row and their ratio to the first row
+size, a fresh operator process and namespace per size on an empty cluster (the
+comparison's last namespace, and each row's, deleted and waited for before the next
+row), and prints the time per job (finished, and all Pods created) and peak RSS per
+1,000 jobs of each row and their ratio to the first row
 (target: the largest within 1.3x of the first). It also prints, for each side, the
 median time from a Pod's creation to its start, from its end to the API server's
 last write of its status, and from its end to the bench's watch seeing its job done
