@@ -538,9 +538,11 @@ def _print_growth(rows: list[tuple[int, dict[str, Any]]]) -> None:
               f"{_per_k(r, size):12.1f}MB {r['writes']['total']:12.2f}   "
               f"{sum(r['gc_s'].values()):5.2f}s")
     (first_size, first), (last_size, last) = rows[0], rows[-1]
-    print(f"  {last_size} vs {first_size} jobs: time per job "
-          f"{(last['done'] / last_size) / (first['done'] / first_size):.2f}x (all Pods "
-          f"created: {(last['pods'] / last_size) / (first['pods'] / first_size):.2f}x), RSS per 1,000 "
+
+    def per_job(key: str) -> float:
+        return (last[key] / last_size) / (first[key] / first_size)
+    print(f"  {last_size} vs {first_size} jobs: time per job {per_job('done'):.2f}x (all Pods "
+          f"created: {per_job('pods'):.2f}x), RSS per 1,000 "
           f"jobs {_per_k(last, last_size) / max(_per_k(first, first_size), 1e-9):.2f}x "
           "(target <= 1.3x)")
 

@@ -34,7 +34,7 @@ from transcode_operator.domain.settings.placement import PlacementPolicySettings
 from transcode_operator.domain.settings.queues import QueueSettings
 from transcode_operator.domain.settings.redis import LimitSettings, LockSettings, RedisSettings
 from transcode_operator.domain.settings.runner import GpuSettings, RunnerSettings
-from transcode_operator.domain.settings.serving import HttpSettings, KopfSettings
+from transcode_operator.domain.settings.serving import WORKERS, HttpSettings, KopfSettings
 from transcode_operator.domain.settings.tenancy import StoragePolicySettings
 from transcode_operator.domain.settings.timing import RetrySettings, StatusSettings
 
@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     )
     """The seed's `maxConcurrent`: running jobs allowed per namespace (Redis cap);
     0 = unlimited. Default: 0."""
-    workers: int = pydantic.Field(default=24, ge=1, le=256)
+    workers: int = pydantic.Field(default=WORKERS, ge=1, le=256)
     """Workers serving the one work queue of job keys: at most this many jobs are
     reconciled at once, and a job is never worked on by two at a time. Idle jobs cost
     no worker, task or coroutine. A turn waits on the API server most of the time, so

@@ -9,6 +9,11 @@ import pydantic
 from transcode_operator.domain.settings.base import Group
 from transcode_operator.domain.settings.httpauth import HttpAuthSettings, HttpRateLimitSettings
 
+WORKERS = 24
+"""The default of both `workers` and `kopf.apiWorkers` (one pooled connection per worker;
+a deployment that changes one sets the other with it), measured in
+bench/operator_scale.py (README)."""
+
 
 class HttpSettings(Group):
     """The read-only HTTP API (GPU status, job status, /metrics, /healthz), its access and limits."""
@@ -50,6 +55,6 @@ class KopfSettings(Group):
     """Namespaces to serve, as kopf's patterns (globs such as `team-*`, `!` excludes); empty:
     all. The operator watches every namespace either way and ignores the others' objects.
     Default: all."""
-    api_workers: int = pydantic.Field(default=24, ge=1, le=256)
+    api_workers: int = pydantic.Field(default=WORKERS, ge=1, le=256)
     """Pooled connections of the operator's own API client: as many as `workers`, so
     that no turn waits for a connection. Default: 24."""
