@@ -86,10 +86,8 @@ def side(kube: Kube, n: int, args: argparse.Namespace, tmp: Path, queued: bool) 
     custom = client.CustomObjectsApi(kube.api_client)
 
     def make(i: int) -> None:
-        custom.create_namespaced_custom_object(
-            opf.GROUP, opf.VERSION, ns, opf.PLURAL,
-            opf.job_manifest(f"tj-{i}", acceleration={"mode": "gpu",
-                                                      "gpuPendingTimeout": "1h"}))
+        opf.create_job(kube, ns, opf.job_manifest(
+            f"tj-{i}", acceleration={"mode": "gpu", "gpuPendingTimeout": "1h"}))
 
     def finished() -> int:
         items = scale._items(lambda **kw: custom.list_namespaced_custom_object(

@@ -349,23 +349,10 @@ def operator_phase(kube: Kube, n: int, args: argparse.Namespace,
     # lists again and ignores what that second list holds), and the warm-up waited forever
     warm_up = kube.namespace(f"bench-warmup-{label}")
     op.start()
-    custom = client.CustomObjectsApi(kube.api_client)
     core = client.CoreV1Api(kube.api_client)
 
     def create(namespace: str, name: str) -> None:
-        """Create a job; a 503 "kind not found" (the API server still loading the CRD
-        after a busy phase) is tried again for up to a minute."""
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                custom.create_namespaced_custom_object(
-                    opf.GROUP, opf.VERSION, namespace, opf.PLURAL,
-                    opf.job_manifest(name, acceleration={"mode": "cpu"}))
-                return
-            except client.ApiException as exc:
-                if exc.status != 503 or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        opf.create_job(kube, namespace, opf.job_manifest(name, acceleration={"mode": "cpu"}))
 
     def make(i: int) -> None:
         create(ns, f"tj-{i}")

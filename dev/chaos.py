@@ -158,8 +158,7 @@ def run(kube: Kube, ns: str, s3: s3server.S3Server, op: opf.OperatorProcess, fol
         if killer is not None:
             killer.start()
         for case in jobs:
-            opf.custom(kube).create_namespaced_custom_object(
-                opf.GROUP, opf.VERSION, ns, opf.PLURAL, manifest(ns, case, s3, hold))
+            opf.create_job(kube, ns, manifest(ns, case, s3, hold))
         final = _wait_all(kube, ns, len(jobs), began + timeout)
         seconds = time.monotonic() - began
     finally:

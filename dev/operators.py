@@ -2,7 +2,8 @@
 
 Imported by the e2e tests (tests/e2e, whose conftest.py turns it into the
 `operator` fixture) and by bench/operator_scale.py. `install_crd(kube)` applies
-the generated CRD (and the `nvidia` RuntimeClass GPU Pods name).
+the generated CRD (and the `nvidia` RuntimeClass GPU Pods name); `create_job` creates
+a TranscodeJob, retrying the API server's 503 while it publishes the CRD's schema.
 `OperatorProcess(kube, namespace, log, settings).start()` starts
 `transcode-operator -n NAMESPACE` with `TRANSCODER_*` settings (nested ones as
 `runner__command=[...]`; the test S3 on 127.0.0.1 is an allowed endpoint and the
@@ -205,6 +206,14 @@ def job_manifest(name: str, *, outputs: int = 1, **spec: Any) -> dict[str, Any]:
 
 def apply_job(kube: Kube, namespace: str, manifest: dict[str, Any]) -> None:
     kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+
+def create_job(kube: Kube, namespace: str, manifest: dict[str, Any]) -> Any:
+    """Create a TranscodeJob through the API, retrying the API server's 503 while it
+    publishes the CRD's schema (`admission.retry_while_schema_pending`)."""
+    return admission.retry_while_schema_pending(
+        lambda: custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace,
+                                                             PLURAL, manifest))
 
 
 def get_job(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:

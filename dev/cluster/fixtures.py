@@ -24,6 +24,7 @@ from kubernetes import client, config
 
 from dev.cluster import cluster, kubelet
 from dev.services import procs
+from transcode_api.admission import SCHEMA_PENDING, SCHEMA_PENDING_RETRY_SECONDS
 
 
 @dataclass
@@ -46,8 +47,17 @@ class Kube:
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run(self.cluster.kubectl_cmd(*args), input=input, text=True,
-                             capture_output=True, timeout=timeout)
+        """Run the real kubectl; a refusal because the API server has not yet published
+        the CRD's schema (`transcode_api.admission.SCHEMA_PENDING`) is tried again for
+        up to a minute, as a user or a GitOps controller would."""
+        deadline = time.monotonic() + SCHEMA_PENDING_RETRY_SECONDS
+        while True:
+            out = subprocess.run(self.cluster.kubectl_cmd(*args), input=input, text=True,
+                                 capture_output=True, timeout=timeout)
+            if (out.returncode == 0 or SCHEMA_PENDING not in out.stderr
+                    or time.monotonic() > deadline):
+                break
+            time.sleep(0.5)
         if check and out.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({out.returncode}):\n"
                                  f"{out.stdout}\n{out.stderr}")

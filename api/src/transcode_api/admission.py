@@ -12,15 +12,19 @@ finalizer's name); `python -m transcode_api.admission --out deploy/admission`
 applies in the local clusters. `failurePolicy: Ignore`: a policy that fails to
 evaluate does not refuse the job, since the operator still adds a missing finalizer;
 but until the API server has published the CRD's schema after an install or change,
-it can answer a create with 503 (the JSON patch needs the schema).
+it can answer a create with 503 (the JSON patch needs the schema):
+`retry_while_schema_pending` is how a client (`kubectl transcode submit`, the tests)
+tries such a create again for up to a minute.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -28,6 +32,13 @@ from transcode_api import constants
 
 NAME = "kube-transcoder-finalizer"
 FILENAME = "finalizer-policy.yaml"
+SCHEMA_PENDING = "There can be a delay between when CustomResourceDefinitions are created"
+"""In the API server's 503 for a create the policy must patch before the server's type
+converter has the CRD's schema (it polls /openapi/v3 every 5 s, so it lags a CRD install
+or change, and more on a loaded server)."""
+SCHEMA_PENDING_RETRY_SECONDS = 60.0
+"""How long a client tries a create answered `SCHEMA_PENDING` again."""
+T = TypeVar("T")
 _ADD = f'JSONPatch{{op: "add", path: "/metadata/finalizers/-", value: "{constants.FINALIZER}"}}'
 _FIRST = (f'JSONPatch{{op: "add", path: "/metadata/finalizers", '
           f'value: ["{constants.FINALIZER}"]}}')
@@ -57,6 +68,27 @@ def objects() -> list[dict[str, Any]]:
         "metadata": {"name": NAME},
         "spec": {"policyName": NAME},
     }]
+
+
+def schema_pending(exc: BaseException) -> bool:
+    """Whether `exc` (a `kubernetes` ApiException, read by duck typing) is that 503."""
+    return getattr(exc, "status", None) == 503 and SCHEMA_PENDING in str(getattr(exc, "body", ""))
+
+
+def retry_while_schema_pending(attempt: Callable[[], T], *,
+                               sleep: Callable[[float], None] = time.sleep,
+                               clock: Callable[[], float] = time.monotonic) -> T:
+    """`attempt()`, called again every half second while it raises the `schema_pending`
+    503, for up to `SCHEMA_PENDING_RETRY_SECONDS`; any other error, or that one after
+    the minute, is raised."""
+    deadline = clock() + SCHEMA_PENDING_RETRY_SECONDS
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if not schema_pending(exc) or clock() > deadline:
+                raise
+        sleep(0.5)
 
 
 def render() -> str:

@@ -3,7 +3,8 @@
 Installed as the `kubectl-transcode` console script, which kubectl finds on
 PATH as the `transcode` plugin. `submit SOURCE --dest s3://…` builds a job
 from flags (validated locally with the same model the CRD is generated from,
-so mistakes are named before anything is sent) and creates it;
+so mistakes are named before anything is sent) and creates it (trying again for a
+minute while the API server answers 503 as it publishes the CRD's schema);
 `follow NAME` polls the job's status and draws a progress bar until it
 Succeeded (exit 0) or Failed (exit 1). `build_job`, `render` and `follow` are
 pure or take their I/O as arguments, for the unit tests.
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from transcode_api import constants, urls
+from transcode_api import admission, constants, urls
 from transcode_api import errors as api_errors
 from transcode_api import spec as job_spec
 
@@ -163,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     namespace = args.namespace or default_ns
     group = (constants.GROUP, constants.VERSION, namespace, constants.PLURAL)
     if body is not None:
-        created = api.create_namespaced_custom_object(*group, body)
+        created = admission.retry_while_schema_pending(
+            lambda: api.create_namespaced_custom_object(*group, body))
         name = created["metadata"]["name"]
         print(f"transcodejob.{constants.GROUP}/{name} created")
         if not args.follow:
