@@ -4,16 +4,19 @@ how much of it is the CRD's CEL rules and its schema.
     .venv/bin/python bench/crd_cost.py [--writes 1000] [--rounds 2]
 
 It starts the local control plane (node agent in simulate mode, no operator), installs
-the TranscodeJob CRD and two copies of it under other API groups: one without its CEL
-rules (`x-kubernetes-validations`) and one without any schema (every field kept as
-given). Then, in each round and for each kind, it creates --writes objects (the bench's
+the TranscodeJob CRD and four copies of it under other API groups: one without its CEL
+rules (`x-kubernetes-validations`), one with only its spec immutability rule, one with
+only that rule's field-by-field test (its form before the `self == oldSelf` shortcut,
+`crdgen.immutability_rule`), and one without any schema (every field kept as given). Then, in each round and for each kind, it creates --writes objects (the bench's
 usual `acceleration.mode: cpu` job; for batch/v1 a suspended Job, so the Job controller
 makes no Pods) and status-patches each once (the operator's first write: phase,
 attempts, Pod name, start time), all from 32 client threads, and reads the API server's
 CPU seconds (/proc) around each batch. It prints the CPU seconds per 1,000 writes of
 each kind and their ratio to the batch/v1 Job's. Every status write of a job pays for
 all of its spec's CEL rules again: the API server evaluates them on the whole object,
-status subresource included. Nothing is asserted; timing claims live here.
+status subresource included, and every field a rule looks up costs it a rebuilt map of
+that object's property schemas, which is why the immutability rule's form matters.
+Nothing is asserted; timing claims live here.
 """
 
 from __future__ import annotations
@@ -44,9 +47,13 @@ from dev import operators as opf  # noqa: E402
 from dev.cluster import cluster as local_cluster  # noqa: E402
 from dev.cluster.fixtures import Kube  # noqa: E402
 from dev.services import procs  # noqa: E402
+from transcode_api import crdgen  # noqa: E402
 
 CRD = ROOT / "crds" / f"{opf.PLURAL}.{opf.GROUP}.yaml"
 NO_CEL, NO_SCHEMA = "nocel.bench.kubetranscoder.io", "noschema.bench.kubetranscoder.io"
+IMMUTABLE, IMMUTABLE_FIELDS = "immutable.bench.kubetranscoder.io", "fields.bench.kubetranscoder.io"
+VARIANTS = {NO_CEL: "TranscodeJob, no CEL", IMMUTABLE: "only the immutability rule",
+            IMMUTABLE_FIELDS: "only it, field by field", NO_SCHEMA: "TranscodeJob, no schema"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,13 +74,21 @@ def _strip_cel(node: Any) -> None:
 
 
 def variant(crd: dict[str, Any], group: str) -> dict[str, Any]:
-    """The TranscodeJob CRD under `group`, less its CEL rules (NO_CEL) or its schema."""
+    """The TranscodeJob CRD under `group`, less its CEL rules (NO_CEL), less all but the
+    immutability rule (IMMUTABLE), that with the field-by-field test only (its form
+    before the `self == oldSelf` shortcut: IMMUTABLE_FIELDS), or less its schema."""
     out = copy.deepcopy(crd)
     out["spec"]["group"], out["metadata"]["name"] = group, f"{opf.PLURAL}.{group}"
     for version in out["spec"]["versions"]:
-        if group == NO_CEL:
+        if group in (NO_CEL, IMMUTABLE, IMMUTABLE_FIELDS):
             _strip_cel(version["schema"])
-        else:
+        if group in (IMMUTABLE, IMMUTABLE_FIELDS):
+            rule = crdgen.immutability_rule()
+            if group == IMMUTABLE_FIELDS:
+                rule["rule"] = crdgen.changed_fields_test()
+            version["schema"]["openAPIV3Schema"]["properties"]["spec"][
+                "x-kubernetes-validations"] = [rule]
+        elif group == NO_SCHEMA:
             version["schema"] = {"openAPIV3Schema": {
                 "type": "object", "x-kubernetes-preserve-unknown-fields": True}}
             version.pop("additionalPrinterColumns", None)
@@ -133,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         kube = Kube(c, client.ApiClient(cfg))
         opf.install_crd(kube)
         crd = yaml.safe_load(CRD.read_text())
-        for group in (NO_CEL, NO_SCHEMA):
+        for group in VARIANTS:
             kube.kubectl("apply", "-f", "-", input=json.dumps(variant(crd, group)))
             kube.kubectl("wait", "--for=condition=Established", "--timeout=60s",
                          f"crd/{opf.PLURAL}.{group}")
@@ -144,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds: dict[str, Callable[[str], tuple[Callable[[int], Any], Callable[[int], Any]]]] = {
             "batch/v1 Job (suspended)": lambda ns: job_calls(batch, ns),
             **{label: functools.partial(job_resource_calls, custom, group)
-               for label, group in (("TranscodeJob", opf.GROUP),
-                                    ("TranscodeJob, no CEL", NO_CEL),
-                                    ("TranscodeJob, no schema", NO_SCHEMA))}}
+               for group, label in {opf.GROUP: "TranscodeJob", **VARIANTS}.items()}}
         costs: dict[str, list[tuple[float, float]]] = {}
         for _ in range(args.rounds):
             for label, calls in kinds.items():
