@@ -27,7 +27,10 @@ row), and prints the time per job (finished, and all Pods created) and peak RSS 
 (target: the largest within 1.3x of the first). It also prints, for each side, the
 median time from a Pod's creation to its start, from its end to the API server's
 last write of its status, and from its end to the bench's watch seeing its job done
-(where the time between "all Pods" and "all finished" goes). Nothing is asserted; timing
+(where the time between "all Pods" and "all finished" goes), and, per window, the API
+server's mean latency of the node agent's Pod status patches, the Pod creates and the
+job status writes, beside its mean etcd create and update (how much of a write's time it
+spends waiting on etcd, or for its own turn to run). Nothing is asserted; timing
 claims live here, never in tests.
 """
 
@@ -42,7 +45,7 @@ import resource
 import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -72,6 +75,11 @@ LATENCY = (("PATCH", "pods/status", ""), ("POST", "pods", ""),
            ("PUT", "jobs/status", "batch"))
 """The requests whose mean API server latency the bench prints (the node agent's Pod
 status, the controllers' Pod creates and job status writes)."""
+ETCD_METRIC = re.compile(r'^etcd_request_duration_seconds_(?P<part>sum|count)'
+                         r'\{(?P<labels>[^}]*)\} (?P<value>\S+)$', re.M)
+ETCD_OPERATIONS = ("create", "update")
+"""The etcd calls whose mean time, as the API server measures it, the bench prints beside
+those requests (a write's time in etcd, including the wait for the API server to run)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -105,12 +113,29 @@ def _metrics(kube: Kube) -> str:
 
 
 def _latency(before: str, after: str) -> dict[str, float]:
-    """Mean API server seconds per request of each `LATENCY` kind between two scrapes."""
+    """Mean API server seconds per request of each `LATENCY` kind between two scrapes, and
+    per etcd create and update it made for them (all resources together)."""
     sums = [_totals(t, ALL_VERBS, "apiserver_request_duration_seconds_sum") for t in (before, after)]
     counts = [_totals(t, ALL_VERBS, "apiserver_request_duration_seconds_count")
               for t in (before, after)]
-    return {" ".join(k).strip(): (sums[1][k] - sums[0][k]) / (counts[1][k] - counts[0][k])
-            for k in LATENCY if counts[1][k] > counts[0][k]}
+    means = {" ".join(k).strip(): (sums[1][k] - sums[0][k]) / (counts[1][k] - counts[0][k])
+             for k in LATENCY if counts[1][k] > counts[0][k]}
+    etcd = [_etcd(t) for t in (before, after)]
+    for op in ETCD_OPERATIONS:
+        n = etcd[1][op, "count"] - etcd[0][op, "count"]
+        if n > 0:
+            means[f"etcd {op} (by the API server)"] = (etcd[1][op, "sum"] - etcd[0][op, "sum"]) / n
+    return means
+
+
+def _etcd(text: str) -> defaultdict[tuple[str, str], float]:
+    """etcd_request_duration_seconds _sum and _count of each `ETCD_OPERATIONS` in one scrape."""
+    totals: defaultdict[tuple[str, str], float] = defaultdict(float)
+    for m in ETCD_METRIC.finditer(text):
+        op = dict(re.findall(r'(\w+)="([^"]*)"', m.group("labels"))).get("operation", "")
+        if op in ETCD_OPERATIONS:
+            totals[op, m.group("part")] += float(m.group("value"))
+    return totals
 
 
 def _totals(text: str, verbs: tuple[str, ...], metric: str) -> Counter[tuple[str, str, str]]:
