@@ -114,7 +114,7 @@ def _metrics(kube: Kube) -> str:
 
 def _latency(before: str, after: str) -> dict[str, float]:
     """Mean API server seconds per request of each `LATENCY` kind between two scrapes, and
-    per etcd create and update it made for them (all resources together)."""
+    per etcd create and update it made in that time (all resources together)."""
     sums = [_totals(t, ALL_VERBS, "apiserver_request_duration_seconds_sum") for t in (before, after)]
     counts = [_totals(t, ALL_VERBS, "apiserver_request_duration_seconds_count")
               for t in (before, after)]
