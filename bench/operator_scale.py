@@ -132,10 +132,15 @@ def _etcd(text: str) -> defaultdict[tuple[str, str], float]:
     """etcd_request_duration_seconds _sum and _count of each `ETCD_OPERATIONS` in one scrape."""
     totals: defaultdict[tuple[str, str], float] = defaultdict(float)
     for m in ETCD_METRIC.finditer(text):
-        op = dict(re.findall(r'(\w+)="([^"]*)"', m.group("labels"))).get("operation", "")
+        op = _labels(m.group("labels")).get("operation", "")
         if op in ETCD_OPERATIONS:
             totals[op, m.group("part")] += float(m.group("value"))
     return totals
+
+
+def _labels(text: str) -> dict[str, str]:
+    """A Prometheus sample's labels (the text between its braces) as a dict."""
+    return dict(re.findall(r'(\w+)="([^"]*)"', text))
 
 
 def _totals(text: str, verbs: tuple[str, ...], metric: str) -> Counter[tuple[str, str, str]]:
@@ -146,7 +151,7 @@ def _totals(text: str, verbs: tuple[str, ...], metric: str) -> Counter[tuple[str
         m = METRIC.match(line)
         if not m or m.group("name") != metric:
             continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group("labels")))
+        labels = _labels(m.group("labels"))
         if labels.get("verb") not in verbs:
             continue
         resource = labels.get("resource", "")
